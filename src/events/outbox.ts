@@ -1,0 +1,30 @@
+import { randomUUID } from 'node:crypto';
+import type { Transaction } from 'kysely';
+import type { Database } from '../storage/schema.ts';
+
+// The closed list of event types. Payload schemas and delivery come with the events issue;
+// what matters now is that each event is written in the transaction of the change it reports.
+export type EventType =
+  | 'account.created' | 'account.deleted'
+  | 'answer.recorded' | 'answer.changed' | 'answer.deleted'
+  | 'consent.granted' | 'consent.withdrawn'
+  | 'preferences.changed' | 'reward.granted';
+
+export interface DomainEvent {
+  type: EventType;
+  accountId: string | null;
+  payload: Record<string, unknown>;
+}
+
+/** Takes a Transaction, not a Kysely: an event is never written outside the change it reports. */
+export async function recordEvent(trx: Transaction<Database>, event: DomainEvent, now: Date): Promise<string> {
+  const id = randomUUID();
+  await trx.insertInto('outbox_events').values({
+    id,
+    type: event.type,
+    account_id: event.accountId,
+    payload: JSON.stringify({ version: 1, ...event.payload }),
+    created_at: now,
+  }).execute();
+  return id;
+}

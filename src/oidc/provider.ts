@@ -1,0 +1,163 @@
+import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
+import type { JWK } from 'jose';
+import type { Config, ClientConfig } from '../config/schema.ts';
+import type { DB } from '../storage/database.ts';
+import { DatabaseAdapter } from './adapter.ts';
+
+// The only place that configures oidc-provider. Everything it needs from the rest of Parley
+// arrives as plain functions, so the provider knows nothing of accounts tables or templates.
+
+export interface AccountClaimsSource {
+  /** The standard claims Parley holds for an account, or undefined if the account is gone. */
+  claimsFor(accountId: string): Promise<Record<string, unknown> | undefined>;
+}
+
+export interface ProviderPages {
+  /** Renders an OAuth/OIDC error that cannot be redirected back to the app. */
+  error(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string | undefined }, error: Error): void | Promise<void>;
+  /** The "do you want to sign out?" page; `formHtml` is the provider's form with its xsrf token. */
+  logout(ctx: KoaContextWithOIDC, formHtml: string): void | Promise<void>;
+  loggedOut(ctx: KoaContextWithOIDC): void | Promise<void>;
+}
+
+export interface ProviderDependencies {
+  config: Config;
+  db: DB;
+  signingKeys: JWK[];
+  accounts: AccountClaimsSource;
+  pages: ProviderPages;
+  /** Prompts added after login and consent (the profiling prompt comes in here). */
+  extraPrompts?: interactionPolicy.Prompt[];
+  /** Koa middleware run inside the provider, around its own handling of each request. */
+  middleware?: ((ctx: KoaContextWithOIDC, next: () => Promise<unknown>) => Promise<void>)[];
+  /** Told of every request the provider answered with server_error. */
+  onServerError?: (error: Error) => void;
+}
+
+// Which claims each scope releases (OIDC Core 5.4).
+export const SCOPE_CLAIMS: Record<string, string[]> = {
+  openid: ['sub'],
+  email: ['email', 'email_verified'],
+  profile: ['name', 'locale'],
+};
+
+function clientMetadata(client: ClientConfig): ClientMetadata {
+  const confidential = client.client_secret !== undefined;
+  return {
+    client_id: client.client_id,
+    client_name: client.name ?? client.client_id,
+    ...(confidential ? { client_secret: client.client_secret } : {}),
+    token_endpoint_auth_method: confidential ? 'client_secret_basic' : 'none',
+    redirect_uris: client.redirect_uris,
+    post_logout_redirect_uris: client.post_logout_redirect_uris,
+    grant_types: client.grant_types,
+    response_types: client.grant_types.includes('authorization_code') ? ['code'] : [],
+    ...(client.scope ? { scope: client.scope } : {}),
+  };
+}
+
+export function createProvider(deps: ProviderDependencies): Provider {
+  const { config, db } = deps;
+  const clientsById = new Map(config.clients.map((c) => [c.client_id, c]));
+  const secureCookies = new URL(config.issuer).protocol === 'https:';
+  const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true, secure: secureCookies };
+
+  const policy = interactionPolicy.base();
+  for (const prompt of deps.extraPrompts ?? []) policy.add(prompt);
+
+  const configuration: Configuration = {
+    adapter: (name: string) => new DatabaseAdapter(db, name),
+    clients: config.clients.map(clientMetadata),
+    jwks: { keys: deps.signingKeys as never },
+    cookies: {
+      keys: config.secrets.cookie_keys,
+      names: { session: 'parley.session', interaction: 'parley.interaction', resume: 'parley.resume' },
+      long: cookie,
+      short: cookie,
+    },
+    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    claims: SCOPE_CLAIMS,
+    responseTypes: ['code'],
+    // PKCE with S256 (the only method oidc-provider 9 accepts) for every client unless relaxed.
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' || (clientsById.get(client.clientId)?.pkce_required ?? true) },
+    allowOmittingSingleRegisteredRedirectUri: false,
+    // Every refresh rotates the token; presenting a used one revokes the whole grant (reuse detection).
+    rotateRefreshToken: () => true,
+    ttl: {
+      AccessToken: config.ttl.access_token,
+      AuthorizationCode: config.ttl.authorization_code,
+      IdToken: config.ttl.id_token,
+      RefreshToken: config.ttl.refresh_token,
+      Interaction: config.ttl.interaction,
+      Session: config.ttl.session,
+      Grant: config.ttl.grant,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      revocation: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      introspection: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx, form) => deps.pages.logout(ctx, form),
+        postLogoutSuccessSource: (ctx) => deps.pages.loggedOut(ctx),
+      },
+      userinfo: { enabled: true },
+    },
+    discovery: {
+      ui_locales_supported: config.locales.supported,
+      claims_locales_supported: undefined,
+    },
+    interactions: {
+      policy,
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    // Browsers may call the token and userinfo endpoints only from the app's own origins.
+    clientBasedCORS: (_ctx, origin, client) => {
+      const registered = clientsById.get(client.clientId)?.redirect_uris ?? [];
+      return registered.some((uri) => new URL(uri).origin === origin);
+    },
+    // The brand's own apps are not shown a consent screen: their grant covers what they ask.
+    loadExistingGrant: async (ctx) => {
+      const { client, session, provider } = ctx.oidc;
+      if (!client || !session) return undefined;
+      const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
+      const existing = grantId ? await provider.Grant.find(grantId) : undefined;
+      if (!clientsById.get(client.clientId)?.first_party || !session.accountId) return existing;
+      const grant = existing?.accountId === session.accountId
+        ? existing
+        : new provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+      const granted = new Set(grant.getOIDCScope().split(' '));
+      const missing = [...ctx.oidc.requestParamOIDCScopes].filter((scope) => !granted.has(scope));
+      if (missing.length > 0) grant.addOIDCScope(missing.join(' '));
+      if (missing.length > 0 || !grant.jti) await grant.save();
+      return grant;
+    },
+    findAccount: async (_ctx, sub) => {
+      const claims = await deps.accounts.claimsFor(sub);
+      if (!claims) return undefined;
+      return { accountId: sub, claims: async () => ({ ...claims, sub }) };
+    },
+    renderError: (ctx, out, error) => deps.pages.error(ctx, out, error),
+    // Parley answers with its own pages; don't leak the library's identity in errors.
+    conformIdTokenClaims: true,
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  // Behind a TLS-terminating proxy, X-Forwarded-Proto makes discovery advertise https endpoints.
+  provider.proxy = config.proxy;
+  for (const middleware of deps.middleware ?? []) provider.use(middleware);
+  provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
+    (ctx.state as { serverError?: Error }).serverError = error;
+    deps.onServerError?.(error);
+  });
+  return provider;
+}
+
+export type { Provider, KoaContextWithOIDC };
+export { interactionPolicy };

@@ -1,0 +1,80 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+// Table types, one interface a table. Timestamps are timestamptz and come back as Date.
+type CreatedAt = ColumnType<Date, Date | undefined, never>;
+type Json<T> = ColumnType<T, string, string>;
+
+export interface AccountsTable {
+  id: string;
+  email: string;                       // lower-cased and NFKC-normalized; unique
+  name: string | null;
+  locale: string | null;
+  password_hash: string;
+  email_verified_at: Date | null;
+  created_at: CreatedAt;
+  updated_at: Date;
+}
+
+export type EmailTokenPurpose = 'verify_email' | 'reset_password';
+
+export interface EmailTokensTable {
+  token_hash: string;                  // SHA-256 of the token: a stolen table grants nothing
+  account_id: string;
+  purpose: EmailTokenPurpose;
+  interaction_uid: string | null;      // the sign-in that was waiting for this email, if any
+  expires_at: Date;
+  used_at: Date | null;
+  created_at: CreatedAt;
+}
+
+export interface LoginThrottleTable {
+  key: string;                         // "account:<email>" or "ip:<address>"
+  failures: number;
+  last_failure_at: Date;
+  blocked_until: Date | null;
+}
+
+export interface OidcPayloadsTable {
+  model: string;
+  id: string;
+  payload: Json<Record<string, unknown>>;
+  grant_id: string | null;
+  user_code: string | null;
+  uid: string | null;
+  expires_at: Date | null;
+  consumed_at: Date | null;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  public_jwk: Json<Record<string, unknown>>;
+  private_jwk_encrypted: string;       // AES-256-GCM under secrets.key_encryption
+  created_at: CreatedAt;
+  retired_at: Date | null;             // no longer signs; still published until publish_until
+  publish_until: Date | null;
+}
+
+export type OutboxStatus = 'pending' | 'delivered' | 'dead';
+
+export interface OutboxEventsTable {
+  id: string;
+  type: string;
+  account_id: string | null;
+  payload: Json<Record<string, unknown>>;
+  status: Generated<OutboxStatus>;
+  attempts: Generated<number>;
+  created_at: CreatedAt;
+}
+
+export interface Database {
+  accounts: AccountsTable;
+  email_tokens: EmailTokensTable;
+  login_throttle: LoginThrottleTable;
+  oidc_payloads: OidcPayloadsTable;
+  signing_keys: SigningKeysTable;
+  outbox_events: OutboxEventsTable;
+}
+
+export type Account = Selectable<AccountsTable>;
+export type NewOutboxEvent = Insertable<OutboxEventsTable>;

@@ -36,6 +36,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('id', 'text', (c) => c.notNull())
     .addColumn('payload', 'jsonb', (c) => c.notNull())
     .addColumn('grant_id', 'text')
+    .addColumn('account_id', 'text')
     .addColumn('user_code', 'text')
     .addColumn('uid', 'text')
     .addColumn('expires_at', 'timestamptz')
@@ -45,6 +46,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('oidc_payloads_grant').on('oidc_payloads').column('grant_id').where(sql.ref('grant_id'), 'is not', null).execute();
   await db.schema.createIndex('oidc_payloads_uid').on('oidc_payloads').columns(['model', 'uid']).where(sql.ref('uid'), 'is not', null).execute();
   await db.schema.createIndex('oidc_payloads_user_code').on('oidc_payloads').columns(['model', 'user_code']).where(sql.ref('user_code'), 'is not', null).execute();
+  await db.schema.createIndex('oidc_payloads_account').on('oidc_payloads').columns(['account_id', 'model']).where(sql.ref('account_id'), 'is not', null).execute();
   await db.schema.createIndex('oidc_payloads_expires').on('oidc_payloads').column('expires_at').execute();
 
   await db.schema.createTable('signing_keys')

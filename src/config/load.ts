@@ -41,8 +41,8 @@ export function readYamlFile(file: string, problems: string[]): YamlFile | undef
   const name = path.relative(process.cwd(), file) || file;
   if (doc.errors.length > 0) {
     for (const error of doc.errors) {
-      const at = error.linePos?.[0];
-      problems.push(`${name}${at ? `:${at.line}` : ''}: ${error.message.split('\n')[0]}`);
+      const { line } = lineCounter.linePos(error.pos[0]);
+      problems.push(`${name}:${line}: ${error.message.split('\n')[0]}`);
     }
     return undefined;
   }

@@ -1,5 +1,6 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
+import type { Database } from '../storage/schema.ts';
 import type { DB } from '../storage/database.ts';
 
 // oidc-provider's storage contract (its example/my_adapter.js documents each method), kept in
@@ -24,13 +25,14 @@ export class DatabaseAdapter implements Adapter {
       id,
       payload: JSON.stringify(payload),
       grant_id: payload.grantId ?? null,
+      account_id: payload.accountId ?? null,
       user_code: payload.userCode ?? null,
       uid: payload.uid ?? null,
       expires_at: expiresAt,
     };
     await this.#db.insertInto('oidc_payloads').values({ ...row, consumed_at: null })
       .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet({
-        payload: row.payload, grant_id: row.grant_id, user_code: row.user_code, uid: row.uid, expires_at: row.expires_at,
+        payload: row.payload, grant_id: row.grant_id, account_id: row.account_id, user_code: row.user_code, uid: row.uid, expires_at: row.expires_at,
       }))
       .execute();
   }
@@ -85,11 +87,28 @@ export class DatabaseAdapter implements Adapter {
   }
 }
 
+/** The newest live grant an account gave a client, in any session. */
+export async function findGrantId(db: DB, accountId: string, clientId: string, now = new Date()): Promise<string | undefined> {
+  const row = await db.selectFrom('oidc_payloads').select('id')
+    .where('model', '=', 'Grant')
+    .where('account_id', '=', accountId)
+    .where(sql<string>`payload->>'clientId'`, '=', clientId)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .orderBy('expires_at', 'desc')
+    .executeTakeFirst();
+  return row?.id;
+}
+
 /** Removes every token of a grant and the grant itself: nothing issued under it works again. */
 export async function revokeGrant(db: DB, grantId: string): Promise<void> {
   await db.deleteFrom('oidc_payloads')
     .where((eb) => eb.or([eb('grant_id', '=', grantId), eb.and([eb('model', '=', 'Grant'), eb('id', '=', grantId)])]))
     .execute();
+}
+
+/** Ends an account's sessions and revokes all its grants and tokens, in the caller's transaction. */
+export async function revokeAccountSessions(trx: Transaction<Database>, accountId: string): Promise<void> {
+  await trx.deleteFrom('oidc_payloads').where('account_id', '=', accountId).execute();
 }
 
 /** Deletes expired rows in bounded batches, so a large backlog never holds a long lock. */

@@ -2,7 +2,7 @@ import Provider, { interactionPolicy, type Configuration, type KoaContextWithOID
 import type { JWK } from 'jose';
 import type { Config, ClientConfig } from '../config/schema.ts';
 import type { DB } from '../storage/database.ts';
-import { DatabaseAdapter } from './adapter.ts';
+import { DatabaseAdapter, findGrantId } from './adapter.ts';
 
 // The only place that configures oidc-provider. Everything it needs from the rest of Parley
 // arrives as plain functions, so the provider knows nothing of accounts tables or templates.
@@ -51,6 +51,8 @@ function clientMetadata(client: ClientConfig): ClientMetadata {
     redirect_uris: client.redirect_uris,
     post_logout_redirect_uris: client.post_logout_redirect_uris,
     grant_types: client.grant_types,
+    // auth_time in every ID token, so apps can enforce their own freshness rules.
+    require_auth_time: true,
     response_types: client.grant_types.includes('authorization_code') ? ['code'] : [],
     ...(client.scope ? { scope: client.scope } : {}),
   };
@@ -126,7 +128,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
     loadExistingGrant: async (ctx) => {
       const { client, session, provider } = ctx.oidc;
       if (!client || !session) return undefined;
-      const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
+      const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId)
+        // A returning user is not asked again in a new browser: consent belongs to the account.
+        || (session.accountId ? await findGrantId(db, session.accountId, client.clientId) : undefined);
       const existing = grantId ? await provider.Grant.find(grantId) : undefined;
       if (!clientsById.get(client.clientId)?.first_party || !session.accountId) return existing;
       const grant = existing?.accountId === session.accountId

@@ -39,6 +39,7 @@ export interface OidcPayloadsTable {
   id: string;
   payload: Json<Record<string, unknown>>;
   grant_id: string | null;
+  account_id: string | null;           // lets grants, sessions and tokens be found per account
   user_code: string | null;
   uid: string | null;
   expires_at: Date | null;

@@ -1,0 +1,355 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Kysely, Transaction } from 'kysely';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import { recordEvent } from '../events/outbox.ts';
+import type { Mailer, MailMessage } from '../mail/mailer.ts';
+import { describeDuration, registrationAttemptMessage, resetPasswordMessage, verifyEmailMessage } from '../mail/messages.ts';
+import type { DB } from '../storage/database.ts';
+import type { Account, Database, EmailTokenPurpose } from '../storage/schema.ts';
+import { isValidEmail, normalizeEmail } from './email.ts';
+import { AccountError, AccountValidationError, type AccountErrorCode, type AccountField } from './errors.ts';
+import { checkPasswordPolicy, type PasswordHasher, type PasswordPolicy } from './passwords.ts';
+import type { Throttle } from './throttle.ts';
+
+export type { Account };
+
+export interface AccountsDeps {
+  db: DB;
+  config: Config;
+  clock: () => Date;
+  mailer: Mailer;
+  hasher: PasswordHasher;
+  throttle: Throttle;
+  logger: Logger;
+  /**
+   * Ends every session and revokes every grant and token of an account, inside the caller's
+   * transaction. A password reset calls it: whoever knew the old password is signed out too.
+   */
+  revokeSessions?: (trx: Transaction<Database>, accountId: string) => Promise<void>;
+}
+
+export interface RegisterInput {
+  email: string;
+  password: string;
+  name?: string | undefined;
+  locale: string;
+  /** The sign-in waiting for this registration; the verification link leads back to it. */
+  interactionUid?: string | undefined;
+}
+
+export type RegisterResult =
+  | { outcome: 'signed_in'; account: Account }
+  /** accountId is undefined when the address was already taken: the answer must look the same. */
+  | { outcome: 'verification_required'; accountId: string | undefined };
+
+export interface Accounts {
+  normalizeEmail(email: string): string;
+  validEmail(email: string): boolean;
+  register(input: RegisterInput): Promise<RegisterResult>;
+  authenticate(input: { email: string; password: string; ip: string; interactionUid?: string | undefined }): Promise<Account>;
+  findById(id: string): Promise<Account | undefined>;
+  sendVerification(accountId: string, options: { locale: string; interactionUid?: string | undefined }): Promise<void>;
+  verifyEmail(token: string): Promise<{ account: Account; interactionUid: string | null }>;
+  requestPasswordReset(email: string, locale: string): Promise<void>;
+  checkResetToken(token: string): Promise<void>;
+  resetPassword(token: string, newPassword: string): Promise<Account>;
+}
+
+// Emailed tokens are 32 random bytes in base64url; only their SHA-256 is stored, so a copy of
+// the table opens nothing.
+const TOKEN_FORMAT = /^[A-Za-z0-9_-]{43}$/;
+const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/**
+ * A password reset request answers after this long whatever the address, so its timing does
+ * not tell whether an account exists. The work for a known address (a token and an email) runs
+ * alongside and, when the mail server is slower than this, finishes after the answer.
+ */
+const RESET_REQUEST_ANSWER_MS = 250;
+
+export function createAccounts(deps: AccountsDeps): Accounts {
+  const { db, config, clock, mailer, hasher, throttle, logger } = deps;
+  const issuer = config.issuer.replace(/\/$/, '');
+
+  const passwordPolicy = (email: string): PasswordPolicy => ({
+    min: config.accounts.password_min_length,
+    max: config.accounts.password_max_length,
+    disallowed: [email, email.split('@')[0] ?? ''],
+  });
+
+  const findByEmail = (email: string) =>
+    db.selectFrom('accounts').selectAll().where('email', '=', email).executeTakeFirst();
+  const findById = (id: string) =>
+    db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
+
+  function newToken(accountId: string, purpose: EmailTokenPurpose, interactionUid: string | null, now: Date) {
+    const token = randomBytes(32).toString('base64url');
+    const ttl = purpose === 'verify_email' ? config.accounts.verification_ttl : config.accounts.reset_ttl;
+    return {
+      token,
+      row: {
+        token_hash: hashToken(token),
+        account_id: accountId,
+        purpose,
+        interaction_uid: interactionUid,
+        expires_at: new Date(now.getTime() + ttl * 1000),
+        created_at: now,
+      },
+    };
+  }
+
+  /** Why a token cannot be used: it is past its time, or it is unknown, of another kind or spent. */
+  async function tokenProblem(executor: Kysely<Database>, tokenHash: string, purpose: EmailTokenPurpose, now: Date): Promise<AccountError> {
+    const row = await executor.selectFrom('email_tokens').select(['used_at', 'expires_at'])
+      .where('token_hash', '=', tokenHash).where('purpose', '=', purpose).executeTakeFirst();
+    if (row && row.used_at === null && row.expires_at <= now) return new AccountError('token_expired');
+    return new AccountError('token_invalid');
+  }
+
+  /** Marks a token used, once: of two requests racing with the same token, one wins. */
+  async function consumeToken(trx: Transaction<Database>, token: string, purpose: EmailTokenPurpose, now: Date) {
+    if (!TOKEN_FORMAT.test(token)) throw new AccountError('token_invalid');
+    const tokenHash = hashToken(token);
+    const consumed = await trx.updateTable('email_tokens').set({ used_at: now })
+      .where('token_hash', '=', tokenHash)
+      .where('purpose', '=', purpose)
+      .where('used_at', 'is', null)
+      .where('expires_at', '>', now)
+      .returning(['account_id', 'interaction_uid'])
+      .executeTakeFirst();
+    if (!consumed) throw await tokenProblem(trx, tokenHash, purpose, now);
+    return consumed;
+  }
+
+  /** The account a usable token belongs to, without using the token up. */
+  async function accountOfToken(token: string, purpose: EmailTokenPurpose): Promise<Account> {
+    if (!TOKEN_FORMAT.test(token)) throw new AccountError('token_invalid');
+    const now = clock();
+    const tokenHash = hashToken(token);
+    const account = await db.selectFrom('email_tokens')
+      .innerJoin('accounts', 'accounts.id', 'email_tokens.account_id')
+      .selectAll('accounts')
+      .where('email_tokens.token_hash', '=', tokenHash)
+      .where('email_tokens.purpose', '=', purpose)
+      .where('email_tokens.used_at', 'is', null)
+      .where('email_tokens.expires_at', '>', now)
+      .executeTakeFirst();
+    if (!account) throw await tokenProblem(db, tokenHash, purpose, now);
+    return account;
+  }
+
+  const verificationMail = (to: string, token: string, locale: string | null): MailMessage => ({
+    to,
+    ...verifyEmailMessage({
+      locale,
+      link: `${issuer}/verify-email?token=${token}`,
+      ttlText: describeDuration(config.accounts.verification_ttl, locale),
+    }),
+  });
+
+  async function issueVerification(account: Account, locale: string | null, interactionUid: string | null): Promise<MailMessage> {
+    const { token, row } = newToken(account.id, 'verify_email', interactionUid, clock());
+    await db.insertInto('email_tokens').values(row).execute();
+    return verificationMail(account.email, token, locale);
+  }
+
+  /**
+   * Sends mail that accompanies an operation which has already succeeded. A mail server that is
+   * down must not undo a registration; the user can ask for the link again.
+   */
+  async function deliver(message: MailMessage, kind: string): Promise<void> {
+    try {
+      await mailer.send(message);
+    } catch (error) {
+      const { message: reason, code } = error as { message?: string; code?: string };
+      logger.error({ err: { message: reason, code }, mail: kind }, 'mail could not be sent');
+    }
+  }
+
+  async function sendPasswordReset(account: Account, locale: string): Promise<void> {
+    try {
+      const { token, row } = newToken(account.id, 'reset_password', null, clock());
+      await db.insertInto('email_tokens').values(row).execute();
+      await deliver({
+        to: account.email,
+        ...resetPasswordMessage({
+          locale,
+          link: `${issuer}/reset-password?token=${token}`,
+          ttlText: describeDuration(config.accounts.reset_ttl, locale),
+        }),
+      }, 'reset_password');
+    } catch (error) {
+      logger.error({ err: { message: (error as Error).message }, account_id: account.id }, 'password reset could not be issued');
+    }
+  }
+
+  async function addressTaken(email: string, locale: string): Promise<RegisterResult> {
+    // Usability over enumeration resistance: the person registering learns the address is taken.
+    if (!config.accounts.require_verified_email) throw new AccountError('email_taken', { field: 'email' });
+    // Otherwise the answer is the one a new address gets, and only the owner hears about it.
+    const owner = await findByEmail(email);
+    if (owner) {
+      await deliver({
+        to: owner.email,
+        ...registrationAttemptMessage({ locale: owner.locale ?? locale, resetLink: `${issuer}/forgot-password` }),
+      }, 'registration_attempt');
+    }
+    return { outcome: 'verification_required', accountId: undefined };
+  }
+
+  return {
+    normalizeEmail,
+
+    validEmail: (email) => isValidEmail(normalizeEmail(email)),
+
+    async register(input) {
+      const email = normalizeEmail(input.email);
+      const problems: Partial<Record<AccountField, AccountErrorCode>> = {};
+      if (!isValidEmail(email)) problems.email = 'invalid_email';
+      const passwordProblem = checkPasswordPolicy(input.password, passwordPolicy(email));
+      if (passwordProblem) problems.password = passwordProblem;
+      if (problems.email || problems.password) throw new AccountValidationError(problems);
+
+      // Hashed before knowing whether the address is taken, so both answers cost the same.
+      const passwordHash = await hasher.hash(input.password);
+      const now = clock();
+      const id = randomUUID();
+      const verification = newToken(id, 'verify_email', input.interactionUid ?? null, now);
+      const account = await db.transaction().execute(async (trx) => {
+        // ON CONFLICT makes a concurrent registration of the same address wait for the first
+        // and then insert nothing, so a race ends as "taken" rather than as a unique violation.
+        const created = await trx.insertInto('accounts').values({
+          id,
+          email,
+          name: input.name?.trim() || null,
+          locale: input.locale,
+          password_hash: passwordHash,
+          email_verified_at: null,
+          created_at: now,
+          updated_at: now,
+        }).onConflict((oc) => oc.column('email').doNothing()).returningAll().executeTakeFirst();
+        if (!created) return undefined;
+        await recordEvent(trx, { type: 'account.created', accountId: id, payload: { account_id: id, email_verified: false } }, now);
+        await trx.insertInto('email_tokens').values(verification.row).execute();
+        return created;
+      });
+      if (!account) return addressTaken(email, input.locale);
+
+      logger.info({ account_id: account.id }, 'account created');
+      await deliver(verificationMail(account.email, verification.token, input.locale), 'verify_email');
+      return config.accounts.require_verified_email
+        ? { outcome: 'verification_required', accountId: account.id }
+        : { outcome: 'signed_in', account };
+    },
+
+    async authenticate({ email: rawEmail, password, ip, interactionUid }) {
+      const email = normalizeEmail(rawEmail);
+      const blocked = await throttle.check({ email, ip });
+      if (blocked) throw new AccountError('throttled', { retryAfterSeconds: blocked.retryAfterSeconds });
+
+      // An unknown address and a wrong password take the same time and get the same answer.
+      let account = isValidEmail(email) ? await findByEmail(email) : undefined;
+      let passwordMatches = false;
+      if (account) passwordMatches = await hasher.verify(account.password_hash, password);
+      else await hasher.verifyDummy(password);
+      if (!account || !passwordMatches) {
+        await throttle.recordFailure({ email, ip });
+        throw new AccountError('invalid_credentials');
+      }
+      await throttle.clear(email);
+
+      if (hasher.needsRehash(account.password_hash)) {
+        // Only if the hash is still the one just checked: a password reset in between wins.
+        const rehashed = await db.updateTable('accounts')
+          .set({ password_hash: await hasher.hash(password), updated_at: clock() })
+          .where('id', '=', account.id)
+          .where('password_hash', '=', account.password_hash)
+          .returningAll()
+          .executeTakeFirst();
+        if (rehashed) {
+          logger.info({ account_id: account.id }, 'password rehashed with the current parameters');
+          account = rehashed;
+        }
+      }
+
+      // Said only to someone who knows the password, so it reveals nothing to anyone else.
+      if (config.accounts.require_verified_email && account.email_verified_at === null) {
+        const locale = account.locale ?? config.locales.default;
+        await deliver(await issueVerification(account, locale, interactionUid ?? null), 'verify_email');
+        throw new AccountError('email_not_verified');
+      }
+      return account;
+    },
+
+    findById,
+
+    async sendVerification(accountId, { locale, interactionUid }) {
+      const account = await findById(accountId);
+      if (!account || account.email_verified_at !== null) return;
+      // Asked for explicitly, so a mail server failure is the caller's to report.
+      await mailer.send(await issueVerification(account, locale, interactionUid ?? null));
+    },
+
+    async verifyEmail(token) {
+      return db.transaction().execute(async (trx) => {
+        const now = clock();
+        const consumed = await consumeToken(trx, token, 'verify_email', now);
+        const account = await trx.updateTable('accounts')
+          .set((eb) => ({ email_verified_at: eb.fn.coalesce('email_verified_at', eb.val(now)), updated_at: now }))
+          .where('id', '=', consumed.account_id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        logger.info({ account_id: account.id }, 'email verified');
+        return { account, interactionUid: consumed.interaction_uid };
+      });
+    },
+
+    async requestPasswordReset(rawEmail, locale) {
+      const answer = delay(RESET_REQUEST_ANSWER_MS);
+      const email = normalizeEmail(rawEmail);
+      const account = isValidEmail(email) ? await findByEmail(email) : undefined;
+      // Not awaited: how long the mail server takes must not show in the answer. It logs its own failures.
+      if (account) void sendPasswordReset(account, locale);
+      await answer;
+    },
+
+    async checkResetToken(token) {
+      await accountOfToken(token, 'reset_password');
+    },
+
+    async resetPassword(token, newPassword) {
+      // The link first: with a dead link, a better password would not help.
+      const owner = await accountOfToken(token, 'reset_password');
+      const problem = checkPasswordPolicy(newPassword, passwordPolicy(owner.email));
+      if (problem) throw new AccountValidationError({ password: problem });
+      const passwordHash = await hasher.hash(newPassword);
+
+      return db.transaction().execute(async (trx) => {
+        const now = clock();
+        const { account_id: accountId } = await consumeToken(trx, token, 'reset_password', now);
+        // Any other reset link still in a mailbox stops working with this one.
+        await trx.updateTable('email_tokens').set({ used_at: now })
+          .where('account_id', '=', accountId)
+          .where('purpose', '=', 'reset_password')
+          .where('used_at', 'is', null)
+          .execute();
+        // Following the emailed link proved the address.
+        const account = await trx.updateTable('accounts')
+          .set((eb) => ({
+            password_hash: passwordHash,
+            email_verified_at: eb.fn.coalesce('email_verified_at', eb.val(now)),
+            updated_at: now,
+          }))
+          .where('id', '=', accountId)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await throttle.clear(account.email, trx);
+        await deps.revokeSessions?.(trx, account.id);
+        logger.info({ account_id: account.id }, 'password reset');
+        return account;
+      });
+    },
+  };
+}

@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { IncomingMessage } from 'node:http';
+import Koa, { type Context, type Middleware } from 'koa';
+import { Router } from '@koa/router';
+import type { Logger } from 'pino';
+import type { Accounts } from '../accounts/service.ts';
+import type { Config } from '../config/schema.ts';
+import type { Interactions } from '../oidc/interactions.ts';
+import { isDatabaseUnavailable, type Storage } from '../storage/database.ts';
+import { ASSETS_DIR } from '../views/render.ts';
+import { pickLocale } from '../views/i18n.ts';
+import { accountRoutes } from './account-routes.ts';
+import { BodyTooLargeError } from './body.ts';
+import { state, type PageResponder, type RequestState } from './context.ts';
+import { CsrfError } from './csrf.ts';
+import { demoRoutes } from './demo-routes.ts';
+import { healthRoutes } from './health-routes.ts';
+import { interactionRoutes } from './interaction-routes.ts';
+import { routeLabel, type Metrics } from './metrics.ts';
+import { securityHeaders } from './security-headers.ts';
+import { InteractionExpiredError } from '../oidc/interactions.ts';
+
+export interface HttpDependencies {
+  config: Config;
+  logger: Logger;
+  storage: Storage;
+  accounts: Accounts;
+  interactions: Interactions;
+  pages: PageResponder;
+  metrics: Metrics;
+  /** oidc-provider's request handler: everything Parley's own routes do not answer. */
+  providerCallback: (req: IncomingMessage, res: import('node:http').ServerResponse) => Promise<void>;
+  isReady(): Promise<{ ready: boolean; checks: Record<string, string> }>;
+}
+
+// The provider runs in its own Koa context; it finds the request's id, logger and locale here.
+const requestStates = new WeakMap<IncomingMessage, RequestState>();
+
+export function requestStateOf(req: IncomingMessage): RequestState | undefined {
+  return requestStates.get(req);
+}
+
+function requestContext(config: Config, logger: Logger): Middleware {
+  return async (ctx, next) => {
+    const forwarded = config.proxy ? ctx.get('x-request-id') : '';
+    const requestId = /^[A-Za-z0-9._-]{8,128}$/.test(forwarded) ? forwarded : randomUUID();
+    const s: RequestState = {
+      requestId,
+      log: logger.child({ req_id: requestId }),
+      locale: pickLocale({
+        uiLocales: typeof ctx.query.ui_locales === 'string' ? ctx.query.ui_locales : undefined,
+        acceptLanguage: ctx.get('accept-language') || undefined,
+        supported: config.locales.supported,
+        fallback: config.locales.default,
+      }),
+    };
+    Object.assign(ctx.state, s);
+    requestStates.set(ctx.req, s);
+    ctx.set('X-Request-Id', requestId);
+    await next();
+  };
+}
+
+function accessLog(metrics: Metrics): Middleware {
+  return async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      // Delegated provider requests answer on ctx.res directly; read the status from there.
+      const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
+      const route = routeLabel(ctx.path, ctx._matchedRoute as string | undefined);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.requests.inc({ method: ctx.method, route, status: String(status) });
+      metrics.latency.observe({ method: ctx.method, route }, seconds);
+      // The path only: query strings carry codes, tokens and states.
+      state(ctx).log.info({ method: ctx.method, path: ctx.path, status, ms: Math.round(seconds * 1000) }, 'request');
+    }
+  };
+}
+
+/** Maps every failure to a page; users never see a stack trace, and their mistakes are never a 500. */
+function errorPages(pages: PageResponder): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
+        pages.page(ctx, 'message', { title: pages.t(ctx, 'title.error'), message: pages.t(ctx, 'error.not_found') }, 404);
+      }
+    } catch (error) {
+      const requestId = state(ctx).requestId;
+      const show = (status: number, key: string) =>
+        pages.page(ctx, 'message', { title: pages.t(ctx, 'title.error'), message: pages.t(ctx, key), requestId }, status);
+      if (error instanceof InteractionExpiredError) return show(400, 'error.session_expired');
+      if (error instanceof CsrfError) return show(403, 'error.csrf');
+      if (error instanceof BodyTooLargeError) return show(413, 'error.too_large');
+      if (isDatabaseUnavailable(error)) {
+        state(ctx).log.error({ err: { message: (error as Error).message } }, 'database unavailable');
+        ctx.set('Retry-After', '5');
+        return show(503, 'error.unavailable');
+      }
+      const status = (error as { status?: number; expose?: boolean }).status;
+      if (status && status >= 400 && status < 500) return show(status, status === 404 ? 'error.not_found' : 'error.server');
+      state(ctx).log.error({ err: error }, 'unhandled error');
+      show(500, 'error.server');
+    }
+  };
+}
+
+function staticAssets(): Middleware {
+  return async (ctx, next) => {
+    if (!ctx.path.startsWith('/assets/') || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    const file = path.join(ASSETS_DIR, path.normalize(ctx.path.slice('/assets/'.length)));
+    if (!file.startsWith(ASSETS_DIR + path.sep)) return next();
+    const info = await stat(file).catch(() => undefined);
+    if (!info?.isFile()) return next();
+    ctx.type = path.extname(file);
+    ctx.length = info.size;
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = createReadStream(file);
+  };
+}
+
+export function createHttpApp(deps: HttpDependencies): Koa {
+  const { config, logger, metrics, pages } = deps;
+  const app = new Koa({ proxy: config.proxy, keys: config.secrets.cookie_keys });
+  app.silent = true;
+
+  const router = new Router();
+  for (const routes of [
+    healthRoutes({ config, metrics, isReady: deps.isReady }),
+    interactionRoutes({ config, accounts: deps.accounts, interactions: deps.interactions, pages, metrics }),
+    accountRoutes({ config, accounts: deps.accounts, pages }),
+    ...(config.demo.enabled ? [demoRoutes({ config, pages })] : []),
+  ]) {
+    router.use(routes.routes(), routes.allowedMethods());
+  }
+
+  app.use(requestContext(config, logger));
+  app.use(accessLog(metrics));
+  app.use(securityHeaders(config));
+  app.use(errorPages(pages));
+  app.use(staticAssets());
+  app.use(router.routes());
+  app.use(async (ctx: Context) => {
+    if (ctx._matchedRoute) return;
+    ctx.respond = false;
+    await deps.providerCallback(ctx.req, ctx.res);
+  });
+  return app;
+}

@@ -1,0 +1,29 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Context } from 'koa';
+
+// Double-submit token: a random value in a signed, httpOnly, SameSite=Lax cookie, repeated in a
+// hidden form field. A cross-site page can neither read the cookie nor forge its signature.
+const COOKIE = 'parley.csrf';
+
+export class CsrfError extends Error {
+  constructor() {
+    super('missing or invalid CSRF token');
+    this.name = 'CsrfError';
+  }
+}
+
+export function csrfToken(ctx: Context, secure: boolean): string {
+  const existing = ctx.cookies.get(COOKIE, { signed: true });
+  if (existing && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing;
+  const token = randomBytes(32).toString('base64url');
+  ctx.cookies.set(COOKIE, token, { signed: true, httpOnly: true, sameSite: 'lax', secure, overwrite: true });
+  return token;
+}
+
+export function checkCsrf(ctx: Context, submitted: string | null): void {
+  const expected = ctx.cookies.get(COOKIE, { signed: true });
+  if (!expected || !submitted) throw new CsrfError();
+  const a = Buffer.from(expected);
+  const b = Buffer.from(submitted);
+  if (a.length !== b.length || !timingSafeEqual(a, b)) throw new CsrfError();
+}

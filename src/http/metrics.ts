@@ -1,0 +1,46 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Storage } from '../storage/database.ts';
+
+// One registry per app instance (tests run several in one process), exposed at /metrics.
+export function createMetrics(storage: Storage) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'parley_' });
+  const requests = new Counter({
+    name: 'parley_http_requests_total', help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'] as const, registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'parley_http_request_duration_seconds', help: 'HTTP request latency by route',
+    labelNames: ['method', 'route'] as const, registers: [registry],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  });
+  const signIns = new Counter({
+    name: 'parley_signins_total', help: 'Sign-in attempts by outcome',
+    labelNames: ['outcome'] as const, registers: [registry],
+  });
+  const throttled = new Counter({
+    name: 'parley_signin_throttled_total', help: 'Sign-in attempts refused by throttling', registers: [registry],
+  });
+  new Gauge({
+    name: 'parley_db_pool_connections', help: 'Database pool connections by state (PostgreSQL only)',
+    labelNames: ['state'] as const, registers: [registry],
+    collect() {
+      const stats = storage.poolStats();
+      if (!stats) return;
+      this.set({ state: 'total' }, stats.total);
+      this.set({ state: 'idle' }, stats.idle);
+      this.set({ state: 'waiting' }, stats.waiting);
+    },
+  });
+  return { registry, requests, latency, signIns, throttled };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+const OPAQUE_SEGMENT = /^[A-Za-z0-9_-]{16,}$/;
+
+/** A low-cardinality label for a path: ids and tokens inside it become ":id". */
+export function routeLabel(path: string, matched: string | undefined): string {
+  if (matched) return matched;
+  return path.split('/').map((segment) => (OPAQUE_SEGMENT.test(segment) ? ':id' : segment)).join('/') || '/';
+}

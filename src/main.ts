@@ -1,0 +1,90 @@
+import { parseArgs } from 'node:util';
+import { createParley } from './app.ts';
+import { ConfigError, loadConfig } from './config/load.ts';
+import { createLogger } from './logger.ts';
+import { rotateSigningKey } from './oidc/keys.ts';
+import { migrateToLatest, openStorage } from './storage/database.ts';
+
+const USAGE = `usage: parley <command>
+
+commands:
+  start          run the server (migrates first unless database.migrate_on_start is false)
+  migrate        apply pending database migrations and exit
+  keys rotate    add a new signing key; the old one stays published until its tokens expire
+
+configuration: config/default.yaml, then the file in PARLEY_CONFIG, then environment variables
+(PORT, ISSUER, DATABASE_URL, PARLEY_COOKIE_KEYS, PARLEY_KEY_ENCRYPTION_SECRET, SMTP_URL, LOG_LEVEL).`;
+
+async function start(): Promise<void> {
+  const config = loadConfig();
+  const parley = await createParley({ config });
+  const port = await parley.listen();
+  parley.logger.info({ port, issuer: config.issuer, database: parley.storage.kind }, `Parley listening on ${config.issuer}${config.demo.enabled ? ` (demo: ${config.issuer.replace(/\/$/, '')}/demo)` : ''}`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    parley.logger.info({ signal }, 'shutting down: finishing requests in flight');
+    parley.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        parley.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function withStorage(task: (storage: Awaited<ReturnType<typeof openStorage>>, config: ReturnType<typeof loadConfig>) => Promise<void>): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config);
+  const storage = await openStorage(config.database, logger);
+  try {
+    await task(storage, config);
+  } finally {
+    await storage.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true });
+  const command = positionals.join(' ');
+  switch (command) {
+    case 'start':
+      await start();
+      return -1;
+    case 'migrate':
+      await withStorage(async ({ db }) => {
+        const applied = await migrateToLatest(db);
+        console.log(applied.length ? `applied: ${applied.join(', ')}` : 'the database schema is up to date');
+      });
+      return 0;
+    case 'keys rotate':
+      await withStorage(async ({ db }, config) => {
+        await migrateToLatest(db);
+        // An old key must outlive everything it signed: ID tokens and JWT access tokens.
+        const keep = Math.max(config.ttl.id_token, config.ttl.access_token) + 60;
+        const { kid, retired } = await rotateSigningKey(db, config.secrets.key_encryption, new Date(), keep);
+        console.log(`new signing key ${kid}; retired ${retired.join(', ') || 'none'} (published ${keep}s more).`);
+        console.log('Restart each node (one at a time) to sign with the new key.');
+      });
+      return 0;
+    default:
+      console.error(command ? `unknown command "${command}"\n\n${USAGE}` : USAGE);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { if (code >= 0) process.exit(code); },
+  (error: unknown) => {
+    if (error instanceof ConfigError) {
+      console.error(`Parley cannot start: ${error.message}`);
+      process.exit(78);
+    }
+    console.error(error instanceof Error ? `Parley failed: ${error.message}` : error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,58 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uniqueEmail, PASSWORD } from '../support/oidc-app.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+// A real browser through the demo app, by label and button text, as a person would.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SCREENSHOTS = path.resolve('test-results/screenshots');
+
+let server: TestServer;
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium or set CHROMIUM_PATH`);
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  server = await startTestServer();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+describe('the demo app in Chromium', () => {
+  it('registers, signs in through Parley and shows the claims', async () => {
+    const page = await browser.newPage({ locale: 'en-US' });
+    const email = uniqueEmail('browser');
+    await page.goto(`${server.issuer}/demo`);
+    await page.getByRole('link', { name: 'Sign in with Parley' }).click();
+    await page.getByRole('link', { name: 'Create an account' }).click();
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'register-en.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.waitForURL(`${server.issuer}/demo`);
+    expect(await page.locator('body').textContent()).toContain(email);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'demo-signed-in.png'), fullPage: true });
+
+    // Sign out, then sign in again with the password.
+    await page.getByRole('link', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.goto(`${server.issuer}/demo`);
+    await page.getByRole('link', { name: 'Sign in with Parley' }).click();
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'login-en.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${server.issuer}/demo`);
+    expect(await page.locator('body').textContent()).toContain('"email_verified": false');
+    await page.close();
+  });
+});

@@ -1,0 +1,92 @@
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { createParley, type Parley } from '../../src/app.ts';
+import { deepMerge, loadConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { readMailbox } from '../../src/mail/mailer.ts';
+import { DEFAULT_BACKEND } from './database.ts';
+
+/** A clock tests can move; Parley's own records follow it. */
+export class TestClock {
+  offsetMs = 0;
+  now = () => new Date(Date.now() + this.offsetMs);
+  advance(seconds: number) { this.offsetMs += seconds * 1000; }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestServer {
+  parley: Parley;
+  config: Config;
+  issuer: string;
+  mailboxDir: string;
+  clock: TestClock;
+  /** Links found in the mails sent to this address, newest last. */
+  linksSentTo(email: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export const TEST_CLIENTS = (issuer: string) => [
+  {
+    // A third-party web app: confidential, shown the consent screen.
+    client_id: 'web-app', client_secret: 'web-app-secret-for-tests', name: 'Web App',
+    redirect_uris: [`${issuer}/app/callback`], post_logout_redirect_uris: [`${issuer}/app/signed-out`],
+    purposes: ['personalization'],
+  },
+  {
+    // The brand's own single-page app: public (no secret), PKCE required, no consent screen.
+    client_id: 'spa', name: 'Brand SPA', first_party: true,
+    redirect_uris: [`${issuer}/spa/callback`], post_logout_redirect_uris: [`${issuer}/spa`],
+    purposes: ['personalization', 'offers'],
+  },
+  {
+    client_id: 'demo-shop', client_secret: 'demo-shop-secret-for-tests', name: 'Demo Shop', first_party: true,
+    redirect_uris: [`${issuer}/demo/callback`], post_logout_redirect_uris: [`${issuer}/demo`],
+    purposes: ['personalization', 'offers'],
+  },
+];
+
+export async function startTestServer(overrides: Record<string, unknown> = {}): Promise<TestServer> {
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const mailboxDir = mkdtempSync(path.join(os.tmpdir(), 'parley-mail-'));
+  const config = loadConfig({
+    env: {},
+    overrides: deepMerge({
+      env: 'test',
+      issuer,
+      port,
+      host: '127.0.0.1',
+      database: { url: DEFAULT_BACKEND.url, data_dir: 'memory://' },
+      secrets: { cookie_keys: ['test-cookie-key-0123456789abcdef'], key_encryption: 'test-key-encryption-secret-0123456789' },
+      mail: { mailbox_dir: mailboxDir },
+      logging: { level: 'silent' },
+      // Cheaper hashing keeps the suite fast; the benchmark measures the real parameters.
+      accounts: { argon2: { memory_kib: 8192, iterations: 1, parallelism: 1 } },
+      clients: TEST_CLIENTS(issuer),
+    }, overrides) as Record<string, unknown>,
+  });
+  const clock = new TestClock();
+  const parley = await createParley({ config, clock: clock.now, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  await parley.listen(port, '127.0.0.1');
+  return {
+    parley, config, issuer, mailboxDir, clock,
+    async linksSentTo(email) {
+      const mails = (await readMailbox(mailboxDir)).filter((m) => m.to === email);
+      return mails.flatMap((m) => [...m.text.matchAll(/https?:\/\/\S+/g)].map((match) => match[0]));
+    },
+    close: () => parley.close(),
+  };
+}

@@ -1,0 +1,89 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, developmentDefaultsInUse, loadConfig } from '../../src/config/load.ts';
+
+function configFile(text: string): string {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'parley-config-')), 'parley.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+function problemsOf(load: () => unknown): string[] {
+  try {
+    load();
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('loads the shipped defaults with durations in seconds', () => {
+    const config = loadConfig({ env: {} });
+    expect(config.port).toBe(3000);
+    expect(config.profiling.min_interval).toBe(20 * 3600);
+    expect(config.ttl.authorization_code).toBe(60);
+    expect(config.accounts.argon2).toEqual({ memory_kib: 19456, iterations: 2, parallelism: 1 });
+  });
+
+  it('replaces ${issuer} in client URLs with the configured issuer', () => {
+    const config = loadConfig({ env: { ISSUER: 'https://id.example.com/' } });
+    expect(config.clients[0]!.redirect_uris).toEqual(['https://id.example.com/demo/callback']);
+  });
+
+  it('lets the file in PARLEY_CONFIG and then the environment override the defaults', () => {
+    const file = configFile('port: 4000\naccounts:\n  require_verified_email: true\n');
+    const config = loadConfig({ env: { PARLEY_CONFIG: file, PORT: '5000', DATABASE_URL: 'postgres://db/parley' } });
+    expect(config.port).toBe(5000);
+    expect(config.accounts.require_verified_email).toBe(true);
+    expect(config.accounts.password_min_length).toBe(8);
+    expect(config.database.url).toBe('postgres://db/parley');
+  });
+
+  it('lists every problem at once, each with file, line, key path and what is expected', () => {
+    const file = configFile([
+      'port: lots',                        // line 1
+      'database:',                         // line 2
+      '  pool_size: 3',                    // line 3: unknown key
+      'profiling:',                        // line 4
+      '  min_interval: twenty hours',      // line 5: bad duration
+      'clients:',                          // line 6
+      '  - client_id: shop',               // line 7
+      '    redirect_uris: [not-a-url]',    // line 8
+    ].join('\n'));
+    const problems = problemsOf(() => loadConfig({ env: { PARLEY_CONFIG: file } }));
+    const name = path.relative(process.cwd(), file);
+    expect(problems).toEqual(expect.arrayContaining([
+      expect.stringMatching(new RegExp(`^${name}:1: port: .*expected number`)),
+      expect.stringMatching(new RegExp(`^${name}:3: database\\.pool_size: unknown key`)),
+      expect.stringMatching(new RegExp(`^${name}:5: profiling\\.min_interval: expected a duration such as 60s, 15m, 20h or 7d, got "twenty hours"`)),
+      expect.stringMatching(new RegExp(`^${name}:8: clients\\[0\\]\\.redirect_uris\\[0\\]: expected an absolute http\\(s\\) URL`)),
+    ]));
+    expect(problems).toHaveLength(4);
+  });
+
+  it('blames the environment variable that set a bad value', () => {
+    expect(problemsOf(() => loadConfig({ env: { PORT: 'abc' } }))).toEqual([expect.stringMatching(/^environment PORT: port: /)]);
+  });
+
+  it('refuses a client that names an undeclared purpose', () => {
+    const problems = problemsOf(() => loadConfig({ env: {}, overrides: { clients: [{ client_id: 'demo-shop', redirect_uris: ['http://localhost/cb'], purposes: ['telepathy'] }] } }));
+    expect(problems).toEqual([expect.stringContaining('clients[0].purposes[0]: unknown purpose "telepathy"')]);
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    const file = configFile('port: 3000\ndatabase: [unclosed\n');
+    expect(problemsOf(() => loadConfig({ env: { PARLEY_CONFIG: file } }))[0]).toMatch(/parley\.yaml:\d+: /);
+  });
+
+  it('names the development secrets still in use', () => {
+    const warnings = developmentDefaultsInUse(loadConfig({ env: {} }));
+    expect(warnings.join('\n')).toMatch(/cookie_keys/);
+    expect(warnings.join('\n')).toMatch(/key_encryption/);
+    const safe = loadConfig({ env: { PARLEY_COOKIE_KEYS: 'a-real-secret-of-enough-length', PARLEY_KEY_ENCRYPTION_SECRET: 'another-real-secret-long-enough' }, overrides: { demo: { enabled: false }, clients: [] } });
+    expect(developmentDefaultsInUse(safe)).toEqual([]);
+  });
+});

@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { createMailer, readMailbox } from '../../src/mail/mailer.ts';
+import { describeDuration, registrationAttemptMessage, resetPasswordMessage, verifyEmailMessage } from '../../src/mail/messages.ts';
+
+const LINK = 'https://id.example.test/verify-email?token=abc_DEF-123';
+
+describe('mail messages', () => {
+  it('puts the link on a line of its own in the text version', () => {
+    const message = verifyEmailMessage({ locale: 'en', link: LINK, ttlText: '1 day' });
+    expect(message.subject).toBe('Confirm your email address');
+    expect(message.text.split('\n')).toContain(LINK);
+    expect(message.text).toContain('The link expires in 1 day.');
+  });
+
+  it('speaks Arabic right to left, Japanese, and English for anything else', () => {
+    const arabic = resetPasswordMessage({ locale: 'ar-EG', link: LINK, ttlText: 'ساعة' });
+    expect(arabic.subject).toBe('إعادة تعيين كلمة المرور');
+    expect(arabic.html).toContain('<html lang="ar" dir="rtl">');
+    expect(resetPasswordMessage({ locale: 'ja', link: LINK, ttlText: '1時間' }).subject).toBe('パスワードの再設定');
+    const fallback = registrationAttemptMessage({ locale: 'fr', resetLink: LINK });
+    expect(fallback.subject).toBe('Someone tried to create an account with your email address');
+    expect(fallback.html).toContain('<html lang="en" dir="ltr">');
+    expect(registrationAttemptMessage({ locale: null, resetLink: LINK }).subject).toBe(fallback.subject);
+  });
+
+  it('escapes every interpolated value in the HTML version', () => {
+    const hostile = 'https://id.example.test/reset?token=x&next="><script>alert(1)</script>';
+    const message = resetPasswordMessage({ locale: 'en', link: hostile, ttlText: '<b>1 hour</b>' });
+    expect(message.html).not.toContain('<script>');
+    expect(message.html).not.toContain('<b>');
+    expect(message.html).toContain('href="https://id.example.test/reset?token=x&amp;next=&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"');
+    expect(message.html).toContain('&lt;b&gt;1 hour&lt;/b&gt;');
+  });
+
+  it('states a link lifetime in the largest exact unit, in the reader’s language', () => {
+    expect(describeDuration(86400, 'en')).toBe('1 day');
+    expect(describeDuration(3600, 'en')).toBe('1 hour');
+    expect(describeDuration(5400, 'en')).toBe('90 minutes');
+    expect(describeDuration(7200, 'ja')).toMatch(/^2\s?時間$/);
+    expect(describeDuration(7200, 'de')).toBe('2 hours');
+  });
+});
+
+describe('development mailbox', () => {
+  it('writes one file a message, read back oldest first, and logs neither body nor link', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'parley-mailbox-'));
+    onTestFinished(() => rmSync(root, { recursive: true, force: true }));
+    const dir = path.join(root, 'not', 'yet', 'there');
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => { lines.push(line); } });
+    const mailer = createMailer({ from: 'Parley <no-reply@example.test>', smtp_url: '', mailbox_dir: dir }, logger);
+    for (let i = 1; i <= 3; i++) {
+      await mailer.send({ to: `ann+${i}@example.com`, subject: `Message ${i}`, text: `Open ${LINK}`, html: `<a href="${LINK}">open</a>` });
+    }
+    await mailer.close();
+
+    const mails = await readMailbox(dir);
+    expect(mails.map((m) => m.subject)).toEqual(['Message 1', 'Message 2', 'Message 3']);
+    expect(mails[0]).toMatchObject({ to: 'ann+1@example.com', from: 'Parley <no-reply@example.test>', text: `Open ${LINK}`, html: `<a href="${LINK}">open</a>` });
+    expect(Number.isNaN(Date.parse(mails[0]!.sent_at))).toBe(false);
+    expect(path.dirname(mails[0]!.file)).toBe(dir);
+
+    expect(lines).toHaveLength(3);
+    const logged = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(logged).toMatchObject({ to_domain: 'example.com', subject: 'Message 1', file: mails[0]!.file });
+    expect(lines.join('\n')).not.toContain('token=');
+    expect(lines.join('\n')).not.toContain('ann+1');
+  });
+
+  it('reads a mailbox that does not exist as empty', async () => {
+    expect(await readMailbox(path.join(os.tmpdir(), `parley-no-mailbox-${process.pid}-${Date.now()}`))).toEqual([]);
+  });
+});

@@ -122,7 +122,8 @@ export const configSchema = z.strictObject({
   }),
   logging: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-    pretty: z.boolean(),
+    // auto: human-readable lines in development when writing to a terminal, JSON otherwise.
+    pretty: z.union([z.boolean(), z.literal('auto')]),
   }),
   metrics: z.strictObject({
     enabled: z.boolean(),

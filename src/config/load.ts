@@ -51,17 +51,17 @@ export function readYamlFile(file: string, problems: string[]): YamlFile | undef
     value: doc.toJS() ?? {},
     has: (p) => doc.hasIn(p),
     line: (p) => {
-      // The nearest node that exists along the path gives the line of the problem.
+      // The nearest key or item that exists along the path gives the line of the problem. A key's
+      // own line comes first: its value may be a block that starts on the next line.
       for (let n = p.length; n > 0; n--) {
-        const node = doc.getIn(p.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-        if (node && typeof node === 'object' && node.range) return lineCounter.linePos(node.range[0]).line;
-        // A key's own position, for a value that is a plain scalar the yaml library returns unwrapped.
         const parent = n === 1 ? doc.contents : doc.getIn(p.slice(0, n - 1), true);
         if (isMap(parent)) {
           const pair = parent.items.find((item) => (item.key as { value?: unknown } | null)?.value === p[n - 1]);
           const keyRange = (pair?.key as { range?: [number, number, number] } | undefined)?.range;
           if (keyRange) return lineCounter.linePos(keyRange[0]).line;
         }
+        const node = doc.getIn(p.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+        if (node && typeof node === 'object' && node.range) return lineCounter.linePos(node.range[0]).line;
       }
       return isMap(doc.contents) || isSeq(doc.contents) ? 1 : undefined;
     },

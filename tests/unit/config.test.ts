@@ -65,6 +65,11 @@ describe('configuration', () => {
     expect(problems).toHaveLength(4);
   });
 
+  it('names the line of the key itself when its value is a block', () => {
+    const file = configFile('port: 3000\ndatabase:\n  extra:\n    nested: 1\n');
+    expect(problemsOf(() => loadConfig({ env: { PARLEY_CONFIG: file } }))).toEqual([expect.stringMatching(/parley\.yaml:3: database\.extra: unknown key/)]);
+  });
+
   it('blames the environment variable that set a bad value', () => {
     expect(problemsOf(() => loadConfig({ env: { PORT: 'abc' } }))).toEqual([expect.stringMatching(/^environment PORT: port: /)]);
   });

@@ -246,8 +246,8 @@ export function createAccounts(deps: AccountsDeps): Accounts {
 
     async authenticate({ email: rawEmail, password, ip, interactionUid }) {
       const email = normalizeEmail(rawEmail);
-      const blocked = await throttle.check({ email, ip });
-      if (blocked) throw new AccountError('throttled', { retryAfterSeconds: blocked.retryAfterSeconds });
+      const { retryAfterSeconds, accountHasFailures } = await throttle.assess({ email, ip });
+      if (retryAfterSeconds !== undefined) throw new AccountError('throttled', { retryAfterSeconds });
 
       // An unknown address and a wrong password take the same time and get the same answer.
       let account = isValidEmail(email) ? await findByEmail(email) : undefined;
@@ -258,7 +258,7 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         await throttle.recordFailure({ email, ip });
         throw new AccountError('invalid_credentials');
       }
-      await throttle.clear(email);
+      if (accountHasFailures) await throttle.clear(email);
 
       if (hasher.needsRehash(account.password_hash)) {
         // Only if the hash is still the one just checked: a password reset in between wins.

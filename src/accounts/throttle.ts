@@ -13,7 +13,16 @@ export interface SignInAttempt {
   ip: string;
 }
 
+export interface ThrottleState {
+  /** The longest delay still running for this email or address, if any. */
+  retryAfterSeconds: number | undefined;
+  /** Whether failures are on record for this email, i.e. whether a success has any to clear. */
+  accountHasFailures: boolean;
+}
+
 export interface Throttle {
+  /** Everything known about an attempt's email and address, in one read. */
+  assess(attempt: SignInAttempt): Promise<ThrottleState>;
   /** The longest delay still running for this email or address, if any. */
   check(attempt: SignInAttempt): Promise<{ retryAfterSeconds: number } | undefined>;
   recordFailure(attempt: SignInAttempt): Promise<void>;
@@ -59,16 +68,26 @@ export function createThrottle(db: DB, config: Config['throttle'], clock: () => 
       .execute();
   }
 
+  async function assess({ email, ip }: SignInAttempt): Promise<ThrottleState> {
+    const now = clock();
+    const account = accountKey(email);
+    const rows = await db.selectFrom('login_throttle')
+      .select(['key', 'blocked_until'])
+      .where('key', 'in', [account, ipKey(ip)])
+      .execute();
+    const until = Math.max(0, ...rows.map((r) => r.blocked_until?.getTime() ?? 0));
+    return {
+      retryAfterSeconds: until > now.getTime() ? Math.ceil((until - now.getTime()) / 1000) : undefined,
+      accountHasFailures: rows.some((r) => r.key === account),
+    };
+  }
+
   return {
-    async check({ email, ip }) {
-      const now = clock();
-      const row = await db.selectFrom('login_throttle')
-        .select((eb) => eb.fn.max('blocked_until').as('blocked_until'))
-        .where('key', 'in', [accountKey(email), ipKey(ip)])
-        .where('blocked_until', '>', now)
-        .executeTakeFirst();
-      if (!row?.blocked_until) return undefined;
-      return { retryAfterSeconds: Math.ceil((row.blocked_until.getTime() - now.getTime()) / 1000) };
+    assess,
+
+    async check(attempt) {
+      const { retryAfterSeconds } = await assess(attempt);
+      return retryAfterSeconds === undefined ? undefined : { retryAfterSeconds };
     },
 
     async recordFailure({ email, ip }) {

@@ -108,8 +108,8 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     }
   });
 
+  // The hot path of every sign-in: the interaction is read once, by finishLogin, on success.
   router.post('/login', async (ctx) => {
-    const interaction = await load(ctx);
     const body = await form(ctx);
     const email = body.get('email') ?? '';
     try {
@@ -118,6 +118,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       redirect(ctx, await interactions.finishLogin(ctx.req, ctx.res, account.id));
     } catch (error) {
       if (!(error instanceof AccountError)) throw error;
+      const interaction = await load(ctx);
       metrics.signIns.inc({ outcome: error.code });
       if (error.code === 'throttled') {
         metrics.throttled.inc();

@@ -63,15 +63,25 @@ const PLURAL_BRANCH = /(=\d+|zero|one|two|few|many|other)\s*\{([^{}]*)\}/g;
 const FSI = '\u2068';
 const PDI = '\u2069';
 
+// Intl formatters are costly to build and every page formats dozens of messages: one per locale.
+const numberFormats = new Map<string, Intl.NumberFormat>();
+const pluralRules = new Map<string, Intl.PluralRules>();
+const cached = <T>(cache: Map<string, T>, locale: string, make: () => T): T => {
+  let value = cache.get(locale);
+  if (value === undefined) cache.set(locale, value = make());
+  return value;
+};
+
 function format(locale: string, text: string, vars: MessageVars): string {
-  const numbers = new Intl.NumberFormat(locale);
+  if (!text.includes('{')) return text;
+  const numbers = cached(numberFormats, locale, () => new Intl.NumberFormat(locale));
   const show = (value: string | number) => (typeof value === 'number' ? numbers.format(value) : FSI + value + PDI);
   return text.replace(PLACEHOLDER, (whole, pluralName: string | undefined, branches: string | undefined, name: string | undefined) => {
     if (name !== undefined) return Object.hasOwn(vars, name) ? show(vars[name]!) : whole;
     const count = vars[pluralName!];
     if (typeof count !== 'number') return whole;
     const options = new Map([...branches!.matchAll(PLURAL_BRANCH)].map((m) => [m[1]!, m[2]!]));
-    const branch = options.get(`=${count}`) ?? options.get(new Intl.PluralRules(locale).select(count)) ?? options.get('other');
+    const branch = options.get(`=${count}`) ?? options.get(cached(pluralRules, locale, () => new Intl.PluralRules(locale)).select(count)) ?? options.get('other');
     return branch === undefined ? whole : branch.replaceAll('#', numbers.format(count));
   });
 }

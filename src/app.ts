@@ -18,6 +18,12 @@ import { loadSigningKeys } from './oidc/keys.ts';
 import { createProvider } from './oidc/provider.ts';
 import { migrateToLatest, openStorage, pendingMigrations, ping, type Storage } from './storage/database.ts';
 import { createRenderer } from './views/render.ts';
+import { pickLocale } from './views/i18n.ts';
+import { releaseAnswers } from './consent/release.ts';
+import { openScreenSetLibrary } from './screensets/library.ts';
+import { screenSetContext } from './screensets/loader.ts';
+import { createProfiling } from './screensets/profiling.ts';
+import { profilePrompt } from './oidc/profile-prompt.ts';
 
 // The composition root: config → database → services → provider → Koa app. Nothing else
 // constructs services; everything else receives them.
@@ -52,7 +58,18 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
   if (unsafe.length > 0 && config.env === 'production') throw new ConfigError(unsafe.map((w) => `${w} (refused in production)`));
   for (const warning of unsafe) logger.warn(`DEVELOPMENT DEFAULT IN USE: ${warning}. Never run like this in production.`);
 
-  const storage = await openStorage(config.database, logger);
+  // Screen-sets first: an invalid one stops the start before anything is opened.
+  const screenSets = openScreenSetLibrary({
+    dir: config.screensets.dir, context: screenSetContext(config), logger,
+    watch: config.screensets.watch ?? config.env === 'development',
+  });
+  let storage: Storage;
+  try {
+    storage = await openStorage(config.database, logger);
+  } catch (error) {
+    screenSets.close();
+    throw error;
+  }
   try {
     const { db } = storage;
     if (config.database.migrate_on_start) {
@@ -69,15 +86,24 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       revokeSessions: revokeAccountSessions,
     });
     const metrics = createMetrics(storage);
+    const profiling = createProfiling({ db, config, clock, screenSets: screenSets.current });
+    const clients = new Map(config.clients.map((c) => [c.client_id, c]));
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);
 
     const provider = createProvider({
       config, db, signingKeys,
       accounts: {
-        async claimsFor(accountId) {
-          const account = await accounts.findById(accountId);
+        async claimsFor(accountId, clientId) {
+          const [account, answers] = await Promise.all([accounts.findById(accountId), profiling.currentAnswers(accountId)]);
           if (!account) return undefined;
+          const released = releaseAnswers(answers, {
+            clientPurposes: (clientId ? clients.get(clientId)?.purposes : undefined) ?? [],
+            purposeAllows: () => true,
+            claimOf: (questionId) => profiling.question(questionId)?.claim,
+          });
           return {
+            ...released.standardClaims,
+            preferences: released.preferences,
             email: account.email,
             email_verified: account.email_verified_at !== null,
             ...(account.name ? { name: account.name } : {}),
@@ -87,11 +113,21 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       },
       pages: providerPages(pages, config.locales.default),
       middleware: [providerUnavailableMiddleware(pages) as never],
+      extraPrompts: [profilePrompt({
+        pendingScreen: (signIn) => profiling.pendingScreen({
+          ...signIn,
+          locale: pickLocale({ uiLocales: signIn.uiLocales, acceptLanguage: signIn.acceptLanguage, supported: config.locales.supported, fallback: config.locales.default }),
+        }),
+        onError: (error) => {
+          metrics.profilingFailures.inc();
+          logger.error({ err: error }, 'profiling failed; the sign-in goes on without it');
+        },
+      })],
       onServerError: (error) => logger.error({ err: error }, 'provider server_error'),
     });
 
     const app = createHttpApp({
-      config, logger, storage, accounts, metrics, pages,
+      config, logger, storage, accounts, metrics, pages, profiling, screenSets, clock,
       interactions: createInteractions(provider, config),
       providerCallback: provider.callback() as never,
       isReady: async () => {
@@ -129,6 +165,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       },
       async close() {
         clearInterval(purge);
+        screenSets.close();
         if (server) {
           const closing = new Promise<void>((resolve) => server!.close(() => resolve()));
           server.closeIdleConnections();
@@ -142,6 +179,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       },
     };
   } catch (error) {
+    screenSets.close();
     await storage.close();
     throw error;
   }

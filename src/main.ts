@@ -3,6 +3,9 @@ import { createParley } from './app.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
 import { rotateSigningKey } from './oidc/keys.ts';
+import { ScreenSetsInvalidError } from './screensets/library.ts';
+import { screenSetContext } from './screensets/loader.ts';
+import { validateScreenSetsCommand } from './screensets/validate-command.ts';
 import { migrateToLatest, openStorage } from './storage/database.ts';
 
 const USAGE = `usage: parley <command>
@@ -11,6 +14,8 @@ commands:
   start          run the server (migrates first unless database.migrate_on_start is false)
   migrate        apply pending database migrations and exit
   keys rotate    add a new signing key; the old one stays published until its tokens expire
+  screensets validate [dir]
+                 check every screen-set file (default: screensets.dir) and exit non-zero on any error
 
 configuration: config/default.yaml, then the file in PARLEY_CONFIG, then environment variables
 (PORT, ISSUER, DATABASE_URL, PARLEY_COOKIE_KEYS, PARLEY_KEY_ENCRYPTION_SECRET, SMTP_URL, LOG_LEVEL).`;
@@ -51,6 +56,12 @@ async function withStorage(task: (storage: Awaited<ReturnType<typeof openStorage
 async function main(argv: string[]): Promise<number> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true });
   const command = positionals.join(' ');
+  if (positionals[0] === 'screensets' && positionals[1] === 'validate' && positionals.length <= 3) {
+    const config = loadConfig();
+    const { output, exitCode } = validateScreenSetsCommand(positionals[2] ?? config.screensets.dir, screenSetContext(config));
+    (exitCode === 0 ? console.log : console.error)(output);
+    return exitCode;
+  }
   switch (command) {
     case 'start':
       await start();
@@ -80,6 +91,10 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => { if (code >= 0) process.exit(code); },
   (error: unknown) => {
+    if (error instanceof ScreenSetsInvalidError) {
+      console.error(`Parley cannot start: ${error.message}`);
+      process.exit(78);
+    }
     if (error instanceof ConfigError) {
       console.error(`Parley cannot start: ${error.message}`);
       process.exit(78);

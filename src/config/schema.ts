@@ -135,7 +135,13 @@ export const configSchema = z.strictObject({
     enabled: z.boolean(),
     client_id: z.string(),
   }),
-  screensets: z.strictObject({ dir: z.string().min(1) }),
+  screensets: z.strictObject({
+    dir: z.string().min(1),
+    /** Reload changed files without a restart (default: in development). */
+    watch: z.boolean().optional(),
+    /** Serve /screensets/preview/:id outside development too (only behind an operator-only network). */
+    preview: z.boolean().default(false),
+  }),
   profiling: z.strictObject({
     max_questions_per_session: z.number().int().min(0),
     min_interval: duration,

@@ -19,6 +19,9 @@ import { CsrfError } from './csrf.ts';
 import { demoRoutes } from './demo-routes.ts';
 import { healthRoutes } from './health-routes.ts';
 import { interactionRoutes } from './interaction-routes.ts';
+import { createProfileScreen, previewRoutes } from './profile-routes.ts';
+import type { Profiling } from '../screensets/profiling.ts';
+import type { ScreenSetLibrary } from '../screensets/library.ts';
 import { routeLabel, type Metrics } from './metrics.ts';
 import { securityHeaders } from './security-headers.ts';
 import { InteractionExpiredError } from '../oidc/interactions.ts';
@@ -31,6 +34,9 @@ export interface HttpDependencies {
   interactions: Interactions;
   pages: PageResponder;
   metrics: Metrics;
+  profiling: Profiling;
+  screenSets: ScreenSetLibrary;
+  clock: () => Date;
   /** oidc-provider's request handler: everything Parley's own routes do not answer. */
   providerCallback: (req: IncomingMessage, res: import('node:http').ServerResponse) => Promise<void>;
   isReady(): Promise<{ ready: boolean; checks: Record<string, string> }>;
@@ -132,9 +138,14 @@ export function createHttpApp(deps: HttpDependencies): Koa {
   const router = new Router();
   for (const routes of [
     healthRoutes({ config, metrics, isReady: deps.isReady }),
-    interactionRoutes({ config, accounts: deps.accounts, interactions: deps.interactions, pages, metrics }),
+    interactionRoutes({
+      config, accounts: deps.accounts, interactions: deps.interactions, pages, metrics,
+      profileScreen: createProfileScreen({ config, profiling: deps.profiling, interactions: deps.interactions, pages, metrics, clock: deps.clock }),
+    }),
     accountRoutes({ config, accounts: deps.accounts, pages }),
     ...(config.demo.enabled ? [demoRoutes({ config, pages })] : []),
+    ...(config.env === 'development' || config.screensets.preview
+      ? [previewRoutes({ config, library: deps.screenSets, pages, clock: deps.clock })] : []),
   ]) {
     router.use(routes.routes(), routes.allowedMethods());
   }

@@ -10,6 +10,7 @@ import { readForm } from './body.ts';
 import { state, type PageResponder } from './context.ts';
 import { checkCsrf } from './csrf.ts';
 import type { Metrics } from './metrics.ts';
+import type { ProfileScreen } from './profile-routes.ts';
 import { pickLocale } from '../views/i18n.ts';
 
 // The pages of a sign-in, one route per step of the interaction policy. Each handler is the
@@ -21,6 +22,7 @@ export interface InteractionRouteDeps {
   interactions: Interactions;
   pages: PageResponder;
   metrics: Metrics;
+  profileScreen: ProfileScreen;
 }
 
 // After registering with require_verified_email, the browser keeps which account it is waiting
@@ -29,7 +31,7 @@ export interface InteractionRouteDeps {
 const PENDING_COOKIE = 'parley.pending';
 
 export function interactionRoutes(deps: InteractionRouteDeps): Router {
-  const { config, accounts, interactions, pages, metrics } = deps;
+  const { config, accounts, interactions, pages, metrics, profileScreen } = deps;
   const secure = new URL(config.issuer).protocol === 'https:';
   const router = new Router({ prefix: '/interaction/:uid' });
 
@@ -84,7 +86,8 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     if (!account.email_verified_at) return 'waiting';
     ctx.cookies.set(PENDING_COOKIE, null, { path: urls(interaction.uid).page });
     metrics.signIns.inc({ outcome: 'success' });
-    redirect(ctx, await interactions.finishLogin(ctx.req, ctx.res, account.id));
+    // Only a registration sets the pending cookie: this is the account's first sign-in.
+    redirect(ctx, await interactions.finishLogin(ctx.req, ctx.res, account.id, { firstSignIn: true }));
     return 'done';
   }
 
@@ -102,6 +105,8 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
           clientName: interaction.clientName,
           items: interaction.missingScopes.filter((s) => s !== 'openid').map((s) => pages.t(ctx, `scope.${s}`)),
         });
+      case 'profile':
+        return profileScreen.show(ctx, interaction);
       default:
         state(ctx).log.error({ prompt: interaction.prompt }, 'no page for this interaction prompt');
         return ctx.throw(500);
@@ -147,7 +152,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       });
       if (registered.outcome === 'signed_in') {
         metrics.signIns.inc({ outcome: 'registered' });
-        return redirect(ctx, await interactions.finishLogin(ctx.req, ctx.res, registered.account.id));
+        return redirect(ctx, await interactions.finishLogin(ctx.req, ctx.res, registered.account.id, { firstSignIn: true }));
       }
       ctx.cookies.set(PENDING_COOKIE, registered.accountId ?? randomUUID(), {
         signed: true, httpOnly: true, sameSite: 'lax', secure, path: urls(interaction.uid).page,
@@ -179,6 +184,20 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     await load(ctx);
     await form(ctx);
     redirect(ctx, await interactions.grantConsent(ctx.req, ctx.res));
+  });
+
+  router.post('/profile', async (ctx) => {
+    const interaction = await load(ctx);
+    const body = await form(ctx);
+    if (interaction.prompt !== 'profile') return redirect(ctx, urls(interaction.uid).page);
+    await profileScreen.save(ctx, interaction, body);
+  });
+
+  router.post('/profile/skip', async (ctx) => {
+    const interaction = await load(ctx);
+    await form(ctx);
+    if (interaction.prompt !== 'profile') return redirect(ctx, urls(interaction.uid).page);
+    await profileScreen.skip(ctx, interaction);
   });
 
   router.post('/abort', async (ctx) => {

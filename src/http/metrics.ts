@@ -21,6 +21,14 @@ export function createMetrics(storage: Storage) {
   const throttled = new Counter({
     name: 'parley_signin_throttled_total', help: 'Sign-in attempts refused by throttling', registers: [registry],
   });
+  const profilingScreens = new Counter({
+    name: 'parley_profiling_screens_total', help: 'Question screens by outcome (shown, answered, skipped, declined, invalid)',
+    labelNames: ['outcome'] as const, registers: [registry],
+  });
+  const profilingFailures = new Counter({
+    name: 'parley_profiling_failures_total', help: 'Sign-ins that went on without profiling because deciding or showing it failed',
+    registers: [registry],
+  });
   new Gauge({
     name: 'parley_db_pool_connections', help: 'Database pool connections by state (PostgreSQL only)',
     labelNames: ['state'] as const, registers: [registry],
@@ -32,7 +40,7 @@ export function createMetrics(storage: Storage) {
       this.set({ state: 'waiting' }, stats.waiting);
     },
   });
-  return { registry, requests, latency, signIns, throttled };
+  return { registry, requests, latency, signIns, throttled, profilingScreens, profilingFailures };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

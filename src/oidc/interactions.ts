@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, type default as Provider } from 'oidc-provider';
 import type { Config } from '../config/schema.ts';
+import { FIRST_SIGN_IN, PROFILE_RESULT, type ProfilePromptDetails } from './profile-prompt.ts';
 
 // The HTTP layer drives sign-in pages through this small surface instead of reaching into
 // oidc-provider: what the current interaction asks for, and the few ways to answer it.
@@ -20,6 +21,8 @@ export interface InteractionView {
   missingScopes: string[];
   /** The signed-in account, when the interaction has one (every prompt after login). */
   accountId: string | undefined;
+  /** The questions chosen for this sign-in (profile prompt). */
+  profile: ProfilePromptDetails | undefined;
 }
 
 /** The interaction is gone: expired, already finished, or its cookie is missing. */
@@ -59,7 +62,7 @@ export function createInteractions(provider: Provider, config: Config) {
       const interaction = await details(req, res);
       const clientId = String(interaction.params.client_id);
       const client = clients.get(clientId);
-      const promptDetails = interaction.prompt.details as { missingOIDCScope?: string[] };
+      const promptDetails = interaction.prompt.details as { missingOIDCScope?: string[] } & Partial<ProfilePromptDetails>;
       return {
         uid: interaction.uid,
         prompt: interaction.prompt.name,
@@ -71,12 +74,29 @@ export function createInteractions(provider: Provider, config: Config) {
         loginHint: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : undefined,
         missingScopes: promptDetails.missingOIDCScope ?? [],
         accountId: interaction.session?.accountId,
+        profile: interaction.prompt.name === 'profile' && promptDetails.setId && promptDetails.sessionKey
+          ? {
+            setId: promptDetails.setId, setVersion: promptDetails.setVersion ?? 1,
+            questionIds: promptDetails.questionIds ?? [], sessionKey: promptDetails.sessionKey,
+          }
+          : undefined,
       };
     },
 
-    /** Completes the login prompt; returns where to send the browser next. */
-    finishLogin(req: Req, res: Res, accountId: string): Promise<string> {
-      return result(req, res, { login: { accountId, amr: ['pwd'], remember: true } }, false);
+    /**
+     * Completes the login prompt; returns where to send the browser next. `firstSignIn` marks the
+     * sign-in that follows registration (screen-sets triggered after_registration).
+     */
+    finishLogin(req: Req, res: Res, accountId: string, options: { firstSignIn?: boolean } = {}): Promise<string> {
+      return result(req, res, {
+        login: { accountId, amr: ['pwd'], remember: true },
+        ...(options.firstSignIn ? { [FIRST_SIGN_IN]: true } : {}),
+      }, false);
+    },
+
+    /** Completes the profile prompt, whatever the user chose; returns where to send the browser next. */
+    finishProfile(req: Req, res: Res): Promise<string> {
+      return result(req, res, { [PROFILE_RESULT]: { done: true } });
     },
 
     /** Grants what the app asked for in this interaction; returns where to send the browser next. */

@@ -8,8 +8,11 @@ import { DatabaseAdapter, findGrantId } from './adapter.ts';
 // arrives as plain functions, so the provider knows nothing of accounts tables or templates.
 
 export interface AccountClaimsSource {
-  /** The standard claims Parley holds for an account, or undefined if the account is gone. */
-  claimsFor(accountId: string): Promise<Record<string, unknown> | undefined>;
+  /**
+   * The claims Parley holds for an account that this client may receive, or undefined if the
+   * account is gone. oidc-provider then keeps those the granted scopes and claims ask for.
+   */
+  claimsFor(accountId: string, clientId: string | undefined): Promise<Record<string, unknown> | undefined>;
 }
 
 export interface ProviderPages {
@@ -38,7 +41,9 @@ export interface ProviderDependencies {
 export const SCOPE_CLAIMS: Record<string, string[]> = {
   openid: ['sub'],
   email: ['email', 'email_verified'],
-  profile: ['name', 'locale'],
+  profile: ['name', 'locale', 'birthdate', 'gender', 'zoneinfo', 'given_name', 'family_name', 'middle_name', 'nickname', 'preferred_username'],
+  // The answers the user chose to share, as one object, released under the client's purposes.
+  preferences: ['preferences'],
 };
 
 function clientMetadata(client: ClientConfig): ClientMetadata {
@@ -77,7 +82,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       long: cookie,
       short: cookie,
     },
-    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    scopes: ['openid', 'offline_access', 'email', 'profile', 'preferences'],
     claims: SCOPE_CLAIMS,
     responseTypes: ['code'],
     // PKCE with S256 (the only method oidc-provider 9 accepts) for every client unless relaxed.
@@ -142,8 +147,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       if (missing.length > 0 || !grant.jti) await grant.save();
       return grant;
     },
-    findAccount: async (_ctx, sub) => {
-      const claims = await deps.accounts.claimsFor(sub);
+    findAccount: async (ctx, sub) => {
+      const claims = await deps.accounts.claimsFor(sub, ctx.oidc.client?.clientId);
       if (!claims) return undefined;
       return { accountId: sub, claims: async () => ({ ...claims, sub }) };
     },

@@ -68,6 +68,55 @@ export interface OutboxEventsTable {
   created_at: CreatedAt;
 }
 
+export type AnswerSource = 'screen' | 'preference_center' | 'api';
+
+export interface AnswersTable {
+  account_id: string;
+  question_id: string;
+  value: Json<unknown>;                // string | number | boolean | string[]
+  purpose: string;                     // the purpose it was given under
+  set_id: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface AnswerHistoryTable {
+  id: Generated<string>;
+  account_id: string;
+  question_id: string;
+  value: Json<unknown> | null;         // null: deleted
+  purpose: string;
+  set_id: string;
+  set_version: number;
+  label: string;                       // the question as the user read it, in their locale
+  locale: string;
+  client_id: string | null;
+  source: AnswerSource;
+  recorded_at: Date;
+}
+
+export type PromptOutcome = 'shown' | 'answered' | 'skipped' | 'declined';
+
+export interface PromptLogTable {
+  id: Generated<string>;
+  account_id: string;
+  session_key: string;
+  client_id: string;
+  set_id: string;
+  set_version: number;
+  question_id: string;
+  outcome: PromptOutcome;
+  at: Date;
+}
+
+export interface RewardsTable {
+  account_id: string;
+  question_id: string;
+  points: number | null;
+  label: string;
+  granted_at: Date;
+}
+
 export interface Database {
   accounts: AccountsTable;
   email_tokens: EmailTokensTable;
@@ -75,6 +124,10 @@ export interface Database {
   oidc_payloads: OidcPayloadsTable;
   signing_keys: SigningKeysTable;
   outbox_events: OutboxEventsTable;
+  answers: AnswersTable;
+  answer_history: AnswerHistoryTable;
+  prompt_log: PromptLogTable;
+  rewards: RewardsTable;
 }
 
 export type Account = Selectable<AccountsTable>;

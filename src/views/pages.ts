@@ -5,10 +5,47 @@
 
 export const PAGE_NAMES = [
   'login', 'register', 'check_email', 'consent', 'logout', 'logged_out', 'verify_email',
-  'forgot_password', 'reset_password', 'message', 'demo',
+  'forgot_password', 'reset_password', 'message', 'demo', 'profile',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
+
+/** One question on the profiling screen, with every text already in the page's locale. */
+export interface ProfileQuestionView {
+  /** The question id: the element id prefix. */
+  id: string;
+  /** The form field name of the answer (the route decides it; it never clashes with other fields). */
+  name: string;
+  type: 'single_choice' | 'multi_choice' | 'boolean' | 'date' | 'number' | 'scale' | 'text';
+  label: string;
+  help?: string;
+  /** What answering earns, e.g. "Tell us your birthday and get a free drink on it". */
+  reward?: string;
+  required: boolean;
+  /** Shown beside the field; the field is then marked invalid. */
+  error?: string;
+  /** The text in a date, number or text input: what the user typed, or the earlier answer. */
+  value?: string;
+  /**
+   * The choices of single_choice, multi_choice (checkboxes), boolean (yes/no, labels given) and
+   * scale (one radio per point, label = the number) questions, with what is selected now.
+   */
+  options?: { value: string; label: string; checked: boolean }[];
+  /** Input attributes: date bounds as YYYY-MM-DD; number bounds and step. */
+  min?: string;
+  max?: string;
+  step?: string;
+  maxLength?: number;
+  /** A pattern the whole text answer must match (the HTML pattern attribute). */
+  pattern?: string;
+  /** What the lowest and highest points of a scale mean. */
+  minLabel?: string;
+  maxLabel?: string;
+  /** The question was answered before and is asked again; the earlier answer is preselected. */
+  reasked: boolean;
+  /** The "Don't ask me again" checkbox: name `decline`, value = the question id. Checked when resubmitted so. */
+  declined: boolean;
+}
 
 export interface PageData {
   login: {
@@ -72,6 +109,21 @@ export interface PageData {
     loginUrl?: string;
     passwordMinLength: number;
     invalidToken: boolean;
+  };
+  profile: {
+    csrfToken: string;
+    /** Save: stores the answers (and declines the ticked questions). */
+    action: string;
+    /** "Not now": the same form posted here with formaction; stores nothing but the skip. */
+    skipAction: string;
+    /** The screen-set's title. */
+    title: string;
+    clientName: string;
+    questions: ProfileQuestionView[];
+    /** Shown above the form as an alert, e.g. when a field below needs attention. */
+    error?: string;
+    /** The preview of a screen-set for its authors: a banner says so; the form posts nowhere useful. */
+    preview?: boolean;
   };
   message: { title: string; message: string; requestId?: string; backUrl?: string };
   demo: {

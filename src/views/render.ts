@@ -65,7 +65,10 @@ export function createRenderer({ defaultLocale, supported, assetsPath = '/assets
       // pickLocale only returns supported locales; anything else is shown in the default one, and
       // labelled as such.
       const locale = messages[requestedLocale] ? requestedLocale : defaultLocale;
-      const pageTitle = page === 'message' ? (data as PageData['message']).title : t(locale, `title.${page}`);
+      // A message and a profiling screen (titled by its screen-set) bring their own title.
+      const pageTitle = page === 'message' || page === 'profile'
+        ? (data as PageData['message' | 'profile']).title
+        : t(locale, `title.${page}`);
       const context: RenderContext = {
         ...data,
         page,

@@ -3,6 +3,8 @@
 
 export interface Page { url: string; status: number; html: string; headers: Headers }
 
+export type FormFields = Record<string, string | string[]>;
+
 export class HttpBrowser {
   readonly cookies = new Map<string, string>();
   readonly headers: Record<string, string>;
@@ -27,12 +29,15 @@ export class HttpBrowser {
   }
 
   /** One request, no redirects followed. */
-  async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Response> {
+  async request(url: string, init: { method?: string; form?: FormFields; headers?: Record<string, string> } = {}): Promise<Response> {
     const headers: Record<string, string> = { ...this.headers, ...init.headers, cookie: this.#cookieHeader() };
     let body: string | undefined;
     if (init.form) {
       headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = new URLSearchParams(init.form).toString();
+      const params = new URLSearchParams();
+      // A list is one field sent several times, as checkboxes with one name are.
+      for (const [name, value] of Object.entries(init.form)) for (const v of [value].flat()) params.append(name, v);
+      body = params.toString();
     }
     const response = await fetch(url, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
     this.#store(response);
@@ -43,7 +48,7 @@ export class HttpBrowser {
    * Follows redirects until a page is shown or a URL starting with `stopAt` is reached (an app's
    * callback, which is never fetched).
    */
-  async navigate(url: string, init: { form?: Record<string, string> } = {}, stopAt?: string): Promise<Page> {
+  async navigate(url: string, init: { form?: FormFields } = {}, stopAt?: string): Promise<Page> {
     let response = await this.request(url, init);
     let current = url;
     for (let hops = 0; hops < 20 && response.status >= 300 && response.status < 400; hops++) {
@@ -55,7 +60,7 @@ export class HttpBrowser {
   }
 
   /** Fills and submits the form whose action contains `actionPart`, with its hidden fields. */
-  async submit(page: Page, actionPart: string, fields: Record<string, string>, stopAt?: string): Promise<Page> {
+  async submit(page: Page, actionPart: string, fields: FormFields, stopAt?: string): Promise<Page> {
     const form = findForm(page.html, actionPart);
     const action = new URL(form.action.replaceAll('&amp;', '&'), page.url).href;
     return this.navigate(action, { form: { ...form.hidden, ...fields } }, stopAt);

@@ -76,6 +76,8 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
       // Cheaper hashing keeps the suite fast; the benchmark measures the real parameters.
       accounts: { argon2: { memory_kib: 8192, iterations: 1, parallelism: 1 } },
       clients: TEST_CLIENTS(issuer),
+      // Sign-ins without questions, unless a test brings its screen-sets.
+      screensets: { dir: 'tests/fixtures/screensets-none', watch: false },
     }, overrides) as Record<string, unknown>,
   });
   const clock = new TestClock();

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { AnswerErrorCode, AnswerErrorParams } from '../../src/screensets/engine.ts';
 import { direction, loadMessages, pickLocale, translate } from '../../src/views/i18n.ts';
 import type { PageData, PageName } from '../../src/views/pages.ts';
 import { ASSETS_DIR, createRenderer } from '../../src/views/render.ts';
@@ -11,6 +12,77 @@ const messages = loadMessages();
 
 type Sample = { [P in PageName]: { page: P; data: PageData[P] } }[PageName];
 const sample = <P extends PageName>(page: P, data: PageData[P]): Sample => ({ page, data }) as Sample;
+
+const yesNo = (checked?: boolean) => [
+  { value: 'true', label: 'Yes', checked: checked === true },
+  { value: 'false', label: 'No', checked: checked === false },
+];
+const scalePoints = (checked?: number) =>
+  [1, 2, 3, 4, 5].map((n) => ({ value: String(n), label: String(n), checked: n === checked }));
+
+// One question of each type, in the shape the route builds; PROFILE_ANSWERED has every branch the
+// other leaves out (values, checked options, errors, re-asked, declined).
+const PROFILE_BLANK: PageData['profile'] = {
+  csrfToken: 'tok', action: '/interaction/u1/profile', skipAction: '/interaction/u1/profile/skip',
+  title: 'A little about you', clientName: 'Demo Shop',
+  questions: [
+    {
+      id: 'brew_method', name: 'answer.brew_method', type: 'single_choice', label: 'How do you brew at home?', required: false,
+      options: [{ value: 'espresso', label: 'Espresso', checked: false }, { value: 'filter', label: 'Filter', checked: false }],
+      reasked: false, declined: false,
+    },
+    {
+      id: 'flavours', name: 'answer.flavours', type: 'multi_choice', label: 'Which flavours do you like?', required: false,
+      options: [{ value: 'nutty', label: 'Nutty', checked: false }, { value: 'fruity', label: 'Fruity', checked: false }],
+      reasked: false, declined: false,
+    },
+    { id: 'oat_milk', name: 'answer.oat_milk', type: 'boolean', label: 'Do you drink oat milk?', required: false, options: yesNo(), reasked: false, declined: false },
+    { id: 'birthday', name: 'answer.birthday', type: 'date', label: 'When is your birthday?', required: false, reasked: false, declined: false },
+    { id: 'cups', name: 'answer.cups', type: 'number', label: 'Cups a day', required: false, reasked: false, declined: false },
+    {
+      id: 'recommend', name: 'answer.recommend', type: 'scale', label: 'Would you recommend us?', required: false, options: scalePoints(),
+      reasked: false, declined: false,
+    },
+    { id: 'nickname', name: 'answer.nickname', type: 'text', label: 'What should we call you?', required: false, reasked: false, declined: false },
+  ],
+};
+
+const PROFILE_ANSWERED: PageData['profile'] = {
+  ...PROFILE_BLANK,
+  error: 'Some answers need your attention. Nothing has been saved yet.',
+  questions: [
+    {
+      id: 'brew_method', name: 'answer.brew_method', type: 'single_choice', label: 'How do you brew at home?', required: true,
+      help: 'Pick the one you use most.', reward: 'Earn 50 points',
+      options: [{ value: 'espresso', label: 'Espresso', checked: false }, { value: 'filter', label: 'Filter', checked: true }],
+      reasked: true, declined: false,
+    },
+    {
+      id: 'flavours', name: 'answer.flavours', type: 'multi_choice', label: 'Which flavours do you like?', required: false,
+      error: 'Choose at most 1 option.',
+      options: [{ value: 'nutty', label: 'Nutty', checked: true }, { value: 'fruity', label: 'Fruity', checked: true }],
+      reasked: false, declined: false,
+    },
+    { id: 'oat_milk', name: 'answer.oat_milk', type: 'boolean', label: 'Do you drink oat milk?', required: true, options: yesNo(false), reasked: false, declined: false },
+    {
+      id: 'birthday', name: 'answer.birthday', type: 'date', label: 'When is your birthday?', required: false,
+      reward: 'A free drink on your birthday', value: '1990-02-30', min: '1900-01-01', max: '2008-05-01', error: 'Enter a real date.',
+      reasked: false, declined: false,
+    },
+    {
+      id: 'cups', name: 'answer.cups', type: 'number', label: 'Cups a day', required: true, help: 'A rough guess is fine.',
+      value: '2.5', min: '0', max: '20', step: '0.5', reasked: true, declined: false,
+    },
+    {
+      id: 'recommend', name: 'answer.recommend', type: 'scale', label: 'Would you recommend us?', required: false, options: scalePoints(4),
+      minLabel: 'Not at all likely', maxLabel: 'Extremely likely', error: 'Choose a point from 1 to 5.', reasked: false, declined: false,
+    },
+    {
+      id: 'nickname', name: 'answer.nickname', type: 'text', label: 'What should we call you?', required: false, value: 'Ana',
+      maxLength: 40, pattern: '[\\p{L} ]+', reasked: false, declined: true,
+    },
+  ],
+};
 
 const LOGOUT_FORM = '<form id="op.logoutForm" method="post" action="/session/end/confirm"><input type="hidden" name="xsrf" value="abc123"/></form>';
 
@@ -51,6 +123,9 @@ const SAMPLES: Sample[] = [
     csrfToken: 'tok', action: '/reset-password', token: 'x', errors: { form: 'This link has expired.' }, done: false, passwordMinLength: 12, invalidToken: true,
   }),
   sample('reset_password', { csrfToken: 'tok', action: '/reset-password', token: 'x', errors: {}, done: true, loginUrl: '/demo/login', passwordMinLength: 12, invalidToken: false }),
+  sample('profile', PROFILE_BLANK),
+  sample('profile', PROFILE_ANSWERED),
+  sample('profile', { ...PROFILE_BLANK, preview: true }),
   sample('message', { title: 'Sorry, there is a problem', message: 'We could not find that page.', requestId: 'req-12345678', backUrl: '/' }),
   sample('message', { title: 'Sorry, there is a problem', message: 'Something went wrong on our side.' }),
   sample('demo', { signedIn: false, loginUrl: '/demo/login', error: 'Signing in did not complete.' }),
@@ -135,6 +210,21 @@ describe('escaping', () => {
       renderer.render('message', locale, { title: evil, message: evil, requestId: evil }),
       renderer.render('demo', locale, { signedIn: true, loginUrl: '/l', idTokenClaims: evil, userinfo: evil }),
       renderer.render('logged_out', locale, { clientName: evil }),
+      renderer.render('profile', locale, {
+        csrfToken: 't', action: '/p', skipAction: '/s', title: evil, clientName: evil, error: evil,
+        questions: [
+          {
+            id: 'q1', name: evil, type: 'single_choice', label: evil, help: evil, reward: evil, required: false, error: evil,
+            options: [{ value: evil, label: evil, checked: true }], reasked: true, declined: false,
+          },
+          {
+            id: 'q2', name: 'a', type: 'scale', label: 'l', required: false, minLabel: evil, maxLabel: evil,
+            options: [{ value: '1', label: '1', checked: false }, { value: '2', label: '2', checked: false }], reasked: false, declined: false,
+          },
+          { id: 'q3', name: 'b', type: 'text', label: 'l', required: false, value: evil, pattern: evil, reasked: false, declined: false },
+          { id: 'q4', name: 'c', type: 'number', label: 'l', required: false, value: evil, min: evil, max: evil, step: evil, reasked: false, declined: false },
+        ],
+      }),
     ];
     for (const html of pages) {
       expect(html).not.toContain('<script');
@@ -249,6 +339,137 @@ describe('page details', () => {
   });
 });
 
+describe('profile page', () => {
+  const html = renderer.render('profile', 'en', PROFILE_ANSWERED);
+  const input = (id: string) => {
+    const tag = new RegExp(`<input\\b[^>]*\\sid="${id}"[^>]*>`).exec(html)?.[0];
+    expect(tag, id).toBeDefined();
+    return tag!;
+  };
+  const fieldset = (id: string) => {
+    const match = new RegExp(`<fieldset\\b[^>]*>(?:(?!</fieldset>)[\\s\\S])*?\\sid="q-${id}--decline"[\\s\\S]*?</fieldset>`).exec(html)?.[0];
+    expect(match, id).toBeDefined();
+    return match!;
+  };
+
+  it('is titled by the screen-set, and says an error in the document title', () => {
+    expect(html).toContain('<h1>A little about you</h1>');
+    expect(html).toContain('<title>Error: \u2068A little about you\u2069 · Parley</title>');
+    expect(renderer.render('profile', 'en', PROFILE_BLANK)).toContain('<title>\u2068A little about you\u2069 · Parley</title>');
+    expect(html).toContain('\u2068Demo Shop\u2069 would like to get to know you a little better.');
+    expect(/role="alert"[^>]*>([^<]*)</.exec(html)?.[1]).toBe('Some answers need your attention. Nothing has been saved yet.');
+  });
+
+  it('renders radios for single choice, boolean and scale, and checkboxes for multi choice', () => {
+    for (const [id, value] of [['brew_method', 'espresso'], ['brew_method', 'filter'], ['oat_milk', 'true'], ['oat_milk', 'false'], ['recommend', '3']] as const) {
+      const tag = input(`q-${id}-${value}`);
+      expect(attribute(tag, 'type')).toBe('radio');
+      expect(attribute(tag, 'name')).toBe(`answer.${id}`);
+      expect(attribute(tag, 'value')).toBe(value);
+    }
+    for (const value of ['nutty', 'fruity']) {
+      expect(attribute(input(`q-flavours-${value}`), 'type')).toBe('checkbox');
+      expect(attribute(input(`q-flavours-${value}`), 'name')).toBe('answer.flavours');
+    }
+    expect(html.match(/<input\b[^>]*name="answer\.recommend"/g)).toHaveLength(5);
+  });
+
+  it('checks exactly the options the data selects', () => {
+    const checked = [...html.matchAll(/<input\b[^>]*\sid="([^"]+)"[^>]*\schecked\b/g)].map((m) => m[1]);
+    expect(checked.sort()).toEqual(['q-brew_method-filter', 'q-flavours-fruity', 'q-flavours-nutty', 'q-nickname--decline', 'q-oat_milk-false', 'q-recommend-4']);
+    const blank = renderer.render('profile', 'en', PROFILE_BLANK);
+    expect(blank).not.toMatch(/\schecked\b/);
+  });
+
+  it('gives date, number and text inputs their attributes', () => {
+    expect(input('q-birthday')).toBe('<input type="date" id="q-birthday" name="answer.birthday" value="1990-02-30" min="1900-01-01" max="2008-05-01" aria-invalid="true" aria-describedby="q-birthday--error q-birthday--notes">');
+    expect(input('q-cups')).toBe('<input type="number" inputmode="decimal" id="q-cups" name="answer.cups" value="2.5" min="0" max="20" step="0.5" aria-required="true" aria-describedby="q-cups--notes">');
+    expect(input('q-nickname')).toBe('<input type="text" dir="auto" id="q-nickname" name="answer.nickname" value="Ana" maxlength="40" pattern="[\\p{L} ]+">');
+    const blank = renderer.render('profile', 'en', PROFILE_BLANK);
+    expect(blank).toContain('<input type="number" inputmode="decimal" id="q-cups" name="answer.cups" step="any">');
+    expect(blank).toContain('<input type="date" id="q-birthday" name="answer.birthday">');
+  });
+
+  // Required is announced, not enforced by the browser: ticking "Don't ask me again" on a required
+  // question must still submit; the server checks what is required.
+  it('marks required questions for people and screen readers, and leaves enforcing to the server', () => {
+    expect(fieldset('brew_method')).toContain('<legend class="question__label">How do you brew at home? <span class="question__required">(required)</span></legend>');
+    expect(attribute(input('q-brew_method-espresso'), 'id')).toBe('q-brew_method-espresso');
+    expect(input('q-brew_method-espresso')).toContain('aria-required="true"');
+    expect(input('q-oat_milk-true')).toContain('aria-required="true"');
+    expect(fieldset('brew_method')).not.toMatch(/\srequired\b/);
+    expect(fieldset('flavours')).not.toContain('(required)');
+    expect(fieldset('flavours')).not.toContain('aria-required');
+    expect(fieldset('cups')).toContain('<label class="question__label" id="q-cups--label" for="q-cups">Cups a day <span class="question__required">(required)</span></label>');
+  });
+
+  it('ties each error to its question, with an "Error:" prefix', () => {
+    const flavours = fieldset('flavours');
+    expect(flavours).toMatch(/^<fieldset class="question question--multi_choice question--invalid" aria-describedby="q-flavours--error">/);
+    expect(flavours).toContain('<p class="field__error" id="q-flavours--error"><span class="field__error-prefix">Error:</span> Choose at most 1 option.</p>');
+    expect(input('q-flavours-nutty')).toContain('aria-invalid="true"');
+    expect(fieldset('recommend')).toMatch(/^<fieldset[^>]* aria-describedby="q-recommend--error">/);
+    expect(fieldset('brew_method')).toMatch(/^<fieldset class="question question--single_choice" aria-describedby="q-brew_method--notes">/);
+    expect(fieldset('brew_method')).not.toContain('aria-invalid');
+    expect(fieldset('nickname')).not.toContain('aria-describedby');
+  });
+
+  it('shows help, reward and the re-ask note as the question\'s description', () => {
+    const brew = fieldset('brew_method');
+    expect(brew).toContain('<p class="question__help">Pick the one you use most.</p>');
+    expect(brew).toContain('<p class="question__reward">Earn 50 points</p>');
+    expect(brew).toContain('<p class="question__reasked">You told us this before. Is it still right?</p>');
+    expect(fieldset('cups')).toContain('question__reasked');
+    expect(fieldset('birthday')).not.toContain('question__reasked');
+  });
+
+  it('names the ends of a scale and describes the first and last point by them', () => {
+    expect(html).toContain('<span class="scale__end scale__end--min" id="q-recommend--min">Not at all likely</span>');
+    expect(html).toContain('<span class="scale__end scale__end--max" id="q-recommend--max">Extremely likely</span>');
+    expect(attribute(input('q-recommend-1'), 'aria-describedby')).toBe('q-recommend--min');
+    expect(attribute(input('q-recommend-5'), 'aria-describedby')).toBe('q-recommend--max');
+    expect(attribute(input('q-recommend-3'), 'aria-describedby')).toBeUndefined();
+  });
+
+  it('offers "Don\'t ask me again" inside each question, ticked when declined', () => {
+    for (const q of PROFILE_ANSWERED.questions) {
+      const tag = input(`q-${q.id}--decline`);
+      expect(fieldset(q.id)).toContain(tag);
+      expect(attribute(tag, 'type')).toBe('checkbox');
+      expect(attribute(tag, 'name')).toBe('decline');
+      expect(attribute(tag, 'value')).toBe(q.id);
+      expect(/\schecked\b/.test(tag), q.id).toBe(q.declined);
+    }
+    expect(html).toContain('<label for="q-nickname--decline">Don&#x27;t ask me again</label>');
+  });
+
+  it('saves on Enter: Save is the first submit button, and Not now skips the browser\'s checks', () => {
+    const buttons = [...html.matchAll(/<button\b[^>]*>[^<]*<\/button>/g)].map((m) => m[0]);
+    expect(buttons).toEqual([
+      '<button type="submit" class="button">Save</button>',
+      '<button type="submit" class="button button--secondary" formaction="/interaction/u1/profile/skip" formnovalidate>Not now</button>',
+    ]);
+    expect(html).toContain('<form method="post" action="/interaction/u1/profile" class="questions">');
+  });
+
+  it('says when it is a preview, and still shows the form', () => {
+    expect(html).not.toContain('preview-banner');
+    const preview = renderer.render('profile', 'en', { ...PROFILE_BLANK, preview: true });
+    expect(preview).toContain('<p class="preview-banner">Preview: this is how people will see this screen.');
+    expect(preview).toContain('<form method="post"');
+  });
+
+  it('is right to left in Arabic, with the texts translated', () => {
+    const ar = renderer.render('profile', 'ar', PROFILE_ANSWERED);
+    expect(ar).toContain('<html lang="ar" dir="rtl">');
+    expect(ar).toContain('<span class="question__required">(مطلوب)</span>');
+    expect(ar).toContain('>حفظ</button>');
+    expect(ar).toContain('>لا تسألني عن هذا مرة أخرى</label>');
+    // The user's own text keeps its own direction.
+    expect(ar).toContain('<input type="text" dir="auto" id="q-nickname"');
+  });
+});
+
 describe('locale files', () => {
   const placeholders = (text: string) =>
     [...text.matchAll(/\{(\w+)(?:, plural,|\})/g)].map((m) => m[1]!).sort();
@@ -285,10 +506,43 @@ describe('locale files', () => {
       ...['login', 'register', 'consent', 'logout', 'logged_out', 'verify_email', 'forgot_password', 'reset_password', 'error',
         'check_email', 'demo'].map((p) => `title.${p}`),
       'verify.ok', 'verify.failed', 'reset.done', 'demo.failed',
+      'profile.yes', 'profile.no', 'profile.form_error',
+      ...Object.keys(ANSWER_ERROR_SAMPLES).map((code) => `answer.error.${code}`),
     ];
     for (const locale of LOCALES) {
       for (const key of keys) expect(Object.keys(messages[locale]!), `${locale}: ${key}`).toContain(key);
     }
+  });
+});
+
+// Typed by the engine's own union, so a new error code fails to compile here until it has a message.
+// Counts of 3 and more, because Arabic spells out one and two ("خيارين") instead of showing the number.
+const ANSWER_ERROR_SAMPLES: { [Code in AnswerErrorCode]: AnswerErrorParams[Code] } = {
+  required: {}, single_value_expected: {}, not_an_option: {},
+  too_few_selections: { min: 3 }, too_many_selections: { max: 4 },
+  not_a_boolean: {}, not_a_date: {}, date_too_early: { min: '1900-01-01' }, date_too_late: { max: '2008-05-01' },
+  not_a_number: {}, number_too_small: { min: 0 }, number_too_large: { max: 20 }, number_off_step: { step: 0.5, base: 1 },
+  not_on_scale: { min: 1, max: 5 }, text_too_long: { max_length: 40 }, pattern_mismatch: {},
+};
+
+describe('answer error messages', () => {
+  it.each(LOCALES)('use exactly the parameters the engine gives (%s)', (locale) => {
+    for (const [code, params] of Object.entries(ANSWER_ERROR_SAMPLES)) {
+      const key = `answer.error.${code}`;
+      expect(messages[locale]![key], `${locale}: ${key}`).toBeDefined();
+      const text = translate(locale, key, params);
+      expect(text, `${locale}: ${key}`).not.toMatch(/[{}]/);
+      for (const value of Object.values(params)) expect(text, `${locale}: ${key}`).toContain(String(value));
+    }
+  });
+
+  it('count selections and characters in the locale\'s plural forms', () => {
+    expect(translate('en', 'answer.error.too_few_selections', { min: 1 })).toBe('Choose at least 1 option.');
+    expect(translate('en', 'answer.error.too_many_selections', { max: 3 })).toBe('Choose at most 3 options.');
+    expect(translate('en', 'answer.error.text_too_long', { max_length: 40 })).toBe('Use at most 40 characters.');
+    expect(translate('ar', 'answer.error.too_few_selections', { min: 2 })).toBe('اختر خيارين على الأقل.');
+    expect(translate('ar', 'answer.error.too_few_selections', { min: 5 })).toBe('اختر 5 خيارات على الأقل.');
+    expect(translate('ar', 'answer.error.too_few_selections', { min: 11 })).toBe('اختر 11 خيارًا على الأقل.');
   });
 });
 

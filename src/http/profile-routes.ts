@@ -1,0 +1,148 @@
+// The question screen of a sign-in (the "profile" prompt) and the authors' preview of it.
+import { Router } from '@koa/router';
+import type { Context } from 'koa';
+import type { Config } from '../config/schema.ts';
+import type { Interactions, InteractionView } from '../oidc/interactions.ts';
+import type { AnswerRejection } from '../screensets/engine.ts';
+import type { Profiling, PendingScreen } from '../screensets/profiling.ts';
+import type { ScreenSetLibrary } from '../screensets/library.ts';
+import { localize } from '../screensets/loader.ts';
+import { pickLocale } from '../views/i18n.ts';
+import { state, type PageResponder } from './context.ts';
+import type { Metrics } from './metrics.ts';
+import { answerFieldName, questionViews } from './profile-view.ts';
+
+export interface ProfileScreenDeps {
+  config: Config;
+  profiling: Profiling;
+  interactions: Interactions;
+  pages: PageResponder;
+  metrics: Metrics;
+  clock: () => Date;
+}
+
+const urls = (uid: string) => ({ save: `/interaction/${uid}/profile`, skip: `/interaction/${uid}/profile/skip` });
+
+/** The pieces of the question screen that interaction-routes plugs into its own routes. */
+export function createProfileScreen(deps: ProfileScreenDeps) {
+  const { config, profiling, interactions, pages, metrics, clock } = deps;
+
+  function signedIn(interaction: InteractionView) {
+    const pending = interaction.profile;
+    if (!pending || !interaction.accountId) return undefined;
+    const { sessionKey, ...screen } = pending;
+    return { accountId: interaction.accountId, clientId: interaction.clientId, sessionKey, pending: screen as PendingScreen };
+  }
+
+  /** Leaves the screen: the sign-in goes on to the app. */
+  async function finish(ctx: Context) {
+    ctx.status = 303;
+    ctx.redirect(await interactions.finishProfile(ctx.req, ctx.res));
+  }
+
+  interface Resubmission {
+    submitted?: ReadonlyMap<string, string[]>;
+    errors?: ReadonlyMap<string, AnswerRejection>;
+    declined?: ReadonlySet<string>;
+    formError?: boolean;
+  }
+
+  async function render(ctx: Context, interaction: InteractionView, extra: Resubmission, status = 200): Promise<boolean> {
+    const current = signedIn(interaction)!;
+    const screen = await profiling.screen(current.accountId, current.pending);
+    if (!screen) return false;
+    const { locale } = state(ctx);
+    pages.page(ctx, 'profile', {
+      csrfToken: pages.csrf(ctx),
+      action: urls(interaction.uid).save,
+      skipAction: urls(interaction.uid).skip,
+      title: localize(screen.set.title, locale, config.locales.default),
+      clientName: interaction.clientName,
+      questions: questionViews(screen.questions, {
+                locale, defaultLocale: config.locales.default, now: clock(), t: (key, vars) => pages.t(ctx, key, vars),
+        ...(extra.submitted ? { submitted: extra.submitted } : {}),
+        ...(extra.errors ? { errors: extra.errors } : {}),
+        ...(extra.declined ? { declined: extra.declined } : {}),
+      }),
+      ...(extra.formError ? { error: pages.t(ctx, 'profile.form_error') } : {}),
+    }, status);
+    return true;
+  }
+
+  return {
+    async show(ctx: Context, interaction: InteractionView): Promise<void> {
+      const current = signedIn(interaction);
+      if (!current) return finish(ctx);
+      try {
+        await profiling.markShown(current, current.pending);
+        if (await render(ctx, interaction, {})) {
+          metrics.profilingScreens.inc({ outcome: 'shown' });
+          return;
+        }
+      } catch (error) {
+        // Profiling never blocks a sign-in: on any failure the user goes on to the app.
+        state(ctx).log.error({ err: error }, 'profiling screen failed; continuing the sign-in without it');
+        metrics.profilingFailures.inc();
+      }
+      return finish(ctx);
+    },
+
+    async save(ctx: Context, interaction: InteractionView, body: URLSearchParams): Promise<void> {
+      const current = signedIn(interaction);
+      if (!current) return finish(ctx);
+      const values = new Map(current.pending.questionIds.map((id) => [id, body.getAll(answerFieldName(id))]));
+      const declined = new Set(body.getAll('decline'));
+      const result = await profiling.submit({ ...current, locale: state(ctx).locale, values, declined });
+      if (!result.ok) {
+        metrics.profilingScreens.inc({ outcome: 'invalid' });
+        await render(ctx, interaction, { submitted: values, errors: result.errors, declined, formError: true }, 400);
+        return;
+      }
+      metrics.profilingScreens.inc({ outcome: result.answered.length > 0 ? 'answered' : result.declined.length > 0 ? 'declined' : 'skipped' });
+      return finish(ctx);
+    },
+
+    async skip(ctx: Context, interaction: InteractionView): Promise<void> {
+      const current = signedIn(interaction);
+      if (current) {
+        await profiling.skip({ ...current, locale: state(ctx).locale });
+        metrics.profilingScreens.inc({ outcome: 'skipped' });
+      }
+      return finish(ctx);
+    },
+  };
+}
+
+export type ProfileScreen = ReturnType<typeof createProfileScreen>;
+
+/**
+ * `/screensets/preview/:id?locale=ar`: every screen of a screen-set as users see it, for its
+ * authors. Enabled in development, or with `screensets.preview: true` in trusted deployments.
+ */
+export function previewRoutes(deps: { config: Config; library: ScreenSetLibrary; pages: PageResponder; clock: () => Date }): Router {
+  const { config, library, pages, clock } = deps;
+  const router = new Router();
+  router.get('/screensets/preview/:id', (ctx) => {
+    const set = library.find(ctx.params.id!);
+    if (!set) return ctx.throw(404);
+    const requested = typeof ctx.query.locale === 'string' ? ctx.query.locale : undefined;
+    if (requested) {
+      state(ctx).locale = pickLocale({ uiLocales: requested, acceptLanguage: undefined, supported: config.locales.supported, fallback: config.locales.default });
+    }
+    const { locale } = state(ctx);
+    // One screen shows at most max_questions of the set (and the session ceiling): preview each page of it.
+    const perScreen = Math.max(1, Math.min(set.max_questions ?? Infinity, config.profiling.max_questions_per_session || Infinity));
+    const screen = Math.max(0, Number(ctx.query.screen ?? 0) || 0);
+    const questions = set.questions.slice(screen * perScreen, (screen + 1) * perScreen);
+    if (questions.length === 0) return ctx.throw(404);
+    pages.page(ctx, 'profile', {
+      csrfToken: '', action: '#', skipAction: '#', preview: true,
+      title: localize(set.title, locale, config.locales.default),
+      clientName: config.clients[0]?.name ?? 'Parley',
+      questions: questionViews(questions.map((question) => ({ question })), {
+        locale, defaultLocale: config.locales.default, now: clock(), t: (key, vars) => pages.t(ctx, key, vars),
+      }),
+    });
+  });
+  return router;
+}

@@ -1,0 +1,85 @@
+// Turns a screen (questions from the engine) into the profile page's data: every text localized,
+// each control's options and bounds, what the user typed or answered before, and the messages of
+// refused values. Shared by the question screen and the authors' preview, so both look the same.
+import type { AnswerRejection, AnswerValue, AskedQuestion } from '../screensets/engine.ts';
+import { dateBounds } from '../screensets/engine.ts';
+import type { Question } from '../screensets/format.ts';
+import { localize } from '../screensets/loader.ts';
+import type { ProfileQuestionView } from '../views/pages.ts';
+
+/** The form field of a question's answer; prefixed so that no question id can clash with csrf or decline. */
+export const answerFieldName = (questionId: string) => `answer.${questionId}`;
+
+export interface QuestionViewOptions {
+  locale: string;
+  defaultLocale: string;
+  now: Date;
+  t: (key: string, vars?: Record<string, string | number>) => string;
+  /** What the user submitted, by question id (re-rendering a refused form keeps it). */
+  submitted?: ReadonlyMap<string, string[]>;
+  errors?: ReadonlyMap<string, AnswerRejection>;
+  declined?: ReadonlySet<string>;
+}
+
+export function questionViews(asked: readonly AskedQuestion[], options: QuestionViewOptions): ProfileQuestionView[] {
+  return asked.map(({ question, currentAnswer }) => questionView(question, currentAnswer, options));
+}
+
+function questionView(question: Question, currentAnswer: AnswerValue | undefined, options: QuestionViewOptions): ProfileQuestionView {
+  const text = (value: Parameters<typeof localize>[0]) => localize(value, options.locale, options.defaultLocale);
+  const submitted = options.submitted?.get(question.id);
+  // What is selected or typed: the submission if there was one, else the earlier answer.
+  const selected: string[] = submitted ?? (currentAnswer === undefined ? [] : Array.isArray(currentAnswer) ? currentAnswer : [String(currentAnswer)]);
+  const rejection = options.errors?.get(question.id);
+  const view: ProfileQuestionView = {
+    id: question.id,
+    name: answerFieldName(question.id),
+    type: question.type,
+    label: text(question.label),
+    required: question.required,
+    reasked: currentAnswer !== undefined,
+    declined: options.declined?.has(question.id) ?? false,
+  };
+  if (question.help) view.help = text(question.help);
+  if (question.reward) view.reward = text(question.reward.label);
+  if (rejection) view.error = options.t(`answer.error.${rejection.code}`, rejection.params as Record<string, string | number>);
+  const choices = (values: { value: string; label: string }[]) =>
+    values.map((o) => ({ value: o.value, label: o.label, checked: selected.includes(o.value) }));
+
+  switch (question.type) {
+    case 'single_choice':
+    case 'multi_choice':
+      view.options = choices(question.options.map((o) => ({ value: o.value, label: text(o.label) })));
+      break;
+    case 'boolean':
+      view.options = choices([{ value: 'true', label: options.t('profile.yes') }, { value: 'false', label: options.t('profile.no') }]);
+      break;
+    case 'scale': {
+      const points = [];
+      for (let point = question.min; point <= question.max; point++) points.push({ value: String(point), label: String(point) });
+      view.options = choices(points);
+      view.minLabel = text(question.min_label);
+      view.maxLabel = text(question.max_label);
+      break;
+    }
+    case 'date': {
+      const bounds = dateBounds(question, options.now);
+      if (bounds.min) view.min = bounds.min;
+      if (bounds.max) view.max = bounds.max;
+      break;
+    }
+    case 'number':
+      if (question.min !== undefined) view.min = String(question.min);
+      if (question.max !== undefined) view.max = String(question.max);
+      if (question.step !== undefined) view.step = String(question.step);
+      break;
+    case 'text':
+      view.maxLength = question.max_length;
+      if (question.pattern !== undefined) view.pattern = question.pattern;
+      break;
+  }
+  if (question.type === 'date' || question.type === 'number' || question.type === 'text') {
+    if (selected[0] !== undefined) view.value = selected[0];
+  }
+  return view;
+}

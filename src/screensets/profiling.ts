@@ -1,0 +1,295 @@
+// Progressive profiling around the pure engine: what the engine needs from the database (one
+// read), and what a screen's outcome writes (one transaction: answers, their history, the prompt
+// log, rewards and outbox events). Knows nothing of HTTP or oidc-provider.
+import { sql, type Transaction } from 'kysely';
+import type { Config } from '../config/schema.ts';
+import { recordEvent } from '../events/outbox.ts';
+import type { DB } from '../storage/database.ts';
+import type { Database } from '../storage/schema.ts';
+import {
+  selectQuestions, validateAnswer,
+  type AnswerRejection, type AnswerValue, type AskedQuestion, type PromptLogEntry, type StoredAnswer,
+} from './engine.ts';
+import type { Question, ScreenSet, Trigger } from './format.ts';
+import { localize } from './loader.ts';
+
+export interface ProfilingDeps {
+  db: DB;
+  config: Config;
+  clock: () => Date;
+  screenSets: () => readonly ScreenSet[];
+}
+
+/** A sign-in about to finish: who, into which app, in which session. */
+export interface SignInContext {
+  accountId: string;
+  clientId: string;
+  /** Identifies one sign-in session: the per-session ceiling counts the questions shown in it. */
+  sessionKey: string;
+  trigger: Trigger;
+  promptNone: boolean;
+  locale: string;
+}
+
+/** The questions chosen for a screen, by reference: small enough to travel in the interaction. */
+export interface PendingScreen {
+  setId: string;
+  setVersion: number;
+  questionIds: string[];
+}
+
+/** A pending screen resolved against the screen-sets now in use. */
+export interface Screen {
+  set: ScreenSet;
+  questions: AskedQuestion[];
+}
+
+export interface ScreenSubmission {
+  accountId: string;
+  clientId: string;
+  sessionKey: string;
+  locale: string;
+  pending: PendingScreen;
+  /** The raw form values of each question on the screen, by question id. */
+  values: ReadonlyMap<string, string[]>;
+  /** Questions the user ticked "Don't ask me again" for; their values are ignored. */
+  declined: ReadonlySet<string>;
+}
+
+export type SubmissionResult =
+  | { ok: true; answered: string[]; skipped: string[]; declined: string[] }
+  /** Nothing was stored; each refused question with the reason. */
+  | { ok: false; errors: Map<string, AnswerRejection> };
+
+/** A current answer with what release and display need to know about it. */
+export interface CurrentAnswer {
+  questionId: string;
+  value: AnswerValue;
+  purpose: string;
+  setId: string;
+  updatedAt: Date;
+}
+
+const SOURCE = 'screen' as const;
+
+export function createProfiling(deps: ProfilingDeps) {
+  const { db, config, clock } = deps;
+  const clients = new Map(config.clients.map((c) => [c.client_id, c]));
+  const settings = config.profiling;
+
+  /**
+   * Everything the engine needs, in one round trip: the account's age, its answers, and the
+   * prompt-log rows that can still matter (declines for good; the rest only within the longest
+   * window a rule looks back over, or in this session).
+   */
+  async function engineState(accountId: string, sessionKey: string, now: Date) {
+    const lookBack = new Date(now.getTime() - 1000 * Math.max(settings.min_interval, settings.skip_cooldown));
+    const { rows } = await sql<{ created_at: Date; answers: unknown; log: unknown }>`
+      select a.created_at,
+        (select coalesce(json_agg(json_build_array(question_id, value, updated_at)), '[]')
+           from answers where account_id = a.id) as answers,
+        (select coalesce(json_agg(json_build_array(question_id, set_id, set_version, outcome, at, session_key)), '[]')
+           from prompt_log where account_id = a.id and (outcome = 'declined' or at > ${lookBack} or session_key = ${sessionKey})) as log
+      from accounts a where a.id = ${accountId}`.execute(db);
+    const row = rows[0];
+    if (!row) return undefined;
+    const answers = new Map<string, StoredAnswer>();
+    for (const [questionId, value, updatedAt] of parseJson<[string, AnswerValue, string][]>(row.answers)) {
+      answers.set(questionId, { value, updatedAt: new Date(updatedAt) });
+    }
+    const history: PromptLogEntry[] = [];
+    let shownThisSession = 0;
+    for (const [questionId, setId, setVersion, outcome, at, key] of parseJson<[string, string, number, PromptLogEntry['outcome'], string, string][]>(row.log)) {
+      history.push({ questionId, setId, setVersion, outcome, at: new Date(at) });
+      if (key === sessionKey && outcome === 'shown') shownThisSession++;
+    }
+    return { createdAt: new Date(row.created_at), answers, history, shownThisSession };
+  }
+
+  function questionsOf(pending: PendingScreen): { set: ScreenSet; questions: Question[] } | undefined {
+    // A screen-set reloaded in between may have lost the set or some questions; show what is left.
+    const set = deps.screenSets().find((s) => s.id === pending.setId);
+    if (!set) return undefined;
+    const questions = pending.questionIds
+      .map((id) => set.questions.find((q) => q.id === id))
+      .filter((q): q is Question => q !== undefined);
+    return questions.length > 0 ? { set, questions } : undefined;
+  }
+
+  async function logOutcome(trx: Transaction<Database>, input: { accountId: string; sessionKey: string; clientId: string; set: ScreenSet }, questionIds: string[], outcome: 'answered' | 'skipped' | 'declined', at: Date) {
+    if (questionIds.length === 0) return;
+    await trx.insertInto('prompt_log').values(questionIds.map((questionId) => ({
+      account_id: input.accountId, session_key: input.sessionKey, client_id: input.clientId,
+      set_id: input.set.id, set_version: input.set.version, question_id: questionId, outcome, at,
+    }))).execute();
+  }
+
+  return {
+    /** The screen to show in this sign-in, if any. Reads the database once; writes nothing. */
+    async pendingScreen(signIn: SignInContext): Promise<PendingScreen | null> {
+      const client = clients.get(signIn.clientId);
+      if (signIn.promptNone || !client || !client.profiling || settings.max_questions_per_session === 0) return null;
+      const sets = deps.screenSets();
+      if (sets.length === 0) return null;
+      const now = clock();
+      const state = await engineState(signIn.accountId, signIn.sessionKey, now);
+      if (!state) return null;
+      const selection = selectQuestions({
+        sets, settings,
+        client: { id: signIn.clientId, profiling: client.profiling },
+        session: { trigger: signIn.trigger, promptNone: signIn.promptNone, locale: signIn.locale, questionsShownThisSession: state.shownThisSession },
+        account: { createdAt: state.createdAt },
+        answers: state.answers,
+        history: state.history,
+        now,
+      });
+      if (!selection) return null;
+      return { setId: selection.set.id, setVersion: selection.set.version, questionIds: selection.questions.map((q) => q.question.id) };
+    },
+
+    /** The questions of a pending screen with the answers given before (shown as defaults). */
+    async screen(accountId: string, pending: PendingScreen): Promise<Screen | undefined> {
+      const found = questionsOf(pending);
+      if (!found) return undefined;
+      const rows = await db.selectFrom('answers').select(['question_id', 'value'])
+        .where('account_id', '=', accountId)
+        .where('question_id', 'in', found.questions.map((q) => q.id))
+        .execute();
+      const previous = new Map(rows.map((r) => [r.question_id, r.value as AnswerValue]));
+      return {
+        set: found.set,
+        questions: found.questions.map((question) => previous.has(question.id)
+          ? { question, currentAnswer: previous.get(question.id)! }
+          : { question }),
+      };
+    },
+
+    /** Records that the screen was shown in this session; showing the same screen again records nothing more. */
+    async markShown(input: { accountId: string; sessionKey: string; clientId: string }, pending: PendingScreen): Promise<void> {
+      const now = clock();
+      await db.insertInto('prompt_log').values(pending.questionIds.map((questionId) => ({
+        account_id: input.accountId, session_key: input.sessionKey, client_id: input.clientId,
+        set_id: pending.setId, set_version: pending.setVersion, question_id: questionId, outcome: 'shown' as const, at: now,
+      })))
+        .onConflict((oc) => oc.columns(['account_id', 'session_key', 'question_id']).where('outcome', '=', 'shown').doNothing())
+        .execute();
+    },
+
+    /**
+     * Saves a screen: every value is validated first and, if any is refused, nothing is stored.
+     * Otherwise answers, their history, rewards, the prompt log and the outbox events are
+     * written in one transaction. A blank optional question counts as skipped.
+     */
+    async submit(input: ScreenSubmission): Promise<SubmissionResult> {
+      const now = clock();
+      const found = questionsOf(input.pending);
+      if (!found) return { ok: true, answered: [], skipped: [], declined: [] };
+      const { set } = found;
+      const errors = new Map<string, AnswerRejection>();
+      const accepted: { question: Question; value: AnswerValue }[] = [];
+      const skipped: string[] = [];
+      const declined: string[] = [];
+      for (const question of found.questions) {
+        if (input.declined.has(question.id)) {
+          declined.push(question.id);
+          continue;
+        }
+        const check = validateAnswer(question, input.values.get(question.id), now);
+        if (!check.ok) errors.set(question.id, check);
+        else if (check.value === null) skipped.push(question.id);
+        else accepted.push({ question, value: check.value });
+      }
+      if (errors.size > 0) return { ok: false, errors };
+
+      await db.transaction().execute(async (trx) => {
+        const previous = accepted.length === 0 ? [] : await trx.selectFrom('answers').select(['question_id', 'value'])
+          .where('account_id', '=', input.accountId)
+          .where('question_id', 'in', accepted.map((a) => a.question.id))
+          .forUpdate()
+          .execute();
+        const previousValues = new Map(previous.map((r) => [r.question_id, r.value as AnswerValue]));
+        for (const { question, value } of accepted) {
+          const json = JSON.stringify(value);
+          await trx.insertInto('answers').values({
+            account_id: input.accountId, question_id: question.id, value: json, purpose: question.purpose,
+            set_id: set.id, created_at: now, updated_at: now,
+          }).onConflict((oc) => oc.columns(['account_id', 'question_id']).doUpdateSet({
+            value: json, purpose: question.purpose, set_id: set.id, updated_at: now,
+          })).execute();
+          await trx.insertInto('answer_history').values({
+            account_id: input.accountId, question_id: question.id, value: json, purpose: question.purpose,
+            set_id: set.id, set_version: set.version,
+            label: localize(question.label, input.locale, config.locales.default),
+            locale: input.locale, client_id: input.clientId, source: SOURCE, recorded_at: now,
+          }).execute();
+          const before = previousValues.get(question.id);
+          const payload = {
+            account_id: input.accountId, question_id: question.id, screenset_id: set.id, screenset_version: set.version,
+            purpose: question.purpose, value, client_id: input.clientId, locale: input.locale, source: SOURCE,
+          };
+          // Confirming an answer unchanged refreshes it (and its reask clock) but is no news downstream.
+          if (before === undefined) await recordEvent(trx, { type: 'answer.recorded', accountId: input.accountId, payload }, now);
+          else if (!sameValue(before, value)) {
+            await recordEvent(trx, { type: 'answer.changed', accountId: input.accountId, payload: { ...payload, previous_value: before } }, now);
+          }
+          if (question.reward) await grantReward(trx, input, question, now);
+        }
+        const base = { accountId: input.accountId, sessionKey: input.sessionKey, clientId: input.clientId, set };
+        await logOutcome(trx, base, accepted.map((a) => a.question.id), 'answered', now);
+        await logOutcome(trx, base, skipped, 'skipped', now);
+        await logOutcome(trx, base, declined, 'declined', now);
+      });
+      return { ok: true, answered: accepted.map((a) => a.question.id), skipped, declined };
+    },
+
+    /** "Not now": every question on the screen is hidden for the skip cooldown. */
+    async skip(input: Omit<ScreenSubmission, 'values' | 'declined'>): Promise<void> {
+      const found = questionsOf(input.pending);
+      if (!found) return;
+      await db.transaction().execute((trx) => logOutcome(trx,
+        { accountId: input.accountId, sessionKey: input.sessionKey, clientId: input.clientId, set: found.set },
+        found.questions.map((q) => q.id), 'skipped', clock()));
+    },
+
+    /** The account's current answers, oldest question first. */
+    async currentAnswers(accountId: string): Promise<CurrentAnswer[]> {
+      const rows = await db.selectFrom('answers').select(['question_id', 'value', 'purpose', 'set_id', 'updated_at'])
+        .where('account_id', '=', accountId).orderBy('created_at').orderBy('question_id').execute();
+      return rows.map((r) => ({ questionId: r.question_id, value: r.value as AnswerValue, purpose: r.purpose, setId: r.set_id, updatedAt: r.updated_at }));
+    },
+
+    /** The question with this id in the screen-sets now in use. */
+    question(questionId: string): Question | undefined {
+      for (const set of deps.screenSets()) {
+        const question = set.questions.find((q) => q.id === questionId);
+        if (question) return question;
+      }
+      return undefined;
+    },
+  };
+
+  async function grantReward(trx: Transaction<Database>, input: ScreenSubmission, question: Question, now: Date) {
+    const reward = question.reward!;
+    const label = localize(reward.label, input.locale, config.locales.default);
+    // Once per account and question: answering again, or a second node racing, grants nothing more.
+    const granted = await trx.insertInto('rewards').values({
+      account_id: input.accountId, question_id: question.id, points: reward.points ?? null, label, granted_at: now,
+    }).onConflict((oc) => oc.columns(['account_id', 'question_id']).doNothing()).returning('question_id').executeTakeFirst();
+    if (!granted) return;
+    await recordEvent(trx, {
+      type: 'reward.granted', accountId: input.accountId,
+      payload: { account_id: input.accountId, question_id: question.id, points: reward.points ?? null, label, client_id: input.clientId },
+    }, now);
+  }
+}
+
+export type Profiling = ReturnType<typeof createProfiling>;
+
+/** PostgreSQL returns json as text through some drivers and parsed through others. */
+function parseJson<T>(value: unknown): T {
+  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
+}
+
+function sameValue(a: AnswerValue, b: AnswerValue): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

@@ -12,7 +12,9 @@ import { createMetrics } from './http/metrics.ts';
 import { providerPages, providerUnavailableMiddleware } from './http/provider-pages.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMailer } from './mail/mailer.ts';
-import { purgeExpired, revokeAccountSessions } from './oidc/adapter.ts';
+import { accountGrants, purgeExpired, revokeAccountSessions, revokeGrant } from './oidc/adapter.ts';
+import { accountClient, createSessionReader } from './oidc/sessions.ts';
+import { createPreferenceCenter } from './consent/preference-center.ts';
 import { createInteractions } from './oidc/interactions.ts';
 import { loadSigningKeys } from './oidc/keys.ts';
 import { createProvider } from './oidc/provider.ts';
@@ -20,6 +22,7 @@ import { migrateToLatest, openStorage, pendingMigrations, ping, type Storage } f
 import { createRenderer } from './views/render.ts';
 import { pickLocale } from './views/i18n.ts';
 import { releaseAnswers } from './consent/release.ts';
+import { consentStates, purposeAllows } from './consent/ledger.ts';
 import { openScreenSetLibrary } from './screensets/library.ts';
 import { screenSetContext } from './screensets/loader.ts';
 import { createProfiling } from './screensets/profiling.ts';
@@ -90,15 +93,19 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     const clients = new Map(config.clients.map((c) => [c.client_id, c]));
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);
 
+    // The apps of the configuration, and the preference center's own built-in client.
+    const providerConfig = { ...config, clients: [...config.clients, accountClient(config)] };
     const provider = createProvider({
-      config, db, signingKeys,
+      config: providerConfig, db, signingKeys,
       accounts: {
         async claimsFor(accountId, clientId) {
-          const [account, answers] = await Promise.all([accounts.findById(accountId), profiling.currentAnswers(accountId)]);
+          const [account, answers, consents] = await Promise.all([
+            accounts.findById(accountId), profiling.currentAnswers(accountId), consentStates(db, accountId),
+          ]);
           if (!account) return undefined;
           const released = releaseAnswers(answers, {
             clientPurposes: (clientId ? clients.get(clientId)?.purposes : undefined) ?? [],
-            purposeAllows: () => true,
+            purposeAllows: (purpose) => purposeAllows(config.purposes[purpose], consents.get(purpose)),
             claimOf: (questionId) => profiling.question(questionId)?.claim,
           });
           return {
@@ -128,7 +135,18 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
 
     const app = createHttpApp({
       config, logger, storage, accounts, metrics, pages, profiling, screenSets, clock,
-      interactions: createInteractions(provider, config),
+      interactions: createInteractions(provider, providerConfig),
+      sessions: createSessionReader(provider),
+      preferenceCenter: createPreferenceCenter({
+        db, config, clock,
+        question: (questionId) => profiling.question(questionId),
+        grants: {
+          list: (accountId) => accountGrants(db, accountId, clock()),
+          revoke: (grantId) => revokeGrant(db, grantId),
+          revokeAll: revokeAccountSessions,
+        },
+        pseudonymSecret: config.secrets.key_encryption,
+      }),
       providerCallback: provider.callback() as never,
       isReady: async () => {
         const checks: Record<string, string> = {};

@@ -148,6 +148,15 @@ export const configSchema = z.strictObject({
     skip_cooldown: duration,
   }),
   purposes: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'purpose ids are lower_snake_case'), purpose),
+  // The preference center's communication settings: each channel × topic is a toggle.
+  communication: z.strictObject({
+    channels: z.array(z.enum(['email', 'sms', 'push'])),
+    topics: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'topic ids are lower_snake_case'), z.strictObject({ title: localizedText })),
+  }),
+  account: z.strictObject({
+    /** Deleting the account or changing the email needs a sign-in at most this old. */
+    recent_sign_in: duration,
+  }),
   clients: z.array(client),
   webhooks: z.array(webhook),
 }).superRefine((config, ctx) => {

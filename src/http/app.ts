@@ -22,6 +22,9 @@ import { interactionRoutes } from './interaction-routes.ts';
 import { createProfileScreen, previewRoutes } from './profile-routes.ts';
 import type { Profiling } from '../screensets/profiling.ts';
 import type { ScreenSetLibrary } from '../screensets/library.ts';
+import type { SessionReader } from '../oidc/sessions.ts';
+import type { PreferenceCenter } from '../consent/preference-center.ts';
+import { preferenceCenterRoutes } from './preference-center-routes.ts';
 import { routeLabel, type Metrics } from './metrics.ts';
 import { securityHeaders } from './security-headers.ts';
 import { InteractionExpiredError } from '../oidc/interactions.ts';
@@ -36,6 +39,8 @@ export interface HttpDependencies {
   metrics: Metrics;
   profiling: Profiling;
   screenSets: ScreenSetLibrary;
+  sessions: SessionReader;
+  preferenceCenter: PreferenceCenter;
   clock: () => Date;
   /** oidc-provider's request handler: everything Parley's own routes do not answer. */
   providerCallback: (req: IncomingMessage, res: import('node:http').ServerResponse) => Promise<void>;
@@ -143,6 +148,7 @@ export function createHttpApp(deps: HttpDependencies): Koa {
       profileScreen: createProfileScreen({ config, profiling: deps.profiling, interactions: deps.interactions, pages, metrics, clock: deps.clock }),
     }),
     accountRoutes({ config, accounts: deps.accounts, pages }),
+    preferenceCenterRoutes({ config, center: deps.preferenceCenter, sessions: deps.sessions, pages, clock: deps.clock }),
     ...(config.demo.enabled ? [demoRoutes({ config, pages })] : []),
     ...(config.env === 'development' || config.screensets.preview
       ? [previewRoutes({ config, library: deps.screenSets, pages, clock: deps.clock })] : []),

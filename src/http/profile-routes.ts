@@ -7,6 +7,8 @@ import type { AnswerRejection } from '../screensets/engine.ts';
 import type { Profiling, PendingScreen } from '../screensets/profiling.ts';
 import type { ScreenSetLibrary } from '../screensets/library.ts';
 import { localize } from '../screensets/loader.ts';
+import { consentText } from '../consent/ledger.ts';
+import type { ConsentRequestView } from '../views/pages.ts';
 import { pickLocale } from '../views/i18n.ts';
 import { state, type PageResponder } from './context.ts';
 import type { Metrics } from './metrics.ts';
@@ -44,7 +46,22 @@ export function createProfileScreen(deps: ProfileScreenDeps) {
     submitted?: ReadonlyMap<string, string[]>;
     errors?: ReadonlyMap<string, AnswerRejection>;
     declined?: ReadonlySet<string>;
+    /** Purposes whose box the user ticked, and those an answer needed but did not get. */
+    consents?: ReadonlySet<string>;
+    consentMissing?: readonly string[];
     formError?: boolean;
+  }
+
+  function consentViews(ctx: Context, purposes: readonly string[], extra: Resubmission): ConsentRequestView[] {
+    const { locale } = state(ctx);
+    return purposes.map((purpose) => {
+      const text = consentText(config.purposes[purpose]!, locale, config.locales.default);
+      return {
+        purpose, title: text.title, description: text.description,
+        checked: extra.consents?.has(purpose) ?? false,
+        ...(extra.consentMissing?.includes(purpose) ? { error: pages.t(ctx, 'profile.consent_required') } : {}),
+      };
+    });
   }
 
   async function render(ctx: Context, interaction: InteractionView, extra: Resubmission, status = 200): Promise<boolean> {
@@ -52,19 +69,30 @@ export function createProfileScreen(deps: ProfileScreenDeps) {
     const screen = await profiling.screen(current.accountId, current.pending);
     if (!screen) return false;
     const { locale } = state(ctx);
-    pages.page(ctx, 'profile', {
+    const common = {
       csrfToken: pages.csrf(ctx),
       action: urls(interaction.uid).save,
       skipAction: urls(interaction.uid).skip,
-      title: localize(screen.set.title, locale, config.locales.default),
       clientName: interaction.clientName,
+      ...(extra.formError ? { error: pages.t(ctx, 'profile.form_error') } : {}),
+    };
+    if (screen.kind === 'reconsent') {
+      pages.page(ctx, 'profile', {
+        ...common, title: pages.t(ctx, 'profile.reconsent_title'), reconsent: true, questions: [],
+        consents: consentViews(ctx, screen.purposes, extra),
+      }, status);
+      return true;
+    }
+    pages.page(ctx, 'profile', {
+      ...common,
+      title: localize(screen.set.title, locale, config.locales.default),
       questions: questionViews(screen.questions, {
-                locale, defaultLocale: config.locales.default, now: clock(), t: (key, vars) => pages.t(ctx, key, vars),
+        locale, defaultLocale: config.locales.default, now: clock(), t: (key, vars) => pages.t(ctx, key, vars),
         ...(extra.submitted ? { submitted: extra.submitted } : {}),
         ...(extra.errors ? { errors: extra.errors } : {}),
         ...(extra.declined ? { declined: extra.declined } : {}),
       }),
-      ...(extra.formError ? { error: pages.t(ctx, 'profile.form_error') } : {}),
+      consents: consentViews(ctx, screen.consentNeeded, extra),
     }, status);
     return true;
   }
@@ -92,10 +120,13 @@ export function createProfileScreen(deps: ProfileScreenDeps) {
       if (!current) return finish(ctx);
       const values = new Map(current.pending.questionIds.map((id) => [id, body.getAll(answerFieldName(id))]));
       const declined = new Set(body.getAll('decline'));
-      const result = await profiling.submit({ ...current, locale: state(ctx).locale, values, declined });
+      const consents = new Set(body.getAll('consent'));
+      const result = await profiling.submit({ ...current, locale: state(ctx).locale, values, declined, consents });
       if (!result.ok) {
         metrics.profilingScreens.inc({ outcome: 'invalid' });
-        await render(ctx, interaction, { submitted: values, errors: result.errors, declined, formError: true }, 400);
+        await render(ctx, interaction, {
+          submitted: values, errors: result.errors, declined, consents, consentMissing: result.consentMissing, formError: true,
+        }, 400);
         return;
       }
       metrics.profilingScreens.inc({ outcome: result.answered.length > 0 ? 'answered' : result.declined.length > 0 ? 'declined' : 'skipped' });

@@ -83,3 +83,17 @@ function questionView(question: Question, currentAnswer: AnswerValue | undefined
   }
   return view;
 }
+
+/** An answer for reading: option labels instead of codes, yes/no, a list joined; the raw value when the question is gone. */
+export function formatAnswer(question: Question | undefined, value: AnswerValue, options: Pick<QuestionViewOptions, 'locale' | 'defaultLocale' | 't'>): string {
+  const text = (t: Parameters<typeof localize>[0]) => localize(t, options.locale, options.defaultLocale);
+  if (question && (question.type === 'single_choice' || question.type === 'multi_choice')) {
+    const labelOf = (v: string) => {
+      const option = question.options.find((o) => o.value === v);
+      return option ? text(option.label) : v;
+    };
+    return Array.isArray(value) ? value.map(labelOf).join(', ') : labelOf(String(value));
+  }
+  if (typeof value === 'boolean') return options.t(value ? 'profile.yes' : 'profile.no');
+  return Array.isArray(value) ? value.join(', ') : String(value);
+}

@@ -99,6 +99,19 @@ export async function findGrantId(db: DB, accountId: string, clientId: string, n
   return row?.id;
 }
 
+/** The live grants an account gave, with the client and the OpenID scopes of each. */
+export async function accountGrants(db: DB, accountId: string, now = new Date()): Promise<{ grantId: string; clientId: string; scopes: string[] }[]> {
+  const rows = await db.selectFrom('oidc_payloads').select(['id', 'payload'])
+    .where('model', '=', 'Grant')
+    .where('account_id', '=', accountId)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .execute();
+  return rows.map((row) => {
+    const payload = row.payload as { clientId?: string; openid?: { scope?: string } };
+    return { grantId: row.id, clientId: payload.clientId ?? '', scopes: (payload.openid?.scope ?? '').split(' ').filter(Boolean) };
+  });
+}
+
 /** Removes every token of a grant and the grant itself: nothing issued under it works again. */
 export async function revokeGrant(db: DB, grantId: string): Promise<void> {
   await db.deleteFrom('oidc_payloads')

@@ -46,6 +46,8 @@ export interface EngineInput {
   /** The user's current answers by question id. */
   answers: ReadonlyMap<string, StoredAnswer>;
   history: readonly PromptLogEntry[];
+  /** Purposes the user withdrew consent for: their questions are not asked (the preference center can change it). */
+  withdrawnPurposes?: ReadonlySet<string>;
   now: Date;
 }
 
@@ -88,6 +90,7 @@ export function selectQuestions(input: EngineInput): Selection | null {
     for (let i = 0; i < set.questions.length && asked.length < limit; i++) {
       const question = set.questions[i]!;
       if (now < hidden[firstPosition + i]!) continue;
+      if (input.withdrawnPurposes?.has(question.purpose)) continue;
       const answer = input.answers.get(question.id);
       if (answer && !isReaskDue(question, answer, now)) continue;
       asked.push(answer ? { question, currentAnswer: answer.value } : { question });

@@ -3,6 +3,7 @@
 // log, rewards and outbox events). Knows nothing of HTTP or oidc-provider.
 import { sql, type Transaction } from 'kysely';
 import type { Config } from '../config/schema.ts';
+import { consentStates, needsReconsent, purposeAllows, recordConsent, type ConsentState } from '../consent/ledger.ts';
 import { recordEvent } from '../events/outbox.ts';
 import type { DB } from '../storage/database.ts';
 import type { Database } from '../storage/schema.ts';
@@ -31,18 +32,29 @@ export interface SignInContext {
   locale: string;
 }
 
-/** The questions chosen for a screen, by reference: small enough to travel in the interaction. */
+/**
+ * The questions chosen for a screen, by reference: small enough to travel in the interaction.
+ * A re-consent screen (after a purpose's text changed) is the pseudo screen-set RECONSENT_SET
+ * whose "questions" are the purposes to renew.
+ */
 export interface PendingScreen {
   setId: string;
   setVersion: number;
   questionIds: string[];
 }
 
+export const RECONSENT_SET = '_reconsent';
+
 /** A pending screen resolved against the screen-sets now in use. */
-export interface Screen {
-  set: ScreenSet;
-  questions: AskedQuestion[];
-}
+export type Screen =
+  | {
+    kind: 'questions';
+    set: ScreenSet;
+    questions: AskedQuestion[];
+    /** Purposes of these questions that need the user's consent before an answer can be stored. */
+    consentNeeded: string[];
+  }
+  | { kind: 'reconsent'; purposes: string[] };
 
 export interface ScreenSubmission {
   accountId: string;
@@ -54,12 +66,17 @@ export interface ScreenSubmission {
   values: ReadonlyMap<string, string[]>;
   /** Questions the user ticked "Don't ask me again" for; their values are ignored. */
   declined: ReadonlySet<string>;
+  /** Purposes whose consent box the user ticked. */
+  consents: ReadonlySet<string>;
 }
 
 export type SubmissionResult =
-  | { ok: true; answered: string[]; skipped: string[]; declined: string[] }
-  /** Nothing was stored; each refused question with the reason. */
-  | { ok: false; errors: Map<string, AnswerRejection> };
+  | { ok: true; answered: string[]; skipped: string[]; declined: string[]; consented: string[] }
+  /**
+   * Nothing was stored: each refused question with the reason, and the purposes an answer was
+   * given for without the consent it needs.
+   */
+  | { ok: false; errors: Map<string, AnswerRejection>; consentMissing: string[] };
 
 /** A current answer with what release and display need to know about it. */
 export interface CurrentAnswer {
@@ -84,12 +101,15 @@ export function createProfiling(deps: ProfilingDeps) {
    */
   async function engineState(accountId: string, sessionKey: string, now: Date) {
     const lookBack = new Date(now.getTime() - 1000 * Math.max(settings.min_interval, settings.skip_cooldown));
-    const { rows } = await sql<{ created_at: Date; answers: unknown; log: unknown }>`
+    const { rows } = await sql<{ created_at: Date; answers: unknown; log: unknown; consents: unknown }>`
       select a.created_at,
         (select coalesce(json_agg(json_build_array(question_id, value, updated_at)), '[]')
            from answers where account_id = a.id) as answers,
         (select coalesce(json_agg(json_build_array(question_id, set_id, set_version, outcome, at, session_key)), '[]')
-           from prompt_log where account_id = a.id and (outcome = 'declined' or at > ${lookBack} or session_key = ${sessionKey})) as log
+           from prompt_log where account_id = a.id and (outcome = 'declined' or at > ${lookBack} or session_key = ${sessionKey})) as log,
+        (select coalesce(json_agg(json_build_array(purpose, action, purpose_version, at)), '[]')
+           from (select distinct on (purpose) purpose, action, purpose_version, at from consent_ledger
+                 where subject = a.id order by purpose, id desc) latest) as consents
       from accounts a where a.id = ${accountId}`.execute(db);
     const row = rows[0];
     if (!row) return undefined;
@@ -103,7 +123,32 @@ export function createProfiling(deps: ProfilingDeps) {
       history.push({ questionId, setId, setVersion, outcome, at: new Date(at) });
       if (key === sessionKey && outcome === 'shown') shownThisSession++;
     }
-    return { createdAt: new Date(row.created_at), answers, history, shownThisSession };
+    const consents = new Map<string, ConsentState>();
+    for (const [purpose, action, version, at] of parseJson<[string, ConsentState['action'], number, string][]>(row.consents)) {
+      consents.set(purpose, { action, version, at: new Date(at) });
+    }
+    return { createdAt: new Date(row.created_at), answers, history, shownThisSession, consents };
+  }
+
+  /**
+   * Purposes whose consent was given to an earlier version of their text: the user is asked to
+   * renew it (until then nothing under it is released), on the same cadence as questions.
+   */
+  function reconsentDue(state: NonNullable<Awaited<ReturnType<typeof engineState>>>, now: Date): string[] {
+    const minIntervalMs = settings.min_interval * 1000;
+    if (state.history.some((e) => e.outcome === 'shown' && now.getTime() - e.at.getTime() < minIntervalMs)) return [];
+    const cooldownMs = settings.skip_cooldown * 1000;
+    const skippedRecently = (purpose: string) => state.history.some((e) => e.setId === RECONSENT_SET && e.questionId === purpose
+      && e.outcome === 'skipped' && now.getTime() - e.at.getTime() < cooldownMs);
+    return [...state.consents]
+      .filter(([purpose, consent]) => needsReconsent(config.purposes[purpose], consent) && !skippedRecently(purpose))
+      .map(([purpose]) => purpose)
+      .sort();
+  }
+
+  /** Purposes among `purposes` whose consent this user has not given at the current version. */
+  function consentMissing(purposes: Iterable<string>, consents: ReadonlyMap<string, ConsentState>): string[] {
+    return [...new Set(purposes)].filter((p) => !purposeAllows(config.purposes[p], consents.get(p)));
   }
 
   function questionsOf(pending: PendingScreen): { set: ScreenSet; questions: Question[] } | undefined {
@@ -116,12 +161,32 @@ export function createProfiling(deps: ProfilingDeps) {
     return questions.length > 0 ? { set, questions } : undefined;
   }
 
-  async function logOutcome(trx: Transaction<Database>, input: { accountId: string; sessionKey: string; clientId: string; set: ScreenSet }, questionIds: string[], outcome: 'answered' | 'skipped' | 'declined', at: Date) {
+  interface LogContext { accountId: string; sessionKey: string; clientId: string; setId: string; setVersion: number }
+
+  async function logOutcome(trx: Transaction<Database>, input: LogContext, questionIds: string[], outcome: 'answered' | 'skipped' | 'declined', at: Date) {
     if (questionIds.length === 0) return;
     await trx.insertInto('prompt_log').values(questionIds.map((questionId) => ({
       account_id: input.accountId, session_key: input.sessionKey, client_id: input.clientId,
-      set_id: input.set.id, set_version: input.set.version, question_id: questionId, outcome, at,
+      set_id: input.setId, set_version: input.setVersion, question_id: questionId, outcome, at,
     }))).execute();
+  }
+
+  /** The re-consent screen: renews the ticked purposes; the others count as "Not now". */
+  async function renewConsents(input: ScreenSubmission, now: Date): Promise<SubmissionResult> {
+    const consents = await consentStates(db, input.accountId);
+    const due = input.pending.questionIds.filter((p) => needsReconsent(config.purposes[p], consents.get(p)));
+    const renewed = due.filter((p) => input.consents.has(p));
+    const context = { ...input, setId: RECONSENT_SET, setVersion: 0 };
+    await db.transaction().execute(async (trx) => {
+      for (const purpose of renewed) {
+        await recordConsent(trx, config, {
+          accountId: input.accountId, purpose, action: 'granted', clientId: input.clientId, source: SOURCE, locale: input.locale,
+        }, now);
+      }
+      await logOutcome(trx, context, renewed, 'answered', now);
+      await logOutcome(trx, context, due.filter((p) => !renewed.includes(p)), 'skipped', now);
+    });
+    return { ok: true, answered: [], skipped: [], declined: [], consented: renewed };
   }
 
   return {
@@ -129,11 +194,14 @@ export function createProfiling(deps: ProfilingDeps) {
     async pendingScreen(signIn: SignInContext): Promise<PendingScreen | null> {
       const client = clients.get(signIn.clientId);
       if (signIn.promptNone || !client || !client.profiling || settings.max_questions_per_session === 0) return null;
-      const sets = deps.screenSets();
-      if (sets.length === 0) return null;
       const now = clock();
       const state = await engineState(signIn.accountId, signIn.sessionKey, now);
       if (!state) return null;
+      const reconsent = reconsentDue(state, now);
+      if (reconsent.length > 0) return { setId: RECONSENT_SET, setVersion: 0, questionIds: reconsent };
+      const sets = deps.screenSets();
+      if (sets.length === 0) return null;
+      const withdrawn = new Set([...state.consents].filter(([, c]) => c.action === 'withdrawn').map(([purpose]) => purpose));
       const selection = selectQuestions({
         sets, settings,
         client: { id: signIn.clientId, profiling: client.profiling },
@@ -141,26 +209,37 @@ export function createProfiling(deps: ProfilingDeps) {
         account: { createdAt: state.createdAt },
         answers: state.answers,
         history: state.history,
+        withdrawnPurposes: withdrawn,
         now,
       });
       if (!selection) return null;
       return { setId: selection.set.id, setVersion: selection.set.version, questionIds: selection.questions.map((q) => q.question.id) };
     },
 
-    /** The questions of a pending screen with the answers given before (shown as defaults). */
+    /** The questions of a pending screen with the answers given before (shown as defaults) and the consents they need. */
     async screen(accountId: string, pending: PendingScreen): Promise<Screen | undefined> {
+      if (pending.setId === RECONSENT_SET) {
+        const consents = await consentStates(db, accountId);
+        const purposes = pending.questionIds.filter((p) => needsReconsent(config.purposes[p], consents.get(p)));
+        return purposes.length > 0 ? { kind: 'reconsent', purposes } : undefined;
+      }
       const found = questionsOf(pending);
       if (!found) return undefined;
-      const rows = await db.selectFrom('answers').select(['question_id', 'value'])
-        .where('account_id', '=', accountId)
-        .where('question_id', 'in', found.questions.map((q) => q.id))
-        .execute();
+      const [rows, consents] = await Promise.all([
+        db.selectFrom('answers').select(['question_id', 'value'])
+          .where('account_id', '=', accountId)
+          .where('question_id', 'in', found.questions.map((q) => q.id))
+          .execute(),
+        consentStates(db, accountId),
+      ]);
       const previous = new Map(rows.map((r) => [r.question_id, r.value as AnswerValue]));
       return {
+        kind: 'questions',
         set: found.set,
         questions: found.questions.map((question) => previous.has(question.id)
           ? { question, currentAnswer: previous.get(question.id)! }
           : { question }),
+        consentNeeded: consentMissing(found.questions.map((q) => q.purpose), consents),
       };
     },
 
@@ -182,8 +261,9 @@ export function createProfiling(deps: ProfilingDeps) {
      */
     async submit(input: ScreenSubmission): Promise<SubmissionResult> {
       const now = clock();
+      if (input.pending.setId === RECONSENT_SET) return renewConsents(input, now);
       const found = questionsOf(input.pending);
-      if (!found) return { ok: true, answered: [], skipped: [], declined: [] };
+      if (!found) return { ok: true, answered: [], skipped: [], declined: [], consented: [] };
       const { set } = found;
       const errors = new Map<string, AnswerRejection>();
       const accepted: { question: Question; value: AnswerValue }[] = [];
@@ -199,9 +279,20 @@ export function createProfiling(deps: ProfilingDeps) {
         else if (check.value === null) skipped.push(question.id);
         else accepted.push({ question, value: check.value });
       }
-      if (errors.size > 0) return { ok: false, errors };
+      if (errors.size > 0) return { ok: false, errors, consentMissing: [] };
+
+      // An answer under a consent-based purpose is stored only together with that consent.
+      const consents = accepted.length === 0 ? new Map<string, ConsentState>() : await consentStates(db, input.accountId);
+      const needed = consentMissing(accepted.map((a) => a.question.purpose), consents);
+      const missing = needed.filter((p) => !input.consents.has(p));
+      if (missing.length > 0) return { ok: false, errors, consentMissing: missing };
 
       await db.transaction().execute(async (trx) => {
+        for (const purpose of needed) {
+          await recordConsent(trx, config, {
+            accountId: input.accountId, purpose, action: 'granted', clientId: input.clientId, source: SOURCE, locale: input.locale,
+          }, now);
+        }
         const previous = accepted.length === 0 ? [] : await trx.selectFrom('answers').select(['question_id', 'value'])
           .where('account_id', '=', input.accountId)
           .where('question_id', 'in', accepted.map((a) => a.question.id))
@@ -234,21 +325,21 @@ export function createProfiling(deps: ProfilingDeps) {
           }
           if (question.reward) await grantReward(trx, input, question, now);
         }
-        const base = { accountId: input.accountId, sessionKey: input.sessionKey, clientId: input.clientId, set };
+        const base = { accountId: input.accountId, sessionKey: input.sessionKey, clientId: input.clientId, setId: set.id, setVersion: set.version };
         await logOutcome(trx, base, accepted.map((a) => a.question.id), 'answered', now);
         await logOutcome(trx, base, skipped, 'skipped', now);
         await logOutcome(trx, base, declined, 'declined', now);
       });
-      return { ok: true, answered: accepted.map((a) => a.question.id), skipped, declined };
+      return { ok: true, answered: accepted.map((a) => a.question.id), skipped, declined, consented: needed };
     },
 
-    /** "Not now": every question on the screen is hidden for the skip cooldown. */
-    async skip(input: Omit<ScreenSubmission, 'values' | 'declined'>): Promise<void> {
-      const found = questionsOf(input.pending);
-      if (!found) return;
+    /** "Not now": every question on the screen (or consent to renew) is hidden for the skip cooldown. */
+    async skip(input: Omit<ScreenSubmission, 'values' | 'declined' | 'consents'>): Promise<void> {
+      const { pending } = input;
+      const set = pending.setId === RECONSENT_SET ? undefined : questionsOf(pending)?.set;
+      const ids = pending.setId === RECONSENT_SET ? pending.questionIds : questionsOf(pending)?.questions.map((q) => q.id) ?? [];
       await db.transaction().execute((trx) => logOutcome(trx,
-        { accountId: input.accountId, sessionKey: input.sessionKey, clientId: input.clientId, set: found.set },
-        found.questions.map((q) => q.id), 'skipped', clock()));
+        { ...input, setId: set?.id ?? pending.setId, setVersion: set?.version ?? pending.setVersion }, ids, 'skipped', clock()));
     },
 
     /** The account's current answers, oldest question first. */

@@ -66,6 +66,8 @@ export interface OutboxEventsTable {
   status: Generated<OutboxStatus>;
   attempts: Generated<number>;
   created_at: CreatedAt;
+  /** Write order: events of one account are delivered in it. */
+  seq: Generated<string>;
 }
 
 export type AnswerSource = 'screen' | 'preference_center' | 'api';
@@ -117,6 +119,31 @@ export interface RewardsTable {
   granted_at: Date;
 }
 
+export type ConsentAction = 'granted' | 'withdrawn';
+
+export interface ConsentLedgerTable {
+  id: Generated<string>;
+  subject: string;                     // the account id, or a pseudonym after deletion
+  purpose: string;
+  purpose_version: number;
+  action: ConsentAction;
+  client_id: string | null;
+  source: AnswerSource;
+  locale: string;
+  text_hash: string;
+  at: Date;
+}
+
+export interface CommunicationLedgerTable {
+  id: Generated<string>;
+  account_id: string;
+  channel: string;
+  topic: string;
+  enabled: boolean;
+  source: AnswerSource;
+  at: Date;
+}
+
 export interface Database {
   accounts: AccountsTable;
   email_tokens: EmailTokensTable;
@@ -128,6 +155,8 @@ export interface Database {
   answer_history: AnswerHistoryTable;
   prompt_log: PromptLogTable;
   rewards: RewardsTable;
+  consent_ledger: ConsentLedgerTable;
+  communication_ledger: CommunicationLedgerTable;
 }
 
 export type Account = Selectable<AccountsTable>;

@@ -6,6 +6,7 @@
 export const PAGE_NAMES = [
   'login', 'register', 'check_email', 'consent', 'logout', 'logged_out', 'verify_email',
   'forgot_password', 'reset_password', 'message', 'demo', 'profile',
+  'account', 'account_edit_answer', 'account_delete',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -45,6 +46,63 @@ export interface ProfileQuestionView {
   reasked: boolean;
   /** The "Don't ask me again" checkbox: name `decline`, value = the question id. Checked when resubmitted so. */
   declined: boolean;
+  /** Leaves out the "Don't ask me again" checkbox (changing an earlier answer in the preference center). */
+  hideDecline?: boolean;
+}
+
+/** A purpose's consent as the question screen asks for it: an unticked box with the purpose's text. */
+export interface ConsentRequestView {
+  purpose: string;
+  /** The checkbox: name `consent`, value = the purpose id. */
+  title: string;
+  description: string;
+  checked: boolean;
+  /** Why the answer was not stored without it. */
+  error?: string;
+}
+
+/** One answer in the preference center. */
+export interface AccountAnswerView {
+  questionId: string;
+  /** The question as the user was asked it. */
+  label: string;
+  /** The answer, formatted for reading (option labels, yes/no, a date). */
+  value: string;
+  purposeTitle: string;
+  /** The app the answer was given in, when known. */
+  appName?: string;
+  /** When it was given or last changed, formatted for the page's locale. */
+  answeredAt: string;
+  /** The page to change it; absent when the question is no longer asked (it can still be deleted). */
+  editUrl?: string;
+  deleteAction: string;
+}
+
+export interface AccountConsentView {
+  purpose: string;
+  title: string;
+  description: string;
+  /** The legal basis in plain words ("Your consent", "Our contract with you"). */
+  legalBasis: string;
+  /** Only purposes with the consent basis can be granted and withdrawn here. */
+  changeable: boolean;
+  /** outdated: granted to an earlier version of the text; answers under it are not shared until renewed. */
+  state: 'granted' | 'withdrawn' | 'none' | 'outdated';
+  version: number;
+  /** When the state was last changed, formatted. */
+  changedAt?: string;
+  /** POST with `action=grant` or `action=withdraw` (and `delete_answers=yes` to erase the answers under it). */
+  action: string;
+  /** Answers given under this purpose: the withdraw form offers to delete them. */
+  answerCount: number;
+}
+
+export interface AccountAppView {
+  clientId: string;
+  name: string;
+  /** What the app may receive, one phrase each ("Your email address", "Personalized recommendations"). */
+  receives: string[];
+  revokeAction: string;
 }
 
 export interface PageData {
@@ -124,6 +182,55 @@ export interface PageData {
     error?: string;
     /** The preview of a screen-set for its authors: a banner says so; the form posts nowhere useful. */
     preview?: boolean;
+    /** Purposes the answers need consent for before they can be stored (shown above the actions). */
+    consents?: ConsentRequestView[];
+    /**
+     * A re-consent screen: no questions, only purposes whose text changed since the user agreed;
+     * the intro says so ("We have updated how we use your data…").
+     */
+    reconsent?: boolean;
+  };
+  account: {
+    csrfToken: string;
+    email: string;
+    name?: string;
+    /** The outcome of the last action, shown as a status message ("Your answer was deleted."). */
+    notice?: string;
+    error?: string;
+    answers: AccountAnswerView[];
+    consents: AccountConsentView[];
+    communication: {
+      /** One form: every toggle is a checkbox `comm` with value `<channel>:<topic>`. */
+      action: string;
+      channels: { id: string; label: string }[];
+      topics: { id: string; title: string; toggles: { channel: string; value: string; checked: boolean }[] }[];
+    };
+    apps: AccountAppView[];
+    /** GET: the JSON download. */
+    exportUrl: string;
+    /** GET: the confirmation page for deleting the account. */
+    deleteUrl: string;
+    signOutUrl: string;
+  };
+  account_edit_answer: {
+    csrfToken: string;
+    action: string;
+    cancelUrl: string;
+    purposeTitle: string;
+    /** Rendered with the same question partial as the question screen (no decline box here). */
+    question: ProfileQuestionView;
+    error?: string;
+  };
+  account_delete: {
+    csrfToken: string;
+    action: string;
+    cancelUrl: string;
+    email: string;
+    /** The last sign-in is older than allowed: the page offers to sign in again instead of the button. */
+    needsRecentSignIn: boolean;
+    reauthUrl: string;
+    /** Shown beside the confirmation box when the form came back without it ticked. */
+    error?: string;
   };
   message: { title: string; message: string; requestId?: string; backUrl?: string };
   demo: {

@@ -29,8 +29,9 @@ function questionsOn(page: Page): string[] {
   return [...page.html.matchAll(/name="decline" value="([^"]+)"/g)].map((m) => m[1]!);
 }
 
+/** Saves the screen, consenting to both purposes of the fixtures unless `fields` says otherwise. */
 function save(browser: HttpBrowser, page: Page, fields: FormFields, stopAt: string): Promise<Page> {
-  return browser.submit(page, '/profile', fields, stopAt);
+  return browser.submit(page, '/profile', { consent: ['personalization', 'offers'], ...fields }, stopAt);
 }
 
 /** "Not now": the same form, posted to the skip action. */
@@ -83,7 +84,16 @@ describe('the question screen in a sign-in', () => {
     expect(questionsOn(welcome)).toEqual(['favourite_drink', 'birthday']);
     expect(welcome.html).toContain('A free drink on your birthday');
 
-    const callback = await save(browser, welcome, { 'answer.favourite_drink': 'tea', 'answer.birthday': '1990-04-01' }, spa.redirectUri);
+    // Both purposes need consent, asked on the screen with unticked boxes; without it nothing is stored.
+    expect(welcome.html).toMatch(/<input[^>]*type="checkbox"[^>]*name="consent"[^>]*value="personalization"(?![^>]*checked)/);
+    const answers = { 'answer.favourite_drink': 'tea', 'answer.birthday': '1990-04-01' };
+    const refused = await save(browser, welcome, { ...answers, consent: ['personalization'] }, spa.redirectUri);
+    expect(refused.status).toBe(400);
+    expect(refused.html).toContain('tick the box');
+    expect(await db().selectFrom('answers').selectAll().where('question_id', '=', 'favourite_drink')
+      .where('account_id', 'in', db().selectFrom('accounts').select('id').where('email', '=', email)).execute()).toEqual([]);
+
+    const callback = await save(browser, refused, answers, spa.redirectUri);
     const { tokens, userinfo } = await tokensFor(spa, request, callback);
     const sub = tokens.claims()!.sub;
     expect(userinfo.preferences).toEqual({ favourite_drink: 'tea', birthday: '1990-04-01' });
@@ -96,8 +106,15 @@ describe('the question screen in a sign-in', () => {
     ]);
     const rewards = await db().selectFrom('rewards').selectAll().where('account_id', '=', sub).execute();
     expect(rewards.map((r) => [r.question_id, r.points])).toEqual([['birthday', 50]]);
-    const events = await db().selectFrom('outbox_events').select(['type', 'payload']).where('account_id', '=', sub).orderBy('created_at').execute();
-    expect(events.map((e) => e.type).sort()).toEqual(['account.created', 'answer.recorded', 'answer.recorded', 'reward.granted']);
+    const events = await db().selectFrom('outbox_events').select(['type', 'payload']).where('account_id', '=', sub).orderBy('seq').execute();
+    expect(events.map((e) => e.type).sort()).toEqual([
+      'account.created', 'answer.recorded', 'answer.recorded', 'consent.granted', 'consent.granted', 'reward.granted',
+    ]);
+    const ledger = await db().selectFrom('consent_ledger').select(['purpose', 'action', 'purpose_version', 'source', 'client_id']).where('subject', '=', sub).orderBy('purpose').execute();
+    expect(ledger).toEqual([
+      { purpose: 'offers', action: 'granted', purpose_version: 1, source: 'screen', client_id: 'spa' },
+      { purpose: 'personalization', action: 'granted', purpose_version: 1, source: 'screen', client_id: 'spa' },
+    ]);
     expect(events.find((e) => e.type === 'answer.recorded' && (e.payload as { question_id: string }).question_id === 'birthday')?.payload)
       .toMatchObject({ purpose: 'offers', value: '1990-04-01', screenset_id: 'welcome', client_id: 'spa' });
     const log = await db().selectFrom('prompt_log').select(['question_id', 'outcome']).where('account_id', '=', sub).orderBy('id').execute();

@@ -50,11 +50,13 @@ function submission(accountId: string, values: Record<string, string>, declined:
   return {
     accountId, clientId: 'spa', sessionKey: randomUUID(), locale: 'ar', pending: welcome,
     values: new Map(Object.entries(values).map(([k, v]) => [k, [v]])), declined: new Set(declined),
+    // Both purposes of the fixtures need consent; these tests give it with the answers.
+    consents: new Set(['personalization', 'offers']),
   };
 }
 
 async function eventsOf(accountId: string) {
-  const rows = await storage.db.selectFrom('outbox_events').select(['type', 'payload']).where('account_id', '=', accountId).orderBy('created_at').execute();
+  const rows = await storage.db.selectFrom('outbox_events').select(['type', 'payload']).where('account_id', '=', accountId).orderBy('seq').execute();
   return rows.map((r) => ({ type: r.type, ...(r.payload as Record<string, unknown>) }));
 }
 
@@ -66,8 +68,9 @@ describe('the profiling service', () => {
     await profiling.submit(submission(account, { favourite_drink: 'coffee', birthday: '1991-07-14' }));
 
     const events = await eventsOf(account);
-    expect(events.map((e) => e.type)).toEqual(['answer.recorded', 'answer.recorded', 'reward.granted', 'answer.changed']);
-    expect(events[3]).toMatchObject({ question_id: 'favourite_drink', value: 'coffee', previous_value: 'tea', purpose: 'personalization', locale: 'ar' });
+    // Consent is recorded with the first answers only: the second screen finds it granted.
+    expect(events.map((e) => e.type)).toEqual(['consent.granted', 'consent.granted', 'answer.recorded', 'answer.recorded', 'reward.granted', 'answer.changed']);
+    expect(events[5]).toMatchObject({ question_id: 'favourite_drink', value: 'coffee', previous_value: 'tea', purpose: 'personalization', locale: 'ar' });
     const rewards = await storage.db.selectFrom('rewards').selectAll().where('account_id', '=', account).execute();
     expect(rewards).toHaveLength(1);
     // The label as the user read it, in their language.

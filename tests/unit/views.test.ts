@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AnswerErrorCode, AnswerErrorParams } from '../../src/screensets/engine.ts';
 import { direction, loadMessages, pickLocale, translate } from '../../src/views/i18n.ts';
-import type { PageData, PageName } from '../../src/views/pages.ts';
+import type { AccountAnswerView, AccountConsentView, PageData, PageName } from '../../src/views/pages.ts';
 import { ASSETS_DIR, createRenderer } from '../../src/views/render.ts';
 
 const LOCALES = ['en', 'ar', 'ja'];
@@ -84,6 +84,108 @@ const PROFILE_ANSWERED: PageData['profile'] = {
   ],
 };
 
+// A purpose's consent asked for on the question screen, as the route builds it.
+const PROFILE_CONSENTS: PageData['profile'] = {
+  ...PROFILE_BLANK,
+  consents: [
+    { purpose: 'recommendations', title: 'Personal recommendations', description: 'We suggest coffees that suit your taste.', checked: false },
+    { purpose: 'newsletter', title: 'Newsletter', description: 'We tailor the newsletter to you.', checked: true },
+  ],
+};
+
+const PROFILE_CONSENT_ERROR: PageData['profile'] = {
+  ...PROFILE_BLANK,
+  error: 'Some answers need your attention. Nothing has been saved yet.',
+  consents: [
+    {
+      purpose: 'recommendations', title: 'Personal recommendations', description: 'We suggest coffees that suit your taste.', checked: false,
+      error: 'To save these answers, tick the box — or leave the questions blank.',
+    },
+  ],
+};
+
+// A re-consent screen: no questions, only the purposes whose text changed.
+const PROFILE_RECONSENT: PageData['profile'] = {
+  ...PROFILE_BLANK, title: 'We have updated how we use your answers', reconsent: true, questions: [],
+  consents: [{ purpose: 'offers', title: 'Offers for you', description: 'We now also use your birthday for offers in the app.', checked: false }],
+};
+
+const ACCOUNT_ANSWER: AccountAnswerView = {
+  questionId: 'brew_method', label: 'How do you brew at home?', value: 'Filter', purposeTitle: 'Personal recommendations',
+  appName: 'Demo Shop', answeredAt: '3 May 2026', editUrl: '/account/answers/brew_method', deleteAction: '/account/answers/brew_method/delete',
+};
+
+const consentView = (purpose: string, state: AccountConsentView['state'], more: Partial<AccountConsentView> = {}): AccountConsentView => ({
+  purpose, title: `Purpose ${purpose}`, description: `What ${purpose} is for.`, legalBasis: 'Your consent', changeable: true, state, version: 2,
+  action: `/account/consents/${purpose}`, answerCount: 0, ...more,
+});
+
+// Every consent state, changeable or not, with and without a date and answers under it.
+const ACCOUNT_CONSENTS: AccountConsentView[] = [
+  consentView('recommendations', 'granted', { changedAt: '1 May 2026', answerCount: 3 }),
+  consentView('newsletter', 'granted', { answerCount: 0 }),
+  consentView('surveys', 'withdrawn', { changedAt: '2 April 2026', answerCount: 1 }),
+  consentView('partners', 'withdrawn'),
+  consentView('research', 'none'),
+  consentView('offers', 'outdated', { changedAt: '1 January 2026', version: 3, answerCount: 2 }),
+  consentView('billing', 'granted', { legalBasis: 'Needed for our contract with you', changeable: false, changedAt: '1 January 2026', answerCount: 4 }),
+  consentView('fraud', 'none', { legalBasis: 'Our legitimate interest', changeable: false }),
+];
+
+const ACCOUNT_FULL: PageData['account'] = {
+  csrfToken: 'tok', email: 'ana@example.com', name: 'Ana', notice: 'Your answer was deleted.',
+  answers: [
+    ACCOUNT_ANSWER,
+    {
+      questionId: 'birthday', label: 'When is your birthday?', value: '14 February 1990', purposeTitle: 'Birthday treats',
+      answeredAt: '1 April 2026', deleteAction: '/account/answers/birthday/delete',
+    },
+  ],
+  consents: ACCOUNT_CONSENTS,
+  communication: {
+    action: '/account/communication',
+    channels: [{ id: 'email', label: 'Email' }, { id: 'sms', label: 'Text message' }, { id: 'push', label: 'Push notification' }],
+    topics: [
+      {
+        id: 'offers', title: 'Offers and discounts', toggles: [
+          { channel: 'email', value: 'email:offers', checked: true }, { channel: 'sms', value: 'sms:offers', checked: false },
+          { channel: 'push', value: 'push:offers', checked: true },
+        ],
+      },
+      {
+        id: 'news', title: 'News', toggles: [
+          { channel: 'email', value: 'email:news', checked: false }, { channel: 'sms', value: 'sms:news', checked: false },
+          { channel: 'push', value: 'push:news', checked: false },
+        ],
+      },
+    ],
+  },
+  apps: [
+    { clientId: 'demo-shop', name: 'Demo Shop', receives: ['Your email address', 'Personalized recommendations'], revokeAction: '/account/apps/demo-shop/revoke' },
+    { clientId: 'https://app.example/client', name: 'Web App', receives: ['Your account identifier'], revokeAction: '/account/apps/2/revoke' },
+  ],
+  exportUrl: '/account/export', deleteUrl: '/account/delete', signOutUrl: '/account/sign-out',
+};
+
+const ACCOUNT_EMPTY: PageData['account'] = {
+  csrfToken: 'tok', email: 'ana@example.com', error: 'This form expired or was sent from another site. Please try again.',
+  answers: [], consents: [], communication: { action: '/account/communication', channels: [{ id: 'email', label: 'Email' }], topics: [] }, apps: [],
+  exportUrl: '/account/export', deleteUrl: '/account/delete', signOutUrl: '/account/sign-out',
+};
+
+const EDIT_ANSWER: PageData['account_edit_answer'] = {
+  csrfToken: 'tok', action: '/account/answers/brew_method', cancelUrl: '/account#answers', purposeTitle: 'Personal recommendations',
+  question: {
+    id: 'brew_method', name: 'answer.brew_method', type: 'single_choice', label: 'How do you brew at home?', required: false,
+    options: [{ value: 'espresso', label: 'Espresso', checked: false }, { value: 'filter', label: 'Filter', checked: true }],
+    reasked: false, declined: false,
+  },
+};
+
+const ACCOUNT_DELETE: PageData['account_delete'] = {
+  csrfToken: 'tok', action: '/account/delete', cancelUrl: '/account', email: 'ana@example.com', needsRecentSignIn: false, reauthUrl: '/account/reauth',
+};
+
 const LOGOUT_FORM = '<form id="op.logoutForm" method="post" action="/session/end/confirm"><input type="hidden" name="xsrf" value="abc123"/></form>';
 
 // Every page, and every branch of it that shows something different.
@@ -126,6 +228,22 @@ const SAMPLES: Sample[] = [
   sample('profile', PROFILE_BLANK),
   sample('profile', PROFILE_ANSWERED),
   sample('profile', { ...PROFILE_BLANK, preview: true }),
+  sample('profile', PROFILE_CONSENTS),
+  sample('profile', PROFILE_CONSENT_ERROR),
+  sample('profile', { ...PROFILE_RECONSENT, consents: PROFILE_CONSENTS.consents! }),
+  sample('account', ACCOUNT_FULL),
+  sample('account', ACCOUNT_EMPTY),
+  sample('account_edit_answer', EDIT_ANSWER),
+  sample('account_edit_answer', {
+    ...EDIT_ANSWER, error: 'Some answers need your attention. Nothing has been saved yet.',
+    question: {
+      id: 'cups', name: 'answer.cups', type: 'number', label: 'Cups a day', required: true, value: 'many', error: 'Enter a number.',
+      reasked: false, declined: false,
+    },
+  }),
+  sample('account_delete', ACCOUNT_DELETE),
+  sample('account_delete', { ...ACCOUNT_DELETE, error: 'Tick the box to confirm.' }),
+  sample('account_delete', { ...ACCOUNT_DELETE, needsRecentSignIn: true }),
   sample('message', { title: 'Sorry, there is a problem', message: 'We could not find that page.', requestId: 'req-12345678', backUrl: '/' }),
   sample('message', { title: 'Sorry, there is a problem', message: 'Something went wrong on our side.' }),
   sample('demo', { signedIn: false, loginUrl: '/demo/login', error: 'Signing in did not complete.' }),
@@ -199,6 +317,14 @@ describe('escaping', () => {
   const evil = '"><script>alert(1)</script>';
   const escaped = '&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;';
 
+  it('escapes an answer, whatever the person typed', () => {
+    const html = renderer.render('account', 'en', {
+      ...ACCOUNT_FULL, answers: [{ ...ACCOUNT_ANSWER, value: '<script>alert(1)</script>' }],
+    });
+    expect(html).not.toContain('<script');
+    expect(html).toContain('<p class="answer__value" dir="auto">&lt;script&gt;alert(1)&lt;/script&gt;</p>');
+  });
+
   it.each(LOCALES)('escapes user-supplied values (%s)', (locale) => {
     const pages = [
       renderer.render('login', locale, { csrfToken: evil, action: '/x', email: evil, error: evil, clientName: evil, registerUrl: '/r', forgotUrl: '/f' }),
@@ -224,7 +350,28 @@ describe('escaping', () => {
           { id: 'q3', name: 'b', type: 'text', label: 'l', required: false, value: evil, pattern: evil, reasked: false, declined: false },
           { id: 'q4', name: 'c', type: 'number', label: 'l', required: false, value: evil, min: evil, max: evil, step: evil, reasked: false, declined: false },
         ],
+        consents: [{ purpose: 'p', title: evil, description: evil, checked: false, error: evil }],
       }),
+      renderer.render('account', locale, {
+        csrfToken: evil, email: evil, name: evil, notice: evil, error: evil,
+        answers: [{ questionId: 'q', label: evil, value: evil, purposeTitle: evil, appName: evil, answeredAt: evil, editUrl: evil, deleteAction: evil }],
+        consents: [
+          { purpose: 'p', title: evil, description: evil, legalBasis: evil, changeable: true, state: 'granted', version: 1, changedAt: evil, action: evil, answerCount: 2 },
+          { purpose: 'r', title: evil, description: evil, legalBasis: evil, changeable: true, state: 'withdrawn', version: 1, changedAt: evil, action: evil, answerCount: 0 },
+        ],
+        communication: {
+          action: evil, channels: [{ id: 'email', label: evil }],
+          topics: [{ id: 't', title: evil, toggles: [{ channel: 'email', value: evil, checked: true }] }],
+        },
+        apps: [{ clientId: evil, name: evil, receives: [evil], revokeAction: evil }],
+        exportUrl: evil, deleteUrl: evil, signOutUrl: evil,
+      }),
+      renderer.render('account_edit_answer', locale, {
+        csrfToken: evil, action: evil, cancelUrl: evil, purposeTitle: evil, error: evil,
+        question: { id: 'q', name: evil, type: 'text', label: evil, required: false, value: evil, reasked: false, declined: false },
+      }),
+      renderer.render('account_delete', locale, { csrfToken: evil, action: evil, cancelUrl: evil, email: evil, needsRecentSignIn: false, reauthUrl: evil, error: evil }),
+      renderer.render('account_delete', locale, { csrfToken: 't', action: '/d', cancelUrl: evil, email: evil, needsRecentSignIn: true, reauthUrl: evil }),
     ];
     for (const html of pages) {
       expect(html).not.toContain('<script');
@@ -470,6 +617,302 @@ describe('profile page', () => {
   });
 });
 
+// The forms of a page: their opening tag and their body.
+const formsOf = (html: string) => [...html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)].map((m) => ({ tag: m[1]!, body: m[2]! }));
+const formTo = (html: string, action: string) => {
+  const found = formsOf(html).filter((f) => attribute(f.tag, 'action') === action);
+  expect(found, action).toHaveLength(1);
+  expect(attribute(found[0]!.tag, 'method')).toBe('post');
+  expect(found[0]!.body).toContain('<input type="hidden" name="csrf" value="tok">');
+  return found[0]!.body;
+};
+const inputTag = (html: string, id: string) => {
+  const tag = new RegExp(`<input\\b[^>]*\\sid="${id.replace(/[.:]/g, '\\$&')}"[^>]*>`).exec(html)?.[0];
+  expect(tag, id).toBeDefined();
+  return tag!;
+};
+const isChecked = (tag: string) => /\schecked\b/.test(tag);
+const submitButtons = (body: string) => [...body.matchAll(/<button\b[^>]*>[^<]*<\/button>/g)].map((m) => m[0]);
+
+describe('profile page with consents', () => {
+  const html = renderer.render('profile', 'en', PROFILE_CONSENTS);
+  const form = formTo(html, '/interaction/u1/profile');
+
+  it('asks for each purpose in its own fieldset, inside the form and before the buttons', () => {
+    expect(form.indexOf('consent-request')).toBeGreaterThan(form.indexOf('q-nickname'));
+    expect(form.indexOf('consent-request')).toBeLessThan(form.indexOf('<div class="actions">'));
+    expect(html.match(/<fieldset class="consent-request">/g)).toHaveLength(2);
+    expect(html).toContain('<legend class="consent-request__title"><strong>Personal recommendations</strong></legend>');
+    expect(html).toContain('<p class="consent-request__description" id="consent-recommendations--description">We suggest coffees that suit your taste.</p>');
+    expect(html).toContain('<label for="consent-recommendations">I agree that my answers are used for: \u2068Personal recommendations\u2069</label>');
+  });
+
+  it('has one unticked box per purpose unless the data ticks it', () => {
+    const recs = inputTag(html, 'consent-recommendations');
+    expect(recs).toBe('<input type="checkbox" id="consent-recommendations" name="consent" value="recommendations" aria-describedby="consent-recommendations--description">');
+    const news = inputTag(html, 'consent-newsletter');
+    expect(attribute(news, 'name')).toBe('consent');
+    expect(attribute(news, 'value')).toBe('newsletter');
+    expect(isChecked(news)).toBe(true);
+    expect(renderer.render('profile', 'en', PROFILE_BLANK)).not.toContain('consent-request');
+    expect(renderer.render('profile', 'en', { ...PROFILE_BLANK, consents: [] })).not.toContain('consent-request');
+  });
+
+  it('ties its error to the box, with an "Error:" prefix', () => {
+    const invalid = renderer.render('profile', 'en', PROFILE_CONSENT_ERROR);
+    expect(invalid).toContain('<fieldset class="consent-request consent-request--invalid">');
+    expect(invalid).toContain('<p class="field__error" id="consent-recommendations--error"><span class="field__error-prefix">Error:</span> To save these answers, tick the box — or leave the questions blank.</p>');
+    const box = inputTag(invalid, 'consent-recommendations');
+    expect(attribute(box, 'aria-invalid')).toBe('true');
+    expect(attribute(box, 'aria-describedby')).toBe('consent-recommendations--error consent-recommendations--description');
+    expect(isChecked(box)).toBe(false);
+    expect(html).not.toContain('aria-invalid');
+  });
+});
+
+describe('re-consent screen', () => {
+  it('says why it asks again, and has only the consent boxes', () => {
+    const html = renderer.render('profile', 'en', PROFILE_RECONSENT);
+    expect(html).toContain('We have changed how we describe what your answers are used for. To keep sharing them with \u2068Demo Shop\u2069');
+    expect(html).not.toContain('would like to get to know you');
+    expect(html).not.toContain('<fieldset class="question');
+    const body = formTo(html, '/interaction/u1/profile');
+    expect(inputTag(body, 'consent-offers')).toContain('name="consent" value="offers"');
+    expect(renderer.render('profile', 'en', PROFILE_CONSENTS)).not.toContain('We have changed how we describe');
+  });
+});
+
+describe('account page', () => {
+  const html = renderer.render('account', 'en', ACCOUNT_FULL);
+  const empty = renderer.render('account', 'en', ACCOUNT_EMPTY);
+
+  it('is titled, says who is signed in, and shows the notice as a status and an error as an alert', () => {
+    expect(html).toContain('<h1>Your data and privacy</h1>');
+    expect(html).toContain('<title>\u2068Your data and privacy\u2069 · Parley</title>');
+    expect(html).toContain('Signed in as \u2068ana@example.com\u2069');
+    expect(html).toContain('>Ana</p>');
+    expect(html).toContain('<a href="/account/sign-out">Sign out</a>');
+    expect(/role="status"[^>]*>([^<]*)</.exec(html)?.[1]).toBe('Your answer was deleted.');
+    expect(html).not.toContain('role="alert"');
+    expect(/role="alert"[^>]*>([^<]*)</.exec(empty)?.[1]).toBe('This form expired or was sent from another site. Please try again.');
+    expect(empty).not.toContain('role="status"');
+    expect(empty).toContain('<title>Error: \u2068Your data and privacy\u2069 · Parley</title>');
+  });
+
+  it('has a heading and an anchor for each section, linked from the top', () => {
+    for (const [id, heading] of [['answers', 'What you told us'], ['consents', 'Consents'], ['communication', 'Communication'], ['apps', 'Connected apps'], ['data', 'Your data']]) {
+      expect(html).toContain(`<h2 id="${id}">${heading}</h2>`);
+      expect(html).toContain(`<a href="#${id}">${heading}</a>`);
+    }
+  });
+
+  it('lists each answer with its purpose, app and date, a change link when there is one, and its own delete form', () => {
+    expect(html).toContain('<p class="answer__question" id="answer-brew_method">How do you brew at home?</p>');
+    expect(html).toContain('<p class="answer__value" dir="auto">Filter</p>');
+    expect(html).toContain('<dd>Personal recommendations</dd>');
+    expect(html).toContain('<dd>Demo Shop</dd>');
+    expect(html).toContain('<dd>3 May 2026</dd>');
+    expect(html).toContain('<a class="button button--small button--secondary" href="/account/answers/brew_method" aria-describedby="answer-brew_method">Change</a>');
+    // No edit link for a question no longer asked, and no app line without an app.
+    expect(html).not.toContain('href="/account/answers/birthday"');
+    expect(html.match(/<dt>Given in<\/dt>/g)).toHaveLength(1);
+    for (const id of ['brew_method', 'birthday']) {
+      const body = formTo(html, `/account/answers/${id}/delete`);
+      expect(submitButtons(body)).toEqual([`<button type="submit" class="button button--small button--danger-quiet" aria-describedby="answer-${id}">Delete</button>`]);
+    }
+    expect(empty).toContain('You have not answered any questions yet.');
+    expect(empty).not.toContain('class="answers"');
+  });
+
+  it('says each consent\'s state and legal basis in words', () => {
+    expect(html).toContain('Given since \u20681 May 2026\u2069');
+    expect(html).toContain('<p class="consent__state consent__state--granted">Given</p>');
+    expect(html).toContain('Withdrawn on \u20682 April 2026\u2069');
+    expect(html).toContain('<p class="consent__state">Withdrawn</p>');
+    expect(html).toContain('<p class="consent__state">Not given</p>');
+    expect(html).toContain('Given to an earlier version — renew to keep sharing');
+    expect(html).toContain('<dd>Needed for our contract with you</dd>');
+    expect(html).toContain('<h3 id="consent-recommendations">Purpose recommendations</h3>');
+    expect(html).toContain('<p class="consent__description">What recommendations is for.</p>');
+    expect(html).toContain('<dd>3</dd>');
+    expect(empty).toContain('There are no uses of your data to show here.');
+  });
+
+  it('offers grant, renew or withdraw as fits the state, each in a form with the token', () => {
+    const button = (purpose: string) => submitButtons(formTo(html, `/account/consents/${purpose}`));
+    const withdraw = (p: string) => `<button type="submit" class="button button--small button--secondary" name="action" value="withdraw" aria-describedby="consent-${p}">Withdraw consent</button>`;
+    const grant = (p: string, label: string) => `<button type="submit" class="button button--small" name="action" value="grant" aria-describedby="consent-${p}">${label}</button>`;
+    expect(button('recommendations')).toEqual([withdraw('recommendations')]);
+    expect(button('newsletter')).toEqual([withdraw('newsletter')]);
+    expect(button('surveys')).toEqual([grant('surveys', 'Give consent')]);
+    expect(button('partners')).toEqual([grant('partners', 'Give consent')]);
+    expect(button('research')).toEqual([grant('research', 'Give consent')]);
+    expect(button('offers')).toEqual([grant('offers', 'Renew consent')]);
+  });
+
+  it('offers to delete the answers under a purpose only when there are some', () => {
+    const box = inputTag(html, 'consent-recommendations--delete-answers');
+    expect(box).toBe('<input type="checkbox" id="consent-recommendations--delete-answers" name="delete_answers" value="yes">');
+    expect(formTo(html, '/account/consents/recommendations')).toContain(box);
+    expect(html).toContain('<label for="consent-recommendations--delete-answers">Also delete the 3 answers I gave for this purpose</label>');
+    expect(formTo(html, '/account/consents/newsletter')).not.toContain('delete_answers');
+    // Only granted consents can be withdrawn, so only they offer it.
+    expect(html.match(/name="delete_answers"/g)).toHaveLength(1);
+    expect(translate('en', 'account.consent.delete_answers', { count: 1 })).toBe('Also delete the answer I gave for this purpose');
+    expect(translate('ar', 'account.consent.delete_answers', { count: 2 })).toBe('احذف أيضًا الإجابتين اللتين قدّمتهما لهذا الغرض');
+    expect(translate('ja', 'account.consent.delete_answers', { count: 4 })).toContain('4件');
+  });
+
+  it('has no form for purposes that do not rest on consent', () => {
+    expect(formsOf(html).filter((f) => attribute(f.tag, 'action') === '/account/consents/billing')).toHaveLength(0);
+    expect(formsOf(html).filter((f) => attribute(f.tag, 'action') === '/account/consents/fraud')).toHaveLength(0);
+    expect(html.match(/cannot be switched off here/g)).toHaveLength(2);
+  });
+
+  it('sets communication in one form: a table of labelled checkboxes, topics by channels', () => {
+    const body = formTo(html, '/account/communication');
+    expect(body).toContain('<caption>Messages we may send you</caption>');
+    expect(body).toContain('<th scope="col">Email</th><th scope="col">Text message</th><th scope="col">Push notification</th>');
+    expect(body).toContain('<th scope="row">Offers and discounts</th>');
+    const boxes = [...body.matchAll(/<input type="checkbox"[^>]*>/g)].map((m) => m[0]);
+    expect(boxes).toHaveLength(6);
+    for (const topic of ACCOUNT_FULL.communication.topics) {
+      for (const toggle of topic.toggles) {
+        const tag = inputTag(body, `comm-${toggle.value}`);
+        expect(attribute(tag, 'name')).toBe('comm');
+        expect(attribute(tag, 'value')).toBe(toggle.value);
+        expect(isChecked(tag), toggle.value).toBe(toggle.checked);
+      }
+    }
+    expect(body).toContain('<label for="comm-sms:offers"><span class="visually-hidden">\u2068Offers and discounts\u2069 by \u2068Text message\u2069</span></label>');
+    expect(body).toContain('<label for="comm-push:news"><span class="visually-hidden">\u2068News\u2069 by \u2068Push notification\u2069</span></label>');
+    expect(submitButtons(body)).toEqual(['<button type="submit" class="button button--inline">Save communication preferences</button>']);
+    expect(empty).not.toContain('<table');
+    expect(empty).toContain('There are no messages to choose from.');
+  });
+
+  it('lists connected apps, what each receives, and a form to remove each one\'s access', () => {
+    expect(html).toContain('<h3 id="app-0">Demo Shop</h3>');
+    expect(html).toContain('<li>Personalized recommendations</li>');
+    expect(submitButtons(formTo(html, '/account/apps/demo-shop/revoke'))).toEqual([
+      '<button type="submit" class="button button--small button--secondary" aria-describedby="app-0">Remove access</button>',
+    ]);
+    expect(submitButtons(formTo(html, '/account/apps/2/revoke'))).toHaveLength(1);
+    expect(empty).toContain('No apps have access to your account.');
+    expect(empty).not.toContain('Remove access');
+  });
+
+  it('links to the download and to deleting the account', () => {
+    expect(html).toContain('<a href="/account/export" download>Download my data (JSON)</a>');
+    expect(html).toContain('<a class="link--danger" href="/account/delete">Delete my account</a>');
+  });
+
+  it('puts the token in every one of its forms, and only POSTs', () => {
+    const forms = formsOf(html);
+    // 2 answers, 6 changeable consents, communication, 2 apps.
+    expect(forms).toHaveLength(11);
+    for (const form of forms) {
+      expect(attribute(form.tag, 'method')).toBe('post');
+      expect(form.body).toContain('<input type="hidden" name="csrf" value="tok">');
+    }
+  });
+
+  it('is right to left in Arabic, with the texts translated', () => {
+    const ar = renderer.render('account', 'ar', ACCOUNT_FULL);
+    expect(ar).toContain('<html lang="ar" dir="rtl">');
+    expect(ar).toContain('<h1>بياناتك وخصوصيتك</h1>');
+    expect(ar).toContain('>سحب الموافقة</button>');
+    expect(ar).toContain('احذف أيضًا 3 إجابات قدّمتها لهذا الغرض');
+    expect(ar).toContain('<p class="answer__value" dir="auto">Filter</p>');
+    const ja = renderer.render('account', 'ja', ACCOUNT_FULL);
+    expect(ja).toContain('<h1>データとプライバシー</h1>');
+  });
+});
+
+describe('changing an answer', () => {
+  const html = renderer.render('account_edit_answer', 'en', EDIT_ANSWER);
+
+  it('shows the question with the question partial, without "Don\'t ask me again"', () => {
+    expect(html).toContain('<h1>Change your answer</h1>');
+    expect(html).toContain('This answer is used for: \u2068Personal recommendations\u2069');
+    const body = formTo(html, '/account/answers/brew_method');
+    expect(body).toContain('<legend class="question__label">How do you brew at home?</legend>');
+    expect(isChecked(inputTag(body, 'q-brew_method-filter'))).toBe(true);
+    expect(attribute(inputTag(body, 'q-brew_method-espresso'), 'name')).toBe('answer.brew_method');
+    expect(html).not.toContain('decline');
+    expect(html).not.toContain("Don't ask me again");
+    expect(submitButtons(body)).toEqual(['<button type="submit" class="button">Save</button>']);
+    expect(body).toContain('<a class="button button--secondary" href="/account#answers">Cancel</a>');
+    // The question screen still offers it.
+    expect(renderer.render('profile', 'en', PROFILE_BLANK)).toContain('name="decline"');
+  });
+
+  it('leaves out "Don\'t ask me again" when the data says so, on any page', () => {
+    const fromData = renderer.render('profile', 'en', { ...PROFILE_BLANK, questions: PROFILE_BLANK.questions.map((q) => ({ ...q, hideDecline: true })) });
+    expect(fromData).not.toContain('decline');
+    const both = renderer.render('account_edit_answer', 'en', { ...EDIT_ANSWER, question: { ...EDIT_ANSWER.question, hideDecline: true } });
+    expect(both).not.toContain('decline');
+    expect(both).toContain('<legend class="question__label">How do you brew at home?</legend>');
+  });
+
+  it('shows the error above the form and beside the field', () => {
+    const invalid = renderer.render('account_edit_answer', 'en', {
+      ...EDIT_ANSWER, error: 'Some answers need your attention. Nothing has been saved yet.',
+      question: { id: 'cups', name: 'answer.cups', type: 'number', label: 'Cups a day', required: true, value: 'many', error: 'Enter a number.', reasked: false, declined: false },
+    });
+    expect(/role="alert"[^>]*>([^<]*)</.exec(invalid)?.[1]).toBe('Some answers need your attention. Nothing has been saved yet.');
+    expect(invalid).toContain('<title>Error: \u2068Change your answer\u2069 · Parley</title>');
+    expect(inputTag(invalid, 'q-cups')).toContain('aria-invalid="true" aria-describedby="q-cups--error"');
+    expect(invalid).not.toContain('decline');
+  });
+});
+
+describe('deleting the account', () => {
+  const html = renderer.render('account_delete', 'en', ACCOUNT_DELETE);
+  const reauth = renderer.render('account_delete', 'en', { ...ACCOUNT_DELETE, needsRecentSignIn: true });
+
+  it('says what is deleted, what is kept, and that it cannot be undone', () => {
+    expect(html).toContain('<h1>Delete your account</h1>');
+    expect(html).toContain('This deletes the account \u2068ana@example.com\u2069');
+    for (const text of ['The answers you gave, and their history', 'Your communication preferences', 'Your sign-ins on every device', 'The access you gave to apps']) {
+      expect(html).toContain(`<li>${text}</li>`);
+    }
+    expect(html).toContain('We keep the record of the consents you gave and withdrew');
+    expect(html).toContain('This cannot be undone.');
+    expect(reauth).toContain('This cannot be undone.');
+  });
+
+  it('asks for a ticked box and posts to the action', () => {
+    const body = formTo(html, '/account/delete');
+    expect(inputTag(body, 'confirm')).toBe('<input type="checkbox" id="confirm" name="confirm" value="yes" required>');
+    expect(body).toContain('<label for="confirm">I understand my account and data will be deleted</label>');
+    expect(submitButtons(body)).toEqual(['<button type="submit" class="button button--danger">Delete my account</button>']);
+    expect(body).toContain('<a class="button button--secondary" href="/account">Cancel</a>');
+    expect(html).not.toContain('/account/reauth');
+  });
+
+  it('ties a missing confirmation to the box', () => {
+    const invalid = renderer.render('account_delete', 'en', { ...ACCOUNT_DELETE, error: 'Tick the box to confirm.' });
+    expect(invalid).toContain('<p class="field__error" id="confirm-error"><span class="field__error-prefix">Error:</span> Tick the box to confirm.</p>');
+    expect(inputTag(invalid, 'confirm')).toBe('<input type="checkbox" id="confirm" name="confirm" value="yes" required aria-invalid="true" aria-describedby="confirm-error">');
+    expect(invalid).toContain('<title>Error: \u2068Delete your account\u2069 · Parley</title>');
+  });
+
+  it('sends someone who signed in long ago to sign in again first, without the form', () => {
+    expect(reauth).not.toContain('<form');
+    expect(reauth).not.toContain('name="confirm"');
+    expect(reauth).toContain('For your security, please sign in again before you delete your account.');
+    expect(reauth).toContain('<a class="button" href="/account/reauth">Sign in again</a>');
+    expect(reauth).toContain('<a class="button button--secondary" href="/account">Cancel</a>');
+  });
+
+  it('is right to left in Arabic', () => {
+    const ar = renderer.render('account_delete', 'ar', ACCOUNT_DELETE);
+    expect(ar).toContain('<html lang="ar" dir="rtl">');
+    expect(ar).toContain('>حذف حسابي</button>');
+  });
+});
+
 describe('locale files', () => {
   const placeholders = (text: string) =>
     [...text.matchAll(/\{(\w+)(?:, plural,|\})/g)].map((m) => m[1]!).sort();
@@ -506,7 +949,12 @@ describe('locale files', () => {
       ...['login', 'register', 'consent', 'logout', 'logged_out', 'verify_email', 'forgot_password', 'reset_password', 'error',
         'check_email', 'demo'].map((p) => `title.${p}`),
       'verify.ok', 'verify.failed', 'reset.done', 'demo.failed',
-      'profile.yes', 'profile.no', 'profile.form_error',
+      'profile.yes', 'profile.no', 'profile.form_error', 'profile.consent_required',
+      ...['account', 'account_edit_answer', 'account_delete'].map((p) => `title.${p}`),
+      ...['answer_saved', 'answer_deleted', 'consent_granted', 'consent_withdrawn', 'communication_saved', 'app_revoked'].map((n) => `account.notice.${n}`),
+      'account.error.confirm_required', 'account.deleted', 'profile.reconsent_title',
+      ...['consent', 'contract', 'legitimate_interest', 'legal_obligation', 'public_interest', 'vital_interest'].map((b) => `legal_basis.${b}`),
+      ...['email', 'sms', 'push'].map((c) => `channel.${c}`),
       ...Object.keys(ANSWER_ERROR_SAMPLES).map((code) => `answer.error.${code}`),
     ];
     for (const locale of LOCALES) {

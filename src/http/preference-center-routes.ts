@@ -1,0 +1,283 @@
+// The preference center at /account: the signed-in user's answers, consents, communication
+// preferences, connected apps, export and account deletion. The user is signed in with the
+// provider's own session (through the built-in "parley-account" client), every form is CSRF
+// protected, and every action is keyed by the session's account: no URL can name another user.
+import { randomBytes, createHash } from 'node:crypto';
+import { Router } from '@koa/router';
+import type { Context } from 'koa';
+import type { Config } from '../config/schema.ts';
+import { consentText, textIn } from '../consent/ledger.ts';
+import type { PreferenceCenter } from '../consent/preference-center.ts';
+import { ACCOUNT_CLIENT_ID, type SessionReader, type SignedInUser } from '../oidc/sessions.ts';
+import { localize } from '../screensets/loader.ts';
+import type { AccountConsentView } from '../views/pages.ts';
+import { readForm } from './body.ts';
+import { state, type PageResponder } from './context.ts';
+import { checkCsrf } from './csrf.ts';
+import { answerFieldName, formatAnswer, questionViews } from './profile-view.ts';
+
+export interface PreferenceCenterDeps {
+  config: Config;
+  center: PreferenceCenter;
+  sessions: SessionReader;
+  pages: PageResponder;
+  clock: () => Date;
+}
+
+const FLOW_COOKIE = 'parley.account_flow';
+const NOTICES = ['answer_saved', 'answer_deleted', 'consent_granted', 'consent_withdrawn', 'communication_saved', 'app_revoked'] as const;
+
+export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
+  const { config, center, sessions, pages, clock } = deps;
+  const base = config.issuer.replace(/\/$/, '');
+  const secure = base.startsWith('https:');
+  const clientNames = new Map(config.clients.map((c) => [c.client_id, c.name ?? c.client_id]));
+  const router = new Router({ prefix: '/account' });
+
+  const date = (ctx: Context, at: Date) => new Intl.DateTimeFormat(state(ctx).locale, { dateStyle: 'medium' }).format(at);
+  const redirect = (ctx: Context, location: string) => {
+    ctx.status = 303;
+    ctx.redirect(location);
+  };
+
+  /** The signed-in user, or a redirect to sign in (then back to `returnTo`). */
+  async function user(ctx: Context, returnTo = '/account'): Promise<SignedInUser | undefined> {
+    const signedIn = await sessions.current(ctx.req, ctx.res, ctx.secure);
+    if (!signedIn) redirect(ctx, `/account/login?return=${encodeURIComponent(returnTo)}`);
+    return signedIn;
+  }
+
+  /** A form post of the signed-in user, CSRF-checked before anything else is read. */
+  async function post(ctx: Context): Promise<{ user: SignedInUser; body: URLSearchParams } | undefined> {
+    const body = await readForm(ctx);
+    checkCsrf(ctx, body.get('csrf'));
+    const signedIn = await sessions.current(ctx.req, ctx.res, ctx.secure);
+    if (!signedIn) {
+      redirect(ctx, '/account/login');
+      return undefined;
+    }
+    return { user: signedIn, body };
+  }
+
+  const recentEnough = (signedIn: SignedInUser) => Date.now() / 1000 - signedIn.loginTs <= config.account.recent_sign_in;
+  const safeReturn = (value: unknown) => (typeof value === 'string' && /^\/account(\/[A-Za-z0-9_/-]*)?$/.test(value) ? value : '/account');
+
+  // Signing in to the preference center is an ordinary authorization request of the built-in
+  // client. Its session is what the pages read; the code itself is not needed and simply expires.
+  router.get('/login', (ctx) => {
+    const flow = { state: randomBytes(16).toString('base64url'), verifier: randomBytes(32).toString('base64url'), return: safeReturn(ctx.query.return) };
+    ctx.cookies.set(FLOW_COOKIE, Buffer.from(JSON.stringify(flow)).toString('base64url'), {
+      signed: true, httpOnly: true, sameSite: 'lax', secure, path: '/account', maxAge: config.ttl.interaction * 1000,
+    });
+    const url = new URL(`${base}/auth`);
+    url.search = new URLSearchParams({
+      client_id: ACCOUNT_CLIENT_ID, response_type: 'code', scope: 'openid', redirect_uri: `${base}/account/callback`,
+      state: flow.state, code_challenge: createHash('sha256').update(flow.verifier).digest('base64url'), code_challenge_method: 'S256',
+      ui_locales: state(ctx).locale,
+      // Deleting the account asks for a password entered within the last few minutes.
+      ...(ctx.query.reauth === '1' ? { max_age: String(config.account.recent_sign_in), prompt: 'login' } : {}),
+    }).toString();
+    ctx.redirect(url.href);
+  });
+
+  router.get('/callback', (ctx) => {
+    const raw = ctx.cookies.get(FLOW_COOKIE, { signed: true });
+    ctx.cookies.set(FLOW_COOKIE, null, { path: '/account' });
+    let flow: { state: string; return: string } | undefined;
+    try {
+      flow = raw ? JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as { state: string; return: string } : undefined;
+    } catch {
+      flow = undefined;
+    }
+    if (!flow || ctx.query.state !== flow.state || typeof ctx.query.code !== 'string') return redirect(ctx, '/account/login');
+    redirect(ctx, safeReturn(flow.return));
+  });
+
+  router.get('/logout', (ctx) => {
+    const url = new URL(`${base}/session/end`);
+    url.search = new URLSearchParams({ client_id: ACCOUNT_CLIENT_ID, post_logout_redirect_uri: `${base}/account`, ui_locales: state(ctx).locale }).toString();
+    ctx.redirect(url.href);
+  });
+
+  router.get('/', async (ctx) => {
+    const signedIn = await user(ctx);
+    if (!signedIn) return;
+    const overview = await center.overview(signedIn.accountId);
+    if (!overview) return redirect(ctx, '/account/login');
+    const { locale } = state(ctx);
+    const t = (key: string, vars?: Record<string, string | number>) => pages.t(ctx, key, vars);
+    const defaultLocale = config.locales.default;
+    const done = typeof ctx.query.done === 'string' && (NOTICES as readonly string[]).includes(ctx.query.done) ? ctx.query.done : undefined;
+
+    const consents: AccountConsentView[] = Object.entries(config.purposes).map(([purpose, definition]) => {
+      const current = overview.consents.get(purpose);
+      const text = consentText(definition, locale, defaultLocale);
+      const changeable = definition.legal_basis === 'consent';
+      const stateName: AccountConsentView['state'] = !changeable ? 'granted'
+        : !current ? 'none'
+          : current.action === 'withdrawn' ? 'withdrawn'
+            : current.version < definition.version ? 'outdated' : 'granted';
+      return {
+        purpose, title: text.title, description: text.description, legalBasis: t(`legal_basis.${definition.legal_basis}`),
+        changeable, state: stateName, version: definition.version,
+        ...(current ? { changedAt: date(ctx, current.at) } : {}),
+        action: `/account/consents/${purpose}`,
+        answerCount: overview.answers.filter((a) => a.purpose === purpose).length,
+      };
+    });
+
+    pages.page(ctx, 'account', {
+      csrfToken: pages.csrf(ctx),
+      email: overview.account.email,
+      ...(overview.account.name ? { name: overview.account.name } : {}),
+      ...(done ? { notice: t(`account.notice.${done}`) } : {}),
+      answers: overview.answers.map((answer) => ({
+        questionId: answer.questionId,
+        label: answer.question ? localize(answer.question.label, locale, defaultLocale) : answer.label,
+        value: formatAnswer(answer.question, answer.value, { locale, defaultLocale, t }),
+        purposeTitle: config.purposes[answer.purpose] ? textIn(config.purposes[answer.purpose]!.title, locale, defaultLocale) : answer.purpose,
+        ...(answer.clientId ? { appName: clientNames.get(answer.clientId) ?? answer.clientId } : {}),
+        answeredAt: date(ctx, answer.updatedAt),
+        ...(answer.question ? { editUrl: `/account/answers/${answer.questionId}/edit` } : {}),
+        deleteAction: `/account/answers/${answer.questionId}/delete`,
+      })),
+      consents,
+      communication: {
+        action: '/account/communication',
+        channels: config.communication.channels.map((id) => ({ id, label: t(`channel.${id}`) })),
+        topics: Object.entries(config.communication.topics).map(([id, topic]) => ({
+          id, title: textIn(topic.title, locale, defaultLocale),
+          toggles: config.communication.channels.map((channel) => ({
+            channel, value: `${channel}:${id}`, checked: overview.communication.get(`${channel}:${id}`) ?? false,
+          })),
+        })),
+      },
+      apps: overview.apps.filter((app) => app.clientId !== ACCOUNT_CLIENT_ID).map((app) => {
+        const client = config.clients.find((c) => c.client_id === app.clientId);
+        const receives = app.scopes.filter((s) => s !== 'openid' && s !== 'preferences').map((s) => t(`scope.${s}`));
+        if (app.scopes.includes('preferences')) {
+          for (const purpose of client?.purposes ?? []) {
+            const definition = config.purposes[purpose];
+            if (definition) receives.push(textIn(definition.title, locale, defaultLocale));
+          }
+        }
+        return { clientId: app.clientId, name: clientNames.get(app.clientId) ?? app.clientId, receives, revokeAction: `/account/apps/${app.clientId}/revoke` };
+      }),
+      exportUrl: '/account/export',
+      deleteUrl: '/account/delete',
+      signOutUrl: '/account/logout',
+    });
+  });
+
+  async function editPage(ctx: Context, signedIn: SignedInUser, questionId: string, submitted?: string[], rejection?: Parameters<typeof questionViews>[1]['errors']) {
+    const overview = await center.overview(signedIn.accountId);
+    const answer = overview?.answers.find((a) => a.questionId === questionId);
+    if (!answer?.question) return ctx.throw(404);
+    const { locale } = state(ctx);
+    const defaultLocale = config.locales.default;
+    const [view] = questionViews([{ question: answer.question, currentAnswer: answer.value }], {
+      locale, defaultLocale, now: clock(), t: (key, vars) => pages.t(ctx, key, vars),
+      ...(submitted ? { submitted: new Map([[questionId, submitted]]) } : {}),
+      ...(rejection ? { errors: rejection } : {}),
+    });
+    const purpose = config.purposes[answer.purpose];
+    pages.page(ctx, 'account_edit_answer', {
+      csrfToken: pages.csrf(ctx), action: `/account/answers/${questionId}`, cancelUrl: '/account#answers',
+      purposeTitle: purpose ? textIn(purpose.title, locale, defaultLocale) : answer.purpose,
+      question: { ...view!, reasked: false, hideDecline: true },
+      ...(rejection ? { error: pages.t(ctx, 'profile.form_error') } : {}),
+    }, rejection ? 400 : 200);
+  }
+
+  router.get('/answers/:questionId/edit', async (ctx) => {
+    const signedIn = await user(ctx, `/account/answers/${ctx.params.questionId}/edit`);
+    if (signedIn) await editPage(ctx, signedIn, ctx.params.questionId!);
+  });
+
+  router.post('/answers/:questionId', async (ctx) => {
+    const form = await post(ctx);
+    if (!form) return;
+    const questionId = ctx.params.questionId!;
+    const raw = form.body.getAll(answerFieldName(questionId));
+    const question = (await center.overview(form.user.accountId))?.answers.find((a) => a.questionId === questionId)?.question;
+    const label = question ? localize(question.label, state(ctx).locale, config.locales.default) : questionId;
+    const result = await center.updateAnswer({ accountId: form.user.accountId, questionId, raw, locale: state(ctx).locale, label });
+    if (!result.ok && result.reason === 'not_found') return ctx.throw(404);
+    if (!result.ok) return editPage(ctx, form.user, questionId, raw, new Map([[questionId, result.rejection]]));
+    redirect(ctx, '/account?done=answer_saved#answers');
+  });
+
+  router.post('/answers/:questionId/delete', async (ctx) => {
+    const form = await post(ctx);
+    if (!form) return;
+    await center.deleteAnswer(form.user.accountId, ctx.params.questionId!, state(ctx).locale);
+    redirect(ctx, '/account?done=answer_deleted#answers');
+  });
+
+  router.post('/consents/:purpose', async (ctx) => {
+    const form = await post(ctx);
+    if (!form) return;
+    const action = form.body.get('action');
+    if (action !== 'grant' && action !== 'withdraw') return ctx.throw(400);
+    const changed = await center.setConsent({
+      accountId: form.user.accountId, purpose: ctx.params.purpose!, action: action === 'grant' ? 'granted' : 'withdrawn',
+      deleteAnswers: form.body.get('delete_answers') === 'yes', locale: state(ctx).locale,
+    });
+    if (!changed) return ctx.throw(404);
+    redirect(ctx, `/account?done=${action === 'grant' ? 'consent_granted' : 'consent_withdrawn'}#consents`);
+  });
+
+  router.post('/communication', async (ctx) => {
+    const form = await post(ctx);
+    if (!form) return;
+    await center.setCommunication(form.user.accountId, new Set(form.body.getAll('comm')));
+    redirect(ctx, '/account?done=communication_saved#communication');
+  });
+
+  router.post('/apps/:clientId/revoke', async (ctx) => {
+    const form = await post(ctx);
+    if (!form) return;
+    await center.revokeApp(form.user.accountId, ctx.params.clientId!);
+    redirect(ctx, '/account?done=app_revoked#apps');
+  });
+
+  router.get('/export', async (ctx) => {
+    const signedIn = await user(ctx);
+    if (!signedIn) return;
+    const data = await center.exportData(signedIn.accountId);
+    if (!data) return redirect(ctx, '/account/login');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Content-Disposition', `attachment; filename="parley-data-${clock().toISOString().slice(0, 10)}.json"`);
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify(data, null, 2);
+  });
+
+  function deletePage(ctx: Context, signedIn: SignedInUser, email: string, error?: string) {
+    pages.page(ctx, 'account_delete', {
+      csrfToken: pages.csrf(ctx), action: '/account/delete', cancelUrl: '/account', email,
+      needsRecentSignIn: !recentEnough(signedIn), reauthUrl: '/account/login?reauth=1&return=%2Faccount%2Fdelete',
+      ...(error ? { error } : {}),
+    }, error ? 400 : 200);
+  }
+
+  router.get('/delete', async (ctx) => {
+    const signedIn = await user(ctx, '/account/delete');
+    if (!signedIn) return;
+    const overview = await center.overview(signedIn.accountId);
+    if (!overview) return redirect(ctx, '/account/login');
+    deletePage(ctx, signedIn, overview.account.email);
+  });
+
+  router.post('/delete', async (ctx) => {
+    const form = await post(ctx);
+    if (!form) return;
+    const overview = await center.overview(form.user.accountId);
+    if (!overview) return redirect(ctx, '/account/login');
+    if (!recentEnough(form.user)) return deletePage(ctx, form.user, overview.account.email);
+    if (form.body.get('confirm') !== 'yes') return deletePage(ctx, form.user, overview.account.email, pages.t(ctx, 'account.error.confirm_required'));
+    await center.deleteAccount(form.user.accountId);
+    pages.page(ctx, 'message', { title: pages.t(ctx, 'title.account_delete'), message: pages.t(ctx, 'account.deleted') });
+  });
+
+  return router;
+}

@@ -30,7 +30,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('label', 'text', (c) => c.notNull())            // the question as the user read it
     .addColumn('locale', 'text', (c) => c.notNull())
     .addColumn('client_id', 'text')
-    .addColumn('source', 'text', (c) => c.notNull().check(sql`source in ('screen', 'preference_center', 'api')`))
+    // retention: erased by the scheduled job when the purpose's retention ran out.
+    .addColumn('source', 'text', (c) => c.notNull().check(sql`source in ('screen', 'preference_center', 'api', 'retention')`))
     .addColumn('recorded_at', 'timestamptz', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('answer_history_account').on('answer_history').columns(['account_id', 'recorded_at']).execute();

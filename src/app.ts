@@ -15,6 +15,7 @@ import { createMailer } from './mail/mailer.ts';
 import { accountGrants, purgeExpired, revokeAccountSessions, revokeGrant } from './oidc/adapter.ts';
 import { accountClient, createSessionReader } from './oidc/sessions.ts';
 import { createPreferenceCenter } from './consent/preference-center.ts';
+import { eraseExpiredAnswers } from './consent/retention.ts';
 import { createInteractions } from './oidc/interactions.ts';
 import { loadSigningKeys } from './oidc/keys.ts';
 import { createProvider } from './oidc/provider.ts';
@@ -167,6 +168,9 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       purgeExpired(db, clock())
         .then((count) => { if (count > 0) logger.info({ count }, 'purged expired OIDC artifacts'); })
         .catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'purge of expired OIDC artifacts failed'));
+      eraseExpiredAnswers(db, config, clock())
+        .then((count) => { if (count > 0) logger.info({ count }, 'erased answers past their purpose retention'); })
+        .catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'retention job failed'));
     }, PURGE_EVERY_MS);
     purge.unref();
 

@@ -80,23 +80,6 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
     }));
   }
 
-  /** Deletes answers in the caller's transaction, with a history row and an event each. */
-  async function eraseAnswers(trx: Transaction<Database>, accountId: string, questionIds: string[], locale: string, now: Date): Promise<void> {
-    if (questionIds.length === 0) return;
-    const deleted = await trx.deleteFrom('answers').where('account_id', '=', accountId).where('question_id', 'in', questionIds)
-      .returning(['question_id', 'purpose', 'set_id', 'value']).execute();
-    for (const row of deleted) {
-      await trx.insertInto('answer_history').values({
-        account_id: accountId, question_id: row.question_id, value: null, purpose: row.purpose, set_id: row.set_id, set_version: 0,
-        label: row.question_id, locale, client_id: null, source: SOURCE, recorded_at: now,
-      }).execute();
-      await recordEvent(trx, {
-        type: 'answer.deleted', accountId,
-        payload: { account_id: accountId, question_id: row.question_id, purpose: row.purpose, source: SOURCE },
-      }, now);
-    }
-  }
-
   return {
     async overview(accountId: string): Promise<Overview | undefined> {
       const account = await db.selectFrom('accounts').selectAll().where('id', '=', accountId).executeTakeFirst();
@@ -125,7 +108,7 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
       if (!check.ok) return { ok: false, reason: 'invalid', rejection: check };
       // Blank means "no answer": the same as deleting it.
       if (check.value === null) {
-        await db.transaction().execute((trx) => eraseAnswers(trx, input.accountId, [input.questionId], input.locale, now));
+        await db.transaction().execute((trx) => eraseAnswers(trx, input.accountId, [input.questionId], { locale: input.locale, source: SOURCE }, now));
         return { ok: true };
       }
       const value = check.value;
@@ -155,7 +138,7 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
     },
 
     async deleteAnswer(accountId: string, questionId: string, locale: string): Promise<void> {
-      await db.transaction().execute((trx) => eraseAnswers(trx, accountId, [questionId], locale, clock()));
+      await db.transaction().execute((trx) => eraseAnswers(trx, accountId, [questionId], { locale, source: SOURCE }, clock()));
     },
 
     /** Grants or withdraws a consent-based purpose; a withdrawal may erase the answers given under it. */
@@ -170,7 +153,7 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
         if (input.action === 'withdrawn' && input.deleteAnswers) {
           const under = await trx.selectFrom('answers').select('question_id')
             .where('account_id', '=', input.accountId).where('purpose', '=', input.purpose).execute();
-          await eraseAnswers(trx, input.accountId, under.map((r) => r.question_id), input.locale, now);
+          await eraseAnswers(trx, input.accountId, under.map((r) => r.question_id), { locale: input.locale, source: SOURCE }, now);
         }
       });
       return true;
@@ -269,6 +252,26 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
 }
 
 /** The current toggles: the latest ledger row per channel and topic. */
+/** Deletes answers in the caller's transaction, with a history row and an answer.deleted event each. */
+export async function eraseAnswers(
+  trx: Transaction<Database>, accountId: string, questionIds: string[],
+  how: { locale: string; source: AnswerSource | 'retention' }, now: Date,
+): Promise<void> {
+  if (questionIds.length === 0) return;
+  const deleted = await trx.deleteFrom('answers').where('account_id', '=', accountId).where('question_id', 'in', questionIds)
+    .returning(['question_id', 'purpose', 'set_id']).execute();
+  for (const row of deleted) {
+    await trx.insertInto('answer_history').values({
+      account_id: accountId, question_id: row.question_id, value: null, purpose: row.purpose, set_id: row.set_id, set_version: 0,
+      label: row.question_id, locale: how.locale, client_id: null, source: how.source, recorded_at: now,
+    }).execute();
+    await recordEvent(trx, {
+      type: 'answer.deleted', accountId,
+      payload: { account_id: accountId, question_id: row.question_id, purpose: row.purpose, source: how.source },
+    }, now);
+  }
+}
+
 async function communicationState(db: DB | Transaction<Database>, accountId: string): Promise<Map<string, boolean>> {
   const rows = await db.selectFrom('communication_ledger').select(['channel', 'topic', 'enabled'])
     .distinctOn(['channel', 'topic'])

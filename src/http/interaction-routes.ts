@@ -12,6 +12,7 @@ import { checkCsrf } from './csrf.ts';
 import type { Metrics } from './metrics.ts';
 import type { ProfileScreen } from './profile-routes.ts';
 import { pickLocale } from '../views/i18n.ts';
+import { textIn } from '../consent/ledger.ts';
 
 // The pages of a sign-in, one route per step of the interaction policy. Each handler is the
 // same short sequence: load the interaction, check the form, call the domain, answer.
@@ -66,6 +67,15 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     }, status);
   }
 
+  /** What the app will receive, in plain words: the preferences scope is spelled out per purpose. */
+  function consentItems(ctx: Context, interaction: InteractionView): string[] {
+    const { locale } = state(ctx);
+    const purposes = config.clients.find((c) => c.client_id === interaction.clientId)?.purposes ?? [];
+    return interaction.missingScopes.filter((s) => s !== 'openid').flatMap((scope) => scope === 'preferences'
+      ? purposes.map((p) => pages.t(ctx, 'scope.preferences_for', { purpose: textIn(config.purposes[p]!.title, locale, config.locales.default) }))
+      : [pages.t(ctx, `scope.${scope}`)]);
+  }
+
   function redirect(ctx: Context, location: string) {
     ctx.status = 303;
     ctx.redirect(location);
@@ -103,7 +113,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
         return pages.page(ctx, 'consent', {
           csrfToken: pages.csrf(ctx), action: urls(interaction.uid).consent, cancelAction: urls(interaction.uid).abort,
           clientName: interaction.clientName,
-          items: interaction.missingScopes.filter((s) => s !== 'openid').map((s) => pages.t(ctx, `scope.${s}`)),
+          items: consentItems(ctx, interaction),
         });
       case 'profile':
         return profileScreen.show(ctx, interaction);

@@ -70,6 +70,7 @@ export interface OutboxEventsTable {
   seq: Generated<string>;
 }
 
+/** Where a change came from: the question screen, the preference center, the management API. */
 export type AnswerSource = 'screen' | 'preference_center' | 'api';
 
 export interface AnswersTable {
@@ -93,7 +94,7 @@ export interface AnswerHistoryTable {
   label: string;                       // the question as the user read it, in their locale
   locale: string;
   client_id: string | null;
-  source: AnswerSource;
+  source: AnswerSource | 'retention';
   recorded_at: Date;
 }
 

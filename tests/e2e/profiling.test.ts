@@ -125,7 +125,9 @@ describe('the question screen in a sign-in', () => {
 
     // The third-party app is registered for personalization only: no birthday, in no form.
     const third = await authorize(browser, webApp);
-    expect(third.page.html).toContain('The preferences you chose to share');
+    // (Inserted values are wrapped in Unicode bidi isolates.)
+    expect(third.page.html).toMatch(/The preferences you shared for: \u2068?Personalized recommendations/);
+    expect(third.page.html).not.toContain('Birthday and loyalty offers');
     const consented = await browser.submit(third.page, '/consent', {}, webApp.redirectUri);
     const { tokens: webTokens, userinfo: webUserinfo } = await tokensFor(webApp, third.request, consented);
     expect(webUserinfo.preferences).toEqual({ favourite_drink: 'tea' });

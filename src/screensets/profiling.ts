@@ -101,40 +101,53 @@ export function createProfiling(deps: ProfilingDeps) {
    */
   async function engineState(accountId: string, sessionKey: string, now: Date) {
     const lookBack = new Date(now.getTime() - 1000 * Math.max(settings.min_interval, settings.skip_cooldown));
-    const { rows } = await sql<{ created_at: Date; answers: unknown; log: unknown; consents: unknown }>`
-      select a.created_at,
-        (select coalesce(json_agg(json_build_array(question_id, value, updated_at)), '[]')
-           from answers where account_id = a.id) as answers,
-        (select coalesce(json_agg(json_build_array(question_id, set_id, set_version, outcome, at, session_key)), '[]')
-           from prompt_log where account_id = a.id and (outcome = 'declined' or at > ${lookBack} or session_key = ${sessionKey})) as log,
-        (select coalesce(json_agg(json_build_array(purpose, action, purpose_version, at)), '[]')
-           from (select distinct on (purpose) purpose, action, purpose_version, at from consent_ledger
-                 where subject = a.id order by purpose, id desc) latest) as consents
-      from accounts a where a.id = ${accountId}`.execute(db);
+    const intervalStart = new Date(now.getTime() - 1000 * settings.min_interval);
+    // Most sign-ins come within min_interval of the last screen: then nothing can be asked, and
+    // the aggregates are not even built. Otherwise only the rows a rule can use are read
+    // ('answered' rows never matter: the answers table says what is answered), with times as
+    // epoch milliseconds, which are cheaper to build and parse than timestamps.
+    const { rows } = await sql<{ created_at: Date; blocked: boolean; answers: unknown; log: unknown; consents: unknown }>`
+      with recent as (
+        select exists(select 1 from prompt_log where account_id = ${accountId} and outcome = 'shown' and at > ${intervalStart}) as blocked
+      )
+      select a.created_at, recent.blocked,
+        case when recent.blocked then null else
+          (select coalesce(json_agg(json_build_array(question_id, value, (extract(epoch from updated_at) * 1000)::float8)), '[]')
+             from answers where account_id = a.id) end as answers,
+        case when recent.blocked then null else
+          (select coalesce(json_agg(json_build_array(question_id, set_id, set_version, outcome, (extract(epoch from at) * 1000)::float8, session_key = ${sessionKey})), '[]')
+             from prompt_log where account_id = a.id and outcome <> 'answered'
+               and (outcome = 'declined' or at > ${lookBack} or session_key = ${sessionKey})) end as log,
+        case when recent.blocked then null else
+          (select coalesce(json_agg(json_build_array(purpose, action, purpose_version, (extract(epoch from at) * 1000)::float8)), '[]')
+             from (select distinct on (purpose) purpose, action, purpose_version, at from consent_ledger
+                   where subject = a.id order by purpose, id desc) latest) end as consents
+      from accounts a cross join recent where a.id = ${accountId}`.execute(db);
     const row = rows[0];
     if (!row) return undefined;
+    if (row.blocked) return { blocked: true as const };
     const answers = new Map<string, StoredAnswer>();
-    for (const [questionId, value, updatedAt] of parseJson<[string, AnswerValue, string][]>(row.answers)) {
+    for (const [questionId, value, updatedAt] of parseJson<[string, AnswerValue, number][]>(row.answers)) {
       answers.set(questionId, { value, updatedAt: new Date(updatedAt) });
     }
     const history: PromptLogEntry[] = [];
     let shownThisSession = 0;
-    for (const [questionId, setId, setVersion, outcome, at, key] of parseJson<[string, string, number, PromptLogEntry['outcome'], string, string][]>(row.log)) {
+    for (const [questionId, setId, setVersion, outcome, at, thisSession] of parseJson<[string, string, number, PromptLogEntry['outcome'], number, boolean][]>(row.log)) {
       history.push({ questionId, setId, setVersion, outcome, at: new Date(at) });
-      if (key === sessionKey && outcome === 'shown') shownThisSession++;
+      if (thisSession && outcome === 'shown') shownThisSession++;
     }
     const consents = new Map<string, ConsentState>();
-    for (const [purpose, action, version, at] of parseJson<[string, ConsentState['action'], number, string][]>(row.consents)) {
+    for (const [purpose, action, version, at] of parseJson<[string, ConsentState['action'], number, number][]>(row.consents)) {
       consents.set(purpose, { action, version, at: new Date(at) });
     }
-    return { createdAt: new Date(row.created_at), answers, history, shownThisSession, consents };
+    return { blocked: false as const, createdAt: new Date(row.created_at), answers, history, shownThisSession, consents };
   }
 
   /**
    * Purposes whose consent was given to an earlier version of their text: the user is asked to
    * renew it (until then nothing under it is released), on the same cadence as questions.
    */
-  function reconsentDue(state: NonNullable<Awaited<ReturnType<typeof engineState>>>, now: Date): string[] {
+  function reconsentDue(state: Extract<Awaited<ReturnType<typeof engineState>>, { blocked: false }>, now: Date): string[] {
     const minIntervalMs = settings.min_interval * 1000;
     if (state.history.some((e) => e.outcome === 'shown' && now.getTime() - e.at.getTime() < minIntervalMs)) return [];
     const cooldownMs = settings.skip_cooldown * 1000;
@@ -196,7 +209,8 @@ export function createProfiling(deps: ProfilingDeps) {
       if (signIn.promptNone || !client || !client.profiling || settings.max_questions_per_session === 0) return null;
       const now = clock();
       const state = await engineState(signIn.accountId, signIn.sessionKey, now);
-      if (!state) return null;
+      // A screen within min_interval: nothing is asked, whatever else is due.
+      if (!state || state.blocked) return null;
       const reconsent = reconsentDue(state, now);
       if (reconsent.length > 0) return { setId: RECONSENT_SET, setVersion: 0, questionIds: reconsent };
       const sets = deps.screenSets();

@@ -95,5 +95,10 @@ export function formatAnswer(question: Question | undefined, value: AnswerValue,
     return Array.isArray(value) ? value.map(labelOf).join(', ') : labelOf(String(value));
   }
   if (typeof value === 'boolean') return options.t(value ? 'profile.yes' : 'profile.no');
+  // A calendar date, in the reader's own way of writing dates (UTC: it is a day, not an instant).
+  if (question?.type === 'date' && typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value)) {
+    return new Intl.DateTimeFormat(options.locale, { dateStyle: 'long', timeZone: 'UTC' }).format(new Date(`${value}T00:00:00Z`));
+  }
+  if (typeof value === 'number') return new Intl.NumberFormat(options.locale).format(value);
   return Array.isArray(value) ? value.join(', ') : String(value);
 }

@@ -5,7 +5,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { recordEvent } from '../events/outbox.ts';
 import type { Mailer, MailMessage } from '../mail/mailer.ts';
-import { describeDuration, registrationAttemptMessage, resetPasswordMessage, verifyEmailMessage } from '../mail/messages.ts';
+import {
+  changeEmailMessage, describeDuration, emailChangedMessage, registrationAttemptMessage, resetPasswordMessage, verifyEmailMessage,
+} from '../mail/messages.ts';
 import type { DB } from '../storage/database.ts';
 import type { Account, Database, EmailTokenPurpose } from '../storage/schema.ts';
 import { isValidEmail, normalizeEmail } from './email.ts';
@@ -55,6 +57,13 @@ export interface Accounts {
   requestPasswordReset(email: string, locale: string): Promise<void>;
   checkResetToken(token: string): Promise<void>;
   resetPassword(token: string, newPassword: string): Promise<Account>;
+  /**
+   * Sends a confirmation link to a new address. Answers the same whether or not the address
+   * belongs to another account (then no link is sent), so it reveals nothing.
+   */
+  requestEmailChange(accountId: string, newEmail: string, locale: string): Promise<void>;
+  /** Switches the account to the address the link confirms, and tells the old address. */
+  confirmEmailChange(token: string): Promise<Account>;
 }
 
 // Emailed tokens are 32 random bytes in base64url; only their SHA-256 is stored, so a copy of
@@ -86,7 +95,7 @@ export function createAccounts(deps: AccountsDeps): Accounts {
 
   function newToken(accountId: string, purpose: EmailTokenPurpose, interactionUid: string | null, now: Date) {
     const token = randomBytes(32).toString('base64url');
-    const ttl = purpose === 'verify_email' ? config.accounts.verification_ttl : config.accounts.reset_ttl;
+    const ttl = purpose === 'reset_password' ? config.accounts.reset_ttl : config.accounts.verification_ttl;
     return {
       token,
       row: {
@@ -350,6 +359,55 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         logger.info({ account_id: account.id }, 'password reset');
         return account;
       });
+    },
+
+    async requestEmailChange(accountId, newEmail, locale) {
+      const email = normalizeEmail(newEmail);
+      if (!isValidEmail(email)) throw new AccountValidationError({ email: 'invalid_email' });
+      const account = await findById(accountId);
+      if (!account || account.email === email) return;
+      // A taken address gets nothing: the owner did not ask, and the requester sees the usual answer.
+      if (await findByEmail(email)) {
+        logger.info({ account_id: accountId }, 'email change to an address in use: no link sent');
+        return;
+      }
+      const { token, row } = newToken(accountId, 'change_email', null, clock());
+      await db.insertInto('email_tokens').values({ ...row, new_email: email }).execute();
+      await deliver({
+        to: email,
+        ...changeEmailMessage({
+          locale, link: `${issuer}/account/email/confirm?token=${token}`,
+          ttlText: describeDuration(config.accounts.verification_ttl, locale),
+        }),
+      }, 'change_email');
+    },
+
+    async confirmEmailChange(token) {
+      const { account, previousEmail } = await db.transaction().execute(async (trx) => {
+        const now = clock();
+        const consumed = await consumeToken(trx, token, 'change_email', now);
+        const { new_email: newEmail } = await trx.selectFrom('email_tokens').select('new_email')
+          .where('token_hash', '=', hashToken(token)).executeTakeFirstOrThrow();
+        const before = await trx.selectFrom('accounts').select('email').where('id', '=', consumed.account_id).forUpdate().executeTakeFirst();
+        if (!newEmail || !before) throw new AccountError('token_invalid');
+        // Taken since the link was sent: the unique index would refuse it anyway; say so plainly.
+        if (await trx.selectFrom('accounts').select('id').where('email', '=', newEmail).executeTakeFirst()) {
+          throw new AccountError('email_taken', { field: 'email' });
+        }
+        const updated = await trx.updateTable('accounts')
+          .set({ email: newEmail, email_verified_at: now, updated_at: now })
+          .where('id', '=', consumed.account_id).returningAll().executeTakeFirstOrThrow();
+        // Other pending links of this account (older changes, verifications) are spent.
+        await trx.updateTable('email_tokens').set({ used_at: now })
+          .where('account_id', '=', updated.id).where('used_at', 'is', null).where('purpose', 'in', ['change_email', 'verify_email']).execute();
+        return { account: updated, previousEmail: before.email };
+      });
+      logger.info({ account_id: account.id }, 'email address changed');
+      await deliver({
+        to: previousEmail,
+        ...emailChangedMessage({ locale: account.locale, resetLink: `${issuer}/forgot-password` }),
+      }, 'email_changed');
+      return account;
     },
   };
 }

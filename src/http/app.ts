@@ -148,7 +148,7 @@ export function createHttpApp(deps: HttpDependencies): Koa {
       profileScreen: createProfileScreen({ config, profiling: deps.profiling, interactions: deps.interactions, pages, metrics, clock: deps.clock }),
     }),
     accountRoutes({ config, accounts: deps.accounts, pages }),
-    preferenceCenterRoutes({ config, center: deps.preferenceCenter, sessions: deps.sessions, pages, clock: deps.clock }),
+    preferenceCenterRoutes({ config, accounts: deps.accounts, center: deps.preferenceCenter, sessions: deps.sessions, pages, clock: deps.clock }),
     ...(config.demo.enabled ? [demoRoutes({ config, pages })] : []),
     ...(config.env === 'development' || config.screensets.preview
       ? [previewRoutes({ config, library: deps.screenSets, pages, clock: deps.clock })] : []),

@@ -11,6 +11,9 @@ import type { PreferenceCenter } from '../consent/preference-center.ts';
 import { ACCOUNT_CLIENT_ID, type SessionReader, type SignedInUser } from '../oidc/sessions.ts';
 import { localize } from '../screensets/loader.ts';
 import type { AccountConsentView } from '../views/pages.ts';
+import { AccountError } from '../accounts/errors.ts';
+import type { Accounts } from '../accounts/service.ts';
+import { accountErrorMessage, accountErrorStatus } from './account-errors.ts';
 import { readForm } from './body.ts';
 import { state, type PageResponder } from './context.ts';
 import { checkCsrf } from './csrf.ts';
@@ -18,6 +21,7 @@ import { answerFieldName, formatAnswer, questionViews } from './profile-view.ts'
 
 export interface PreferenceCenterDeps {
   config: Config;
+  accounts: Pick<Accounts, 'requestEmailChange' | 'confirmEmailChange'>;
   center: PreferenceCenter;
   sessions: SessionReader;
   pages: PageResponder;
@@ -28,7 +32,7 @@ const FLOW_COOKIE = 'parley.account_flow';
 const NOTICES = ['answer_saved', 'answer_deleted', 'consent_granted', 'consent_withdrawn', 'communication_saved', 'app_revoked'] as const;
 
 export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
-  const { config, center, sessions, pages, clock } = deps;
+  const { config, center, sessions, pages, clock, accounts } = deps;
   const base = config.issuer.replace(/\/$/, '');
   const secure = base.startsWith('https:');
   const clientNames = new Map(config.clients.map((c) => [c.client_id, c.name ?? c.client_id]));
@@ -165,6 +169,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
       }),
       exportUrl: '/account/export',
       deleteUrl: '/account/delete',
+      emailUrl: '/account/email',
       signOutUrl: '/account/logout',
     });
   });
@@ -250,6 +255,54 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
     ctx.set('Content-Disposition', `attachment; filename="parley-data-${clock().toISOString().slice(0, 10)}.json"`);
     ctx.type = 'application/json';
     ctx.body = JSON.stringify(data, null, 2);
+  });
+
+  function emailPage(ctx: Context, signedIn: SignedInUser, email: string, extra: { newEmail?: string; error?: string; sent?: boolean } = {}, status = 200) {
+    pages.page(ctx, 'account_email', {
+      csrfToken: pages.csrf(ctx), action: '/account/email', cancelUrl: '/account', email,
+      needsRecentSignIn: !recentEnough(signedIn), reauthUrl: '/account/login?reauth=1&return=%2Faccount%2Femail',
+      sent: extra.sent ?? false,
+      ...(extra.newEmail !== undefined ? { newEmail: extra.newEmail } : {}),
+      ...(extra.error ? { error: extra.error } : {}),
+    }, status);
+  }
+
+  router.get('/email', async (ctx) => {
+    const signedIn = await user(ctx, '/account/email');
+    if (!signedIn) return;
+    const overview = await center.overview(signedIn.accountId);
+    if (!overview) return redirect(ctx, '/account/login');
+    emailPage(ctx, signedIn, overview.account.email);
+  });
+
+  // Like deleting the account, changing its address needs a password entered a moment ago.
+  router.post('/email', async (ctx) => {
+    const form = await post(ctx);
+    if (!form) return;
+    const overview = await center.overview(form.user.accountId);
+    if (!overview) return redirect(ctx, '/account/login');
+    const { email } = overview.account;
+    if (!recentEnough(form.user)) return emailPage(ctx, form.user, email);
+    const newEmail = form.body.get('new_email')?.trim() ?? '';
+    if (newEmail.toLowerCase() === email) return emailPage(ctx, form.user, email, { newEmail, error: pages.t(ctx, 'account.email.same') }, 400);
+    try {
+      await accounts.requestEmailChange(form.user.accountId, newEmail, state(ctx).locale);
+    } catch (error) {
+      if (!(error instanceof AccountError)) throw error;
+      return emailPage(ctx, form.user, email, { newEmail, error: accountErrorMessage(pages, ctx, config, error.code) }, accountErrorStatus(error));
+    }
+    emailPage(ctx, form.user, email, { sent: true });
+  });
+
+  // Opened from the mail, possibly in another browser: the token alone proves the new address.
+  router.get('/email/confirm', async (ctx) => {
+    try {
+      await accounts.confirmEmailChange(typeof ctx.query.token === 'string' ? ctx.query.token : '');
+      pages.page(ctx, 'verify_email', { ok: true, message: pages.t(ctx, 'account.email.changed'), continueUrl: '/account' });
+    } catch (error) {
+      if (!(error instanceof AccountError)) throw error;
+      pages.page(ctx, 'verify_email', { ok: false, message: accountErrorMessage(pages, ctx, config, error.code) }, accountErrorStatus(error));
+    }
   });
 
   function deletePage(ctx: Context, signedIn: SignedInUser, email: string, error?: string) {

@@ -95,6 +95,48 @@ const REGISTRATION_ATTEMPT: Record<MailLocale, MessageText> = {
   },
 };
 
+const CHANGE_EMAIL: Record<MailLocale, MessageText> = {
+  en: {
+    subject: 'Confirm your new email address',
+    before: ['Hello,', 'You asked to use this address for your account from now on. To confirm it, open this link:'],
+    action: 'Use this email address',
+    after: ['The link expires in {ttl}. If you did not ask for this, ignore this email: nothing changes.'],
+  },
+  ar: {
+    subject: 'تأكيد عنوان بريدك الإلكتروني الجديد',
+    before: ['مرحبًا،', 'طلبتَ استخدام هذا العنوان لحسابك من الآن فصاعدًا. لتأكيده، افتح هذا الرابط:'],
+    action: 'استخدام عنوان البريد هذا',
+    after: ['تنتهي صلاحية الرابط خلال {ttl}. إذا لم تطلب ذلك، فتجاهل هذه الرسالة ولن يتغيّر شيء.'],
+  },
+  ja: {
+    subject: '新しいメールアドレスの確認',
+    before: ['こんにちは。', '今後このアドレスをアカウントで使うよう依頼がありました。確認するには、次のリンクを開いてください。'],
+    action: 'このメールアドレスを使う',
+    after: ['このリンクの有効期限は{ttl}です。心当たりがない場合は、このメールを無視してください。何も変更されません。'],
+  },
+};
+
+const EMAIL_CHANGED: Record<MailLocale, MessageText> = {
+  en: {
+    subject: 'Your email address was changed',
+    before: ['Hello,', 'The email address of your account was just changed, and this address is no longer used for it.', 'If you did not do this, reset your password at once here:'],
+    action: 'Reset my password',
+    after: ['If it was you, there is nothing more to do.'],
+  },
+  ar: {
+    subject: 'تم تغيير عنوان بريدك الإلكتروني',
+    before: ['مرحبًا،', 'تم للتو تغيير عنوان البريد الإلكتروني لحسابك، ولم يعد هذا العنوان مستخدمًا له.', 'إذا لم تقم بذلك، فأعد تعيين كلمة مرورك فورًا من هنا:'],
+    action: 'إعادة تعيين كلمة المرور',
+    after: ['إذا كنت أنت، فلا حاجة لفعل أي شيء آخر.'],
+  },
+  ja: {
+    subject: 'メールアドレスが変更されました',
+    before: ['こんにちは。', 'アカウントのメールアドレスが変更され、このアドレスは使われなくなりました。', '心当たりがない場合は、すぐにこちらからパスワードを再設定してください。'],
+    action: 'パスワードを再設定する',
+    after: ['ご自身による変更であれば、これ以上の操作は不要です。'],
+  },
+};
+
 /** The mail language for a locale such as "ar-EG": its language if Parley has it, else English. */
 function mailLocale(locale: string | null | undefined): MailLocale {
   const language = (locale ?? '').toLowerCase().split(/[-_]/)[0];
@@ -155,4 +197,14 @@ export function resetPasswordMessage(input: { locale: string | null | undefined;
 /** To the owner of an address someone tried to register again, when registration must not reveal that it is taken. */
 export function registrationAttemptMessage(input: { locale: string | null | undefined; resetLink: string }): RenderedMessage {
   return render(REGISTRATION_ATTEMPT, input.locale, input.resetLink, {});
+}
+
+/** To the new address: the link that makes it the account's address. */
+export function changeEmailMessage(input: { locale: string | null | undefined; link: string; ttlText: string }): RenderedMessage {
+  return render(CHANGE_EMAIL, input.locale, input.link, { ttl: input.ttlText });
+}
+
+/** To the old address, after a change: in case it was not the owner. */
+export function emailChangedMessage(input: { locale: string | null | undefined; resetLink: string }): RenderedMessage {
+  return render(EMAIL_CHANGED, input.locale, input.resetLink, {});
 }

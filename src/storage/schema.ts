@@ -15,13 +15,14 @@ export interface AccountsTable {
   updated_at: Date;
 }
 
-export type EmailTokenPurpose = 'verify_email' | 'reset_password';
+export type EmailTokenPurpose = 'verify_email' | 'reset_password' | 'change_email';
 
 export interface EmailTokensTable {
   token_hash: string;                  // SHA-256 of the token: a stolen table grants nothing
   account_id: string;
   purpose: EmailTokenPurpose;
   interaction_uid: string | null;      // the sign-in that was waiting for this email, if any
+  new_email: string | null;            // change_email: the address the token confirms
   expires_at: Date;
   used_at: Date | null;
   created_at: CreatedAt;

@@ -6,7 +6,7 @@
 export const PAGE_NAMES = [
   'login', 'register', 'check_email', 'consent', 'logout', 'logged_out', 'verify_email',
   'forgot_password', 'reset_password', 'message', 'demo', 'profile',
-  'account', 'account_edit_answer', 'account_delete',
+  'account', 'account_edit_answer', 'account_delete', 'account_email',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -210,6 +210,8 @@ export interface PageData {
     exportUrl: string;
     /** GET: the confirmation page for deleting the account. */
     deleteUrl: string;
+    /** GET: the page to change the email address. */
+    emailUrl: string;
     signOutUrl: string;
   };
   account_edit_answer: {
@@ -220,6 +222,20 @@ export interface PageData {
     /** Rendered with the same question partial as the question screen (no decline box here). */
     question: ProfileQuestionView;
     error?: string;
+  };
+  account_email: {
+    csrfToken: string;
+    action: string;
+    cancelUrl: string;
+    /** The current address. */
+    email: string;
+    /** What the user typed, kept when it is refused. */
+    newEmail?: string;
+    error?: string;
+    /** The link was sent (the same words whether or not the address could be used). */
+    sent: boolean;
+    needsRecentSignIn: boolean;
+    reauthUrl: string;
   };
   account_delete: {
     csrfToken: string;

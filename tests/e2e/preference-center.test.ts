@@ -170,12 +170,12 @@ describe('the preference center', () => {
     const user = await newUser();
     const actions = [
       '/account/answers/favourite_drink', '/account/answers/favourite_drink/delete', '/account/consents/offers',
-      '/account/communication', '/account/apps/spa/revoke', '/account/delete',
+      '/account/communication', '/account/apps/spa/revoke', '/account/delete', '/account/email',
     ];
     for (const action of actions) {
       // The user's own cookies ride along, as they would on a forged cross-site form; only the token is missing.
       const response = await user.browser.request(`${server.issuer}${action}`, {
-        form: { action: 'withdraw', 'answer.favourite_drink': 'coffee', confirm: 'yes', comm: 'email:news' },
+        form: { action: 'withdraw', 'answer.favourite_drink': 'coffee', confirm: 'yes', comm: 'email:news', new_email: 'x@example.com' },
         headers: { origin: 'https://evil.example' },
       });
       expect(response.status, action).toBe(403);
@@ -194,6 +194,50 @@ describe('the preference center', () => {
     expect(bobPage.html).not.toContain(alice.email);
     const exported = await (await bob.browser.request(`${server.issuer}/account/export`)).json() as { account: { id: string } };
     expect(exported.account.id).toBe(bob.sub);
+  });
+});
+
+describe('changing the email address', () => {
+  it('needs a recent sign-in, confirms the new address by link, and tells the old one', async () => {
+    const user = await newUser();
+    const other = await newUser();
+    const recent = server.config.account.recent_sign_in;
+    server.config.account.recent_sign_in = -1;
+    const stale = await user.browser.navigate(`${server.issuer}/account/email`);
+    expect(stale.html).toMatch(/href="\/account\/login\?reauth(=|&#x3D;)1/);
+    server.config.account.recent_sign_in = recent;
+
+    let page = await user.browser.navigate(`${server.issuer}/account/email`);
+    const invalid = await user.browser.submit(page, '/account/email', { new_email: 'not-an-address' });
+    expect(invalid.status).toBe(400);
+    expect(invalid.html).toContain('value="not-an-address"');
+
+    // An address in use gets the same answer, and no link.
+    page = await user.browser.submit(page, '/account/email', { new_email: other.email });
+    expect(page.status).toBe(200);
+    const sentText = page.html.match(/<p class="lead" role="status">[^<]*/)?.[0];
+    expect(sentText).toBeDefined();
+    expect(await server.linksSentTo(other.email)).not.toContainEqual(expect.stringContaining('/account/email/confirm'));
+
+    const newEmail = uniqueEmail('moved');
+    const sent = await user.browser.submit(await user.browser.navigate(`${server.issuer}/account/email`), '/account/email', { new_email: newEmail });
+    expect(sent.html.match(/<p class="lead" role="status">[^<]*/)?.[0]).toBe(sentText);
+    // Nothing changes until the link is opened, in any browser.
+    expect((await userinfo(user)).email).toBe(user.email);
+    const [link] = (await server.linksSentTo(newEmail)).filter((l) => l.includes('/account/email/confirm'));
+    expect(link).toBeDefined();
+    const confirmed = await new HttpBrowser().navigate(link!);
+    expect(confirmed.status).toBe(200);
+    expect(await userinfo(user)).toMatchObject({ email: newEmail, email_verified: true });
+    expect((await new HttpBrowser().navigate(link!)).status).toBe(400);
+    expect((await server.linksSentTo(user.email)).some((l) => l.includes('/forgot-password'))).toBe(true);
+
+    // The new address signs in; the old one no longer does.
+    const fresh = new HttpBrowser();
+    const request = await authorizationRequest(spa);
+    expect((await signIn(fresh, await fresh.navigate(request.url), newEmail, spa.redirectUri)).url.startsWith(spa.redirectUri)).toBe(true);
+    const old = new HttpBrowser();
+    expect((await signIn(old, await old.navigate((await authorizationRequest(spa)).url), user.email, spa.redirectUri)).status).toBe(401);
   });
 });
 

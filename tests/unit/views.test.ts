@@ -164,13 +164,13 @@ const ACCOUNT_FULL: PageData['account'] = {
     { clientId: 'demo-shop', name: 'Demo Shop', receives: ['Your email address', 'Personalized recommendations'], revokeAction: '/account/apps/demo-shop/revoke' },
     { clientId: 'https://app.example/client', name: 'Web App', receives: ['Your account identifier'], revokeAction: '/account/apps/2/revoke' },
   ],
-  exportUrl: '/account/export', deleteUrl: '/account/delete', signOutUrl: '/account/sign-out',
+  exportUrl: '/account/export', deleteUrl: '/account/delete', emailUrl: '/account/email', signOutUrl: '/account/sign-out',
 };
 
 const ACCOUNT_EMPTY: PageData['account'] = {
   csrfToken: 'tok', email: 'ana@example.com', error: 'This form expired or was sent from another site. Please try again.',
   answers: [], consents: [], communication: { action: '/account/communication', channels: [{ id: 'email', label: 'Email' }], topics: [] }, apps: [],
-  exportUrl: '/account/export', deleteUrl: '/account/delete', signOutUrl: '/account/sign-out',
+  exportUrl: '/account/export', deleteUrl: '/account/delete', emailUrl: '/account/email', signOutUrl: '/account/sign-out',
 };
 
 const EDIT_ANSWER: PageData['account_edit_answer'] = {
@@ -244,6 +244,13 @@ const SAMPLES: Sample[] = [
   sample('account_delete', ACCOUNT_DELETE),
   sample('account_delete', { ...ACCOUNT_DELETE, error: 'Tick the box to confirm.' }),
   sample('account_delete', { ...ACCOUNT_DELETE, needsRecentSignIn: true }),
+  sample('account_email', { csrfToken: 'tok', action: '/account/email', cancelUrl: '/account', email: 'ana@example.com', sent: false, needsRecentSignIn: false, reauthUrl: '/account/login?reauth=1' }),
+  sample('account_email', {
+    csrfToken: 'tok', action: '/account/email', cancelUrl: '/account', email: 'ana@example.com', newEmail: 'ana@', error: 'Enter an email address like name@example.com.',
+    sent: false, needsRecentSignIn: false, reauthUrl: '/account/login?reauth=1',
+  }),
+  sample('account_email', { csrfToken: 'tok', action: '/account/email', cancelUrl: '/account', email: 'ana@example.com', sent: false, needsRecentSignIn: true, reauthUrl: '/account/login?reauth=1' }),
+  sample('account_email', { csrfToken: 'tok', action: '/account/email', cancelUrl: '/account', email: 'ana@example.com', sent: true, needsRecentSignIn: false, reauthUrl: '/account/login?reauth=1' }),
   sample('message', { title: 'Sorry, there is a problem', message: 'We could not find that page.', requestId: 'req-12345678', backUrl: '/' }),
   sample('message', { title: 'Sorry, there is a problem', message: 'Something went wrong on our side.' }),
   sample('demo', { signedIn: false, loginUrl: '/demo/login', error: 'Signing in did not complete.' }),
@@ -364,7 +371,7 @@ describe('escaping', () => {
           topics: [{ id: 't', title: evil, toggles: [{ channel: 'email', value: evil, checked: true }] }],
         },
         apps: [{ clientId: evil, name: evil, receives: [evil], revokeAction: evil }],
-        exportUrl: evil, deleteUrl: evil, signOutUrl: evil,
+        exportUrl: evil, deleteUrl: evil, emailUrl: evil, signOutUrl: evil,
       }),
       renderer.render('account_edit_answer', locale, {
         csrfToken: evil, action: evil, cancelUrl: evil, purposeTitle: evil, error: evil,

@@ -64,7 +64,7 @@ export function demoRoutes(deps: { config: Config; pages: PageResponder }): Rout
     writeCookie(ctx, FLOW_COOKIE, flow);
     const url = oidc.buildAuthorizationUrl(await configuration(), {
       redirect_uri: redirectUri,
-      scope: 'openid email profile',
+      scope: 'openid email profile preferences',
       code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
       code_challenge_method: 'S256',
       state: flow.state,

@@ -137,7 +137,8 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
       ...(done ? { notice: t(`account.notice.${done}`) } : {}),
       answers: overview.answers.map((answer) => ({
         questionId: answer.questionId,
-        label: answer.question ? localize(answer.question.label, locale, defaultLocale) : answer.label,
+        // The question as it was asked, in the words and language the user read then.
+        label: answer.label,
         value: formatAnswer(answer.question, answer.value, { locale, defaultLocale, t }),
         purposeTitle: config.purposes[answer.purpose] ? textIn(config.purposes[answer.purpose]!.title, locale, defaultLocale) : answer.purpose,
         ...(answer.clientId ? { appName: clientNames.get(answer.clientId) ?? answer.clientId } : {}),

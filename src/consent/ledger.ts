@@ -58,6 +58,24 @@ export function needsReconsent(purpose: PurposeConfig | undefined, state: Consen
   return purpose?.legal_basis === 'consent' && state?.action === 'granted' && state.version < purpose.version;
 }
 
+/** How a purpose stands for a user, as carried in events with data under it. */
+export interface ConsentSnapshot {
+  purpose: string;
+  legal_basis: string;
+  /** The purpose's current text version. */
+  version: number;
+  /** not_required: the legal basis is not consent. outdated: granted to an earlier version. */
+  state: 'granted' | 'withdrawn' | 'not_given' | 'outdated' | 'not_required';
+}
+
+export function consentSnapshot(purposeId: string, purpose: PurposeConfig | undefined, state: ConsentState | undefined): ConsentSnapshot {
+  const base = { purpose: purposeId, legal_basis: purpose?.legal_basis ?? 'unknown', version: purpose?.version ?? 0 };
+  if (purpose && purpose.legal_basis !== 'consent') return { ...base, state: 'not_required' };
+  if (!state) return { ...base, state: 'not_given' };
+  if (state.action === 'withdrawn') return { ...base, state: 'withdrawn' };
+  return { ...base, state: purpose && state.version < purpose.version ? 'outdated' : 'granted' };
+}
+
 export async function consentStates(db: Kysely<Database> | Transaction<Database>, accountId: string): Promise<Map<string, ConsentState>> {
   const rows = await db.selectFrom('consent_ledger')
     .select(['purpose', 'action', 'purpose_version', 'at'])

@@ -9,7 +9,7 @@ import { validateAnswer, type AnswerRejection, type AnswerValue } from '../scree
 import type { Question } from '../screensets/format.ts';
 import type { DB } from '../storage/database.ts';
 import type { Account, AnswerSource, Database } from '../storage/schema.ts';
-import { consentStates, pseudonymizeConsents, recordConsent, type ConsentState } from './ledger.ts';
+import { consentSnapshot, consentStates, pseudonymizeConsents, recordConsent, type ConsentState } from './ledger.ts';
 
 export interface GrantStore {
   list(accountId: string): Promise<{ grantId: string; clientId: string; scopes: string[] }[]>;
@@ -124,11 +124,12 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
           set_version: 0, label: input.label, locale: input.locale, client_id: null, source: SOURCE, recorded_at: now,
         }).execute();
         if (JSON.stringify(before.value) !== json) {
+          const consent = consentSnapshot(question.purpose, config.purposes[question.purpose], (await consentStates(trx, input.accountId)).get(question.purpose));
           await recordEvent(trx, {
             type: 'answer.changed', accountId: input.accountId,
             payload: {
               account_id: input.accountId, question_id: input.questionId, purpose: question.purpose, value,
-              previous_value: before.value, locale: input.locale, source: SOURCE,
+              previous_value: before.value, locale: input.locale, source: SOURCE, consent,
             },
           }, now);
         }

@@ -3,7 +3,7 @@
 // log, rewards and outbox events). Knows nothing of HTTP or oidc-provider.
 import { sql, type Transaction } from 'kysely';
 import type { Config } from '../config/schema.ts';
-import { consentStates, needsReconsent, purposeAllows, recordConsent, type ConsentState } from '../consent/ledger.ts';
+import { consentSnapshot, consentStates, needsReconsent, purposeAllows, recordConsent, type ConsentState } from '../consent/ledger.ts';
 import { recordEvent } from '../events/outbox.ts';
 import type { DB } from '../storage/database.ts';
 import type { Database } from '../storage/schema.ts';
@@ -328,9 +328,12 @@ export function createProfiling(deps: ProfilingDeps) {
             locale: input.locale, client_id: input.clientId, source: SOURCE, recorded_at: now,
           }).execute();
           const before = previousValues.get(question.id);
+          // Stored only with consent (or under another legal basis): the event says which.
+          const consent = consentSnapshot(question.purpose, config.purposes[question.purpose],
+            needed.includes(question.purpose) ? { action: 'granted', version: config.purposes[question.purpose]!.version, at: now } : consents.get(question.purpose));
           const payload = {
             account_id: input.accountId, question_id: question.id, screenset_id: set.id, screenset_version: set.version,
-            purpose: question.purpose, value, client_id: input.clientId, locale: input.locale, source: SOURCE,
+            purpose: question.purpose, value, client_id: input.clientId, locale: input.locale, source: SOURCE, consent,
           };
           // Confirming an answer unchanged refreshes it (and its reask clock) but is no news downstream.
           if (before === undefined) await recordEvent(trx, { type: 'answer.recorded', accountId: input.accountId, payload }, now);

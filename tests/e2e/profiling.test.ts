@@ -116,7 +116,10 @@ describe('the question screen in a sign-in', () => {
       { purpose: 'personalization', action: 'granted', purpose_version: 1, source: 'screen', client_id: 'spa' },
     ]);
     expect(events.find((e) => e.type === 'answer.recorded' && (e.payload as { question_id: string }).question_id === 'birthday')?.payload)
-      .toMatchObject({ purpose: 'offers', value: '1990-04-01', screenset_id: 'welcome', client_id: 'spa' });
+      .toMatchObject({
+        purpose: 'offers', value: '1990-04-01', screenset_id: 'welcome', client_id: 'spa',
+        consent: { purpose: 'offers', legal_basis: 'consent', version: 1, state: 'granted' },
+      });
     const log = await db().selectFrom('prompt_log').select(['question_id', 'outcome']).where('account_id', '=', sub).orderBy('id').execute();
     expect(log).toEqual([
       { question_id: 'favourite_drink', outcome: 'shown' }, { question_id: 'birthday', outcome: 'shown' },

@@ -70,7 +70,10 @@ describe('the profiling service', () => {
     const events = await eventsOf(account);
     // Consent is recorded with the first answers only: the second screen finds it granted.
     expect(events.map((e) => e.type)).toEqual(['consent.granted', 'consent.granted', 'answer.recorded', 'answer.recorded', 'reward.granted', 'answer.changed']);
-    expect(events[5]).toMatchObject({ question_id: 'favourite_drink', value: 'coffee', previous_value: 'tea', purpose: 'personalization', locale: 'ar' });
+    expect(events[5]).toMatchObject({
+      question_id: 'favourite_drink', value: 'coffee', previous_value: 'tea', purpose: 'personalization', locale: 'ar',
+      consent: { purpose: 'personalization', state: 'granted' },
+    });
     const rewards = await storage.db.selectFrom('rewards').selectAll().where('account_id', '=', account).execute();
     expect(rewards).toHaveLength(1);
     // The label as the user read it, in their language.

@@ -246,7 +246,12 @@ function readProbe() {
 const sortedMs = (values: number[]) => Float64Array.from(values).sort();
 const mean = (values: Float64Array) => values.reduce((sum, v) => sum + v, 0) / values.length;
 // A blocked read (a screen within min_interval) builds no aggregates: 0 rows.
-const jsonLength = (value: unknown) => (value === null ? 0 : (typeof value === 'string' ? JSON.parse(value) : value as unknown[]).length);
+const jsonLength = (value: unknown): number => {
+  if (value === null) return 0;
+  if (typeof value !== 'string') return (value as unknown[]).length;
+  // The prompt log comes as lines of text, the answers as JSON.
+  return value.startsWith('[') ? (JSON.parse(value) as unknown[]).length : value.split('\n').filter(Boolean).length;
+};
 
 interface DbRow { backend: string; user: string; rowsRead: string; total: Float64Array; read: Float64Array; after: Float64Array }
 

@@ -115,7 +115,8 @@ export function createProfiling(deps: ProfilingDeps) {
           (select coalesce(json_agg(json_build_array(question_id, value, (extract(epoch from updated_at) * 1000)::float8)), '[]')
              from answers where account_id = a.id) end as answers,
         case when recent.blocked then null else
-          (select coalesce(json_agg(json_build_array(question_id, set_id, set_version, outcome, (extract(epoch from at) * 1000)::float8, session_key = ${sessionKey})), '[]')
+          (select coalesce(string_agg(concat_ws(' ', question_id, set_id, set_version, outcome,
+                    (extract(epoch from at) * 1000)::bigint, case when session_key = ${sessionKey} then 1 else 0 end), E'\n'), '')
              from prompt_log where account_id = a.id and outcome <> 'answered'
                and (outcome = 'declined' or at > ${lookBack} or session_key = ${sessionKey})) end as log,
         case when recent.blocked then null else
@@ -132,9 +133,12 @@ export function createProfiling(deps: ProfilingDeps) {
     }
     const history: PromptLogEntry[] = [];
     let shownThisSession = 0;
-    for (const [questionId, setId, setVersion, outcome, at, thisSession] of parseJson<[string, string, number, PromptLogEntry['outcome'], number, boolean][]>(row.log)) {
-      history.push({ questionId, setId, setVersion, outcome, at: new Date(at) });
-      if (thisSession && outcome === 'shown') shownThisSession++;
+    // One line a row, fields separated by spaces: ids never contain spaces (the format forbids it).
+    for (const line of (row.log as string).split('\n')) {
+      if (line === '') continue;
+      const [questionId, setId, setVersion, outcome, at, thisSession] = line.split(' ') as [string, string, string, PromptLogEntry['outcome'], string, string];
+      history.push({ questionId, setId, setVersion: Number(setVersion), outcome, at: new Date(Number(at)) });
+      if (thisSession === '1' && outcome === 'shown') shownThisSession++;
     }
     const consents = new Map<string, ConsentState>();
     for (const [purpose, action, version, at] of parseJson<[string, ConsentState['action'], number, number][]>(row.consents)) {

@@ -10,6 +10,19 @@ export type EventType =
   | 'consent.granted' | 'consent.withdrawn'
   | 'preferences.changed' | 'reward.granted';
 
+/** The same list at run time: config validation, fan-out and the JSON Schemas iterate it. */
+export const EVENT_TYPES = [
+  'account.created', 'account.deleted',
+  'answer.recorded', 'answer.changed', 'answer.deleted',
+  'consent.granted', 'consent.withdrawn',
+  'preferences.changed', 'reward.granted',
+] as const satisfies readonly EventType[];
+
+// Fails to compile when a type is added to the union but not to the list.
+type MissingFromList = Exclude<EventType, (typeof EVENT_TYPES)[number]>;
+const everyTypeListed: MissingFromList extends never ? true : never = true;
+void everyTypeListed;
+
 export interface DomainEvent {
   type: EventType;
   accountId: string | null;

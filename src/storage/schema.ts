@@ -69,6 +69,10 @@ export interface OutboxEventsTable {
   created_at: CreatedAt;
   /** Write order: events of one account are delivered in it. */
   seq: Generated<string>;
+  /** Set once the event's delivery rows exist (fanOut in src/events/deliveries.ts). */
+  fanned_out_at: ColumnType<Date | null, never, Date>;
+  /** The writing transaction (xid8, as text); set by the column default. */
+  txid: ColumnType<string | null, never, never>;
 }
 
 /** Where a change came from: the question screen, the preference center, the management API. */
@@ -146,6 +150,37 @@ export interface CommunicationLedgerTable {
   at: Date;
 }
 
+export type DeliveryStatus = 'pending' | 'delivered' | 'dead' | 'disabled' | 'withheld';
+
+/** One event for one webhook endpoint (src/events/). */
+export interface DeliveriesTable {
+  event_id: string;
+  endpoint_id: string;
+  account_id: string | null;
+  seq: ColumnType<number, number | string, never>;
+  type: string;
+  status: DeliveryStatus;
+  attempts: Generated<number>;
+  next_attempt_at: Date;
+  /** events.retry_for runs from here: the event's creation, or its replay. */
+  retry_from: Date;
+  locked_until: Date | null;
+  lease_token: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: Date | null;
+  updated_at: Date;
+}
+
+export interface WebhookEndpointsTable {
+  id: string;
+  url: string;
+  config_hash: string;
+  disabled_at: Date | null;
+  disabled_reason: string | null;
+  updated_at: Date;
+}
+
 export interface Database {
   accounts: AccountsTable;
   email_tokens: EmailTokensTable;
@@ -159,6 +194,8 @@ export interface Database {
   rewards: RewardsTable;
   consent_ledger: ConsentLedgerTable;
   communication_ledger: CommunicationLedgerTable;
+  deliveries: DeliveriesTable;
+  webhook_endpoints: WebhookEndpointsTable;
 }
 
 export type Account = Selectable<AccountsTable>;

@@ -28,6 +28,14 @@ import { openScreenSetLibrary } from './screensets/library.ts';
 import { screenSetContext } from './screensets/loader.ts';
 import { createProfiling } from './screensets/profiling.ts';
 import { profilePrompt } from './oidc/profile-prompt.ts';
+import { createApiTokenVerifier } from './oidc/api-tokens.ts';
+import { createDeadLetters } from './events/dead-letters.ts';
+import { endpointId } from './events/endpoints.ts';
+import { createSetSigner } from './events/signing.ts';
+import { createDeliveryWorker } from './events/worker.ts';
+import { createApiAccounts } from './http/api-accounts.ts';
+import { createSegments } from './segments/service.ts';
+import { createStats } from './stats/screensets.ts';
 
 // The composition root: config → database → services → provider → Koa app. Nothing else
 // constructs services; everything else receives them.
@@ -134,20 +142,46 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       onServerError: (error) => logger.error({ err: error }, 'provider server_error'),
     });
 
+    const preferenceCenter = createPreferenceCenter({
+      db, config, clock,
+      question: (questionId) => profiling.question(questionId),
+      grants: {
+        list: (accountId) => accountGrants(db, accountId, clock()),
+        revoke: (grantId) => revokeGrant(db, grantId),
+        revokeAll: revokeAccountSessions,
+      },
+      pseudonymSecret: config.secrets.key_encryption,
+    });
+
+    // Webhook delivery runs in every node; several nodes share the work through row leases.
+    const deliveryWorker = createDeliveryWorker({ db, config, logger, clock, signSet: createSetSigner(signingKeys[0]!) });
+    const deadLetters = createDeadLetters({ db, clock, logger });
+    // The API names an endpoint by its URL or its id.
+    const endpointOf = (urlOrId: string) => endpointId(config.webhooks.find((w) => w.url === urlOrId) ?? { url: urlOrId, id: urlOrId });
+
     const app = createHttpApp({
       config, logger, storage, accounts, metrics, pages, profiling, screenSets, clock,
       interactions: createInteractions(provider, providerConfig),
       sessions: createSessionReader(provider),
-      preferenceCenter: createPreferenceCenter({
-        db, config, clock,
-        question: (questionId) => profiling.question(questionId),
-        grants: {
-          list: (accountId) => accountGrants(db, accountId, clock()),
-          revoke: (grantId) => revokeGrant(db, grantId),
-          revokeAll: revokeAccountSessions,
+      preferenceCenter,
+      api: {
+        tokens: createApiTokenVerifier({ issuer: config.issuer, audience: config.api.audience, signingKeys, clients: config.clients }),
+        accounts: createApiAccounts({
+          db, config,
+          findAccount: (accountId) => accounts.findById(accountId),
+          currentAnswers: (accountId) => profiling.currentAnswers(accountId),
+          exportData: (accountId) => preferenceCenter.exportData(accountId),
+          deleteAccount: (accountId) => preferenceCenter.deleteAccount(accountId),
+        }),
+        segments: createSegments({ db, config, question: (questionId) => profiling.question(questionId), clock }),
+        stats: createStats({ db, config, screenSets: screenSets.current, clock }),
+        events: {
+          listDead: async ({ limit }) => (await deadLetters.listDead({ limit })).items,
+          replay: async (selection) => (await deadLetters.replay('ids' in selection
+            ? { ids: selection.ids }
+            : selection.endpoint ? { endpointId: endpointOf(selection.endpoint) } : { all: true })).replayed,
         },
-        pseudonymSecret: config.secrets.key_encryption,
-      }),
+      },
       providerCallback: provider.callback() as never,
       isReady: async () => {
         const checks: Record<string, string> = {};
@@ -179,6 +213,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       config, logger, storage, accounts, app,
       listen(port = config.port, host = config.host) {
         server = http.createServer(app.callback());
+        deliveryWorker.start();
         server.keepAliveTimeout = 65_000;
         return new Promise((resolve, reject) => {
           server!.once('error', reject);
@@ -196,6 +231,8 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
           await closing;
           clearTimeout(deadline);
         }
+        // Batches in flight are recorded before the database closes; nothing sent is sent twice needlessly.
+        await deliveryWorker.stop();
         await mailer.close();
         await storage.close();
       },

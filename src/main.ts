@@ -3,6 +3,7 @@ import { createParley } from './app.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
 import { rotateSigningKey } from './oidc/keys.ts';
+import { createDeadLetters } from './events/dead-letters.ts';
 import { ScreenSetsInvalidError } from './screensets/library.ts';
 import { screenSetContext } from './screensets/loader.ts';
 import { validateScreenSetsCommand } from './screensets/validate-command.ts';
@@ -14,6 +15,10 @@ commands:
   start          run the server (migrates first unless database.migrate_on_start is false)
   migrate        apply pending database migrations and exit
   keys rotate    add a new signing key; the old one stays published until its tokens expire
+  events dead [--endpoint <id>] [--limit <n>]
+                 list webhook deliveries that ran out of retries (or whose endpoint answered 410)
+  events replay --id <event id>... | --endpoint <id> | --all
+                 put them back into delivery (re-enables a disabled endpoint)
   screensets validate [dir]
                  check every screen-set file (default: screensets.dir) and exit non-zero on any error
 
@@ -54,7 +59,15 @@ async function withStorage(task: (storage: Awaited<ReturnType<typeof openStorage
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true });
+  const { positionals, values } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: {
+      id: { type: 'string', multiple: true },
+      endpoint: { type: 'string' },
+      all: { type: 'boolean' },
+      limit: { type: 'string' },
+    },
+  });
   const command = positionals.join(' ');
   if (positionals[0] === 'screensets' && positionals[1] === 'validate' && positionals.length <= 3) {
     const config = loadConfig();
@@ -72,6 +85,33 @@ async function main(argv: string[]): Promise<number> {
         console.log(applied.length ? `applied: ${applied.join(', ')}` : 'the database schema is up to date');
       });
       return 0;
+    case 'events dead':
+      await withStorage(async ({ db }, config) => {
+        await migrateToLatest(db);
+        const page = await createDeadLetters({ db, clock: () => new Date(), logger: createLogger(config) })
+          .listDead({ ...(values.endpoint ? { endpointId: values.endpoint } : {}), limit: Number(values.limit ?? 100) });
+        if (page.items.length === 0) console.log('no dead or disabled deliveries');
+        for (const d of page.items) {
+          console.log([d.eventId, d.endpointId, d.type, d.status, `attempts=${d.attempts}`, `last=${d.lastStatus ?? d.lastError ?? '-'}`, d.updatedAt.toISOString()].join('\t'));
+        }
+        if (page.next) console.log(`(more: the API pages with cursor ${page.next})`);
+      });
+      return 0;
+    case 'events replay': {
+      const selection = values.id?.length ? { ids: values.id, endpointId: values.endpoint }
+        : values.endpoint ? { endpointId: values.endpoint }
+          : values.all ? { all: true as const } : undefined;
+      if (!selection) {
+        console.error('events replay needs --id <event id> (repeatable), --endpoint <endpoint id>, or --all');
+        return 2;
+      }
+      await withStorage(async ({ db }, config) => {
+        await migrateToLatest(db);
+        const result = await createDeadLetters({ db, clock: () => new Date(), logger: createLogger(config) }).replay(selection);
+        console.log(`${result.replayed} deliveries back in the queue${result.reenabled.length ? `; re-enabled ${result.reenabled.join(', ')}` : ''}`);
+      });
+      return 0;
+    }
     case 'keys rotate':
       await withStorage(async ({ db }, config) => {
         await migrateToLatest(db);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EVENT_TYPES } from '../events/outbox.ts';
 import { parseDuration } from './duration.ts';
 
 // The schema checks shapes only. Every default value lives in config/default.yaml, which is
@@ -24,6 +25,13 @@ const httpUrl = z.string().refine((text) => {
 
 const localizedText = z.union([z.string().min(1), z.record(z.string().min(2), z.string().min(1))]);
 
+/**
+ * The scopes of the management API (/api/v1). A client with the client_credentials grant gets
+ * access tokens carrying at most the ones listed in its `scope`.
+ */
+export const API_SCOPES = ['accounts:read', 'accounts:write', 'segments:read', 'stats:read', 'events:replay'] as const;
+export type ApiScope = (typeof API_SCOPES)[number];
+
 export const LEGAL_BASES = [
   'consent', 'contract', 'legitimate_interest', 'legal_obligation', 'public_interest', 'vital_interest',
 ] as const;
@@ -40,7 +48,9 @@ const client = z.strictObject({
   client_id: z.string().min(1).regex(/^[A-Za-z0-9._~-]+$/, 'use letters, digits and . _ ~ - only'),
   client_secret: z.string().min(1).optional(),
   name: z.string().min(1).optional(),
-  redirect_uris: z.array(httpUrl).min(1),
+  // Required for apps that sign users in (authorization_code); a client that only calls the
+  // management API with client_credentials has none.
+  redirect_uris: z.array(httpUrl).default([]),
   post_logout_redirect_uris: z.array(httpUrl).default([]),
   // First-party apps (the brand's own) are not shown the OIDC consent screen.
   first_party: z.boolean().default(false),
@@ -48,6 +58,8 @@ const client = z.strictObject({
   pkce_required: z.boolean().default(true),
   grant_types: z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials']))
     .default(['authorization_code', 'refresh_token']),
+  // The scopes the client may ask for: OIDC scopes for sign-ins, API scopes (API_SCOPES) for
+  // client_credentials tokens. Absent: any OIDC scope, and no API scope.
   scope: z.string().optional(),
   purposes: z.array(z.string()).default([]),
   profiling: z.boolean().default(true),
@@ -59,12 +71,40 @@ const throttleRule = z.strictObject({
   max_delay: duration,
 });
 
+// Standard Webhooks secrets: "whsec_" and the base64 of 24 to 64 random bytes, the HMAC key.
+// https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md#signature-scheme
+const webhookSecret = z.string().refine((text) => {
+  const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(text);
+  if (!match) return false;
+  const bytes = Buffer.from(match[1]!, 'base64').length;
+  return bytes >= 24 && bytes <= 64;
+}, { message: 'expected "whsec_" followed by the base64 of 24 to 64 random bytes (e.g. "whsec_$(openssl rand -base64 32)")' });
+
 const webhook = z.strictObject({
+  // Names the endpoint in the database (its deliveries, its disabled state) and in logs and the
+  // API. Without it the id is derived from the url, so a changed url is a new endpoint.
+  id: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'use lower-case letters, digits and _ . - (at most 64)').optional(),
   url: httpUrl,
-  events: z.array(z.string()).min(1),
+  events: z.array(z.enum(EVENT_TYPES)).min(1),
   purposes: z.array(z.string()).default([]),
   format: z.enum(['standard', 'set']).default('standard'),
-  secret: z.string().optional(),
+  // Every request is signed with each; the first is the current one (rotation: prepend a new one).
+  secrets: z.array(webhookSecret).default([]),
+});
+
+const positiveDuration = duration.pipe(z.number().positive('must be longer than 0s'));
+
+// The delivery worker: how webhooks are sent, retried and given up on.
+const eventsSettings = z.strictObject({
+  worker: z.boolean(),
+  poll_interval: positiveDuration,
+  batch_size: z.number().int().min(1).max(1000),
+  parallel_batches: z.number().int().min(1).max(64),
+  timeout: positiveDuration,
+  retry_for: positiveDuration,
+  backoff_base: positiveDuration,
+  backoff_max: positiveDuration,
+  allow_http_hosts: z.array(z.string().min(1)),
 });
 
 export const configSchema = z.strictObject({
@@ -157,8 +197,18 @@ export const configSchema = z.strictObject({
     /** Deleting the account or changing the email needs a sign-in at most this old. */
     recent_sign_in: duration,
   }),
+  // The management API at /api/v1 and the statistics page at /stats.
+  api: z.strictObject({
+    /** The resource indicator (RFC 8707) and `aud` of the API's access tokens. */
+    audience: httpUrl,
+    /** Lifetime of a client_credentials access token (a JWT: it cannot be revoked before it expires). */
+    access_token_ttl: duration,
+    /** Email addresses of the accounts that may open the statistics page. */
+    operators: z.array(z.string().regex(/^[^\s@]+@[^\s@]+$/, 'expected an email address')),
+  }),
   clients: z.array(client),
   webhooks: z.array(webhook),
+  events: eventsSettings,
 }).superRefine((config, ctx) => {
   const seen = new Set<string>();
   config.clients.forEach((c, index) => {
@@ -166,6 +216,29 @@ export const configSchema = z.strictObject({
       ctx.addIssue({ code: 'custom', path: ['clients', index, 'client_id'], message: `duplicate client_id "${c.client_id}"` });
     }
     seen.add(c.client_id);
+    if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
+      ctx.addIssue({
+        code: 'custom', path: ['clients', index, 'redirect_uris'],
+        message: 'an app that signs users in (grant_types: authorization_code) needs at least one redirect URI',
+      });
+    }
+    if (c.grant_types.includes('client_credentials')) {
+      if (c.client_secret === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['clients', index, 'client_secret'], message: 'a client_credentials client authenticates with a client_secret' });
+      }
+      const apiScopes = (c.scope ?? '').split(' ').filter((s) => (API_SCOPES as readonly string[]).includes(s));
+      if (apiScopes.length === 0) {
+        ctx.addIssue({
+          code: 'custom', path: ['clients', index, 'scope'],
+          message: `a client_credentials client needs the API scopes it may ask for, e.g. scope: accounts:read segments:read (known: ${API_SCOPES.join(', ')})`,
+        });
+      }
+    }
+    (c.scope ?? '').split(' ').forEach((s) => {
+      if (s.includes(':') && !(API_SCOPES as readonly string[]).includes(s)) {
+        ctx.addIssue({ code: 'custom', path: ['clients', index, 'scope'], message: `unknown API scope "${s}" (known: ${API_SCOPES.join(', ')})` });
+      }
+    });
     c.purposes.forEach((p, j) => {
       if (!(p in config.purposes)) {
         ctx.addIssue({
@@ -178,12 +251,59 @@ export const configSchema = z.strictObject({
   if (!config.locales.supported.includes(config.locales.default)) {
     ctx.addIssue({ code: 'custom', path: ['locales', 'default'], message: `must be one of locales.supported (${config.locales.supported.join(', ')})` });
   }
+  checkWebhooks(config, ctx);
   if (config.demo.enabled && !seen.has(config.demo.client_id)) {
     ctx.addIssue({ code: 'custom', path: ['demo', 'client_id'], message: `the demo needs a client "${config.demo.client_id}" under clients:` });
   }
 });
 
+interface WebhookSettings {
+  webhooks: z.output<typeof webhook>[];
+  events: z.output<typeof eventsSettings>;
+  purposes: Record<string, unknown>;
+}
+
+/** https unless allowed, one endpoint per id, a secret exactly where the format needs one, known purposes. */
+function checkWebhooks(config: WebhookSettings, ctx: z.RefinementCtx): void {
+  const allowHttp = new Set(config.events.allow_http_hosts.map((h) => h.toLowerCase()));
+  const names = new Set<string>();
+  config.webhooks.forEach((w, index) => {
+    const at = (...p: (string | number)[]) => ['webhooks', index, ...p];
+    const { protocol, hostname } = new URL(w.url);
+    // URL keeps IPv6 hosts in brackets: [::1].
+    const host = hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    if (protocol !== 'https:' && !allowHttp.has(host)) {
+      ctx.addIssue({
+        code: 'custom', path: at('url'),
+        message: `webhooks must use https; plain http is allowed only to the hosts in events.allow_http_hosts (${[...allowHttp].join(', ') || 'none'}), not "${host}"`,
+      });
+    }
+    const name = w.id ?? w.url;
+    if (names.has(name)) {
+      ctx.addIssue({ code: 'custom', path: at(w.id ? 'id' : 'url'), message: `duplicate webhook ${w.id ? 'id' : 'url'} "${name}"; give each endpoint its own id` });
+    }
+    names.add(name);
+    if (w.format === 'standard' && w.secrets.length === 0) {
+      // On the entry, not on the missing key: the entry is where the reader has to look.
+      ctx.addIssue({ code: 'custom', path: at(), message: 'format standard signs with a shared secret: add secrets: ["whsec_..."]' });
+    }
+    if (w.format === 'set' && w.secrets.length > 0) {
+      ctx.addIssue({ code: 'custom', path: at('secrets'), message: "format set is signed with the issuer's keys (receivers verify with the JWKS): remove secrets" });
+    }
+    w.purposes.forEach((p, j) => {
+      if (!(p in config.purposes)) {
+        ctx.addIssue({
+          code: 'custom', path: at('purposes', j),
+          message: `unknown purpose "${p}"; declare it under purposes: (known: ${Object.keys(config.purposes).join(', ') || 'none'})`,
+        });
+      }
+    });
+  });
+}
+
 export type Config = z.output<typeof configSchema>;
 export type ClientConfig = Config['clients'][number];
 export type PurposeConfig = Config['purposes'][string];
 export type LocalizedText = z.output<typeof localizedText>;
+export type WebhookConfig = Config['webhooks'][number];
+export type EventsConfig = Config['events'];

@@ -28,6 +28,13 @@ import { preferenceCenterRoutes } from './preference-center-routes.ts';
 import { routeLabel, type Metrics } from './metrics.ts';
 import { securityHeaders } from './security-headers.ts';
 import { InteractionExpiredError } from '../oidc/interactions.ts';
+import type { ApiTokenVerifier } from '../oidc/api-tokens.ts';
+import type { Segments } from '../segments/service.ts';
+import type { Stats } from '../stats/screensets.ts';
+import type { ApiAccounts } from './api-accounts.ts';
+import { buildOpenApiDocument } from './api-openapi.ts';
+import { apiOperations, apiRoutes, type EventsAdmin } from './api-routes.ts';
+import { statsPageRoutes } from './api-stats-page.ts';
 
 export interface HttpDependencies {
   config: Config;
@@ -41,6 +48,14 @@ export interface HttpDependencies {
   screenSets: ScreenSetLibrary;
   sessions: SessionReader;
   preferenceCenter: PreferenceCenter;
+  /** The management API at /api/v1 and the operators' /stats page. */
+  api: {
+    tokens: ApiTokenVerifier;
+    accounts: ApiAccounts;
+    segments: Segments;
+    stats: Stats;
+    events?: EventsAdmin | undefined;
+  };
   clock: () => Date;
   /** oidc-provider's request handler: everything Parley's own routes do not answer. */
   providerCallback: (req: IncomingMessage, res: import('node:http').ServerResponse) => Promise<void>;
@@ -140,8 +155,19 @@ export function createHttpApp(deps: HttpDependencies): Koa {
   const app = new Koa({ proxy: config.proxy, keys: config.secrets.cookie_keys });
   app.silent = true;
 
+  let openApiDocument: Record<string, unknown> | undefined;
+  const api = {
+    config, ...deps.api,
+    openApi: () => (openApiDocument ??= buildOpenApiDocument(config, apiOperations(api))),
+  };
+
   const router = new Router();
   for (const routes of [
+    apiRoutes(api),
+    statsPageRoutes({
+      config, stats: deps.api.stats, sessions: deps.sessions, pages, clock: deps.clock,
+      findAccount: (accountId) => deps.accounts.findById(accountId), screenSets: () => deps.screenSets.current(),
+    }),
     healthRoutes({ config, metrics, isReady: deps.isReady }),
     interactionRoutes({
       config, accounts: deps.accounts, interactions: deps.interactions, pages, metrics,

@@ -64,7 +64,8 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
   }
 
   const recentEnough = (signedIn: SignedInUser) => Date.now() / 1000 - signedIn.loginTs <= config.account.recent_sign_in;
-  const safeReturn = (value: unknown) => (typeof value === 'string' && /^\/account(\/[A-Za-z0-9_/-]*)?$/.test(value) ? value : '/account');
+  // Back to a Parley page after signing in: the preference center, or the operators' statistics.
+  const safeReturn = (value: unknown) => (typeof value === 'string' && /^\/(account|stats)(\/[A-Za-z0-9_/-]*)?$/.test(value) ? value : '/account');
 
   // Signing in to the preference center is an ordinary authorization request of the built-in
   // client. Its session is what the pages read; the code itself is not needed and simply expires.

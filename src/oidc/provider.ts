@@ -1,6 +1,6 @@
-import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
 import type { JWK } from 'jose';
-import type { Config, ClientConfig } from '../config/schema.ts';
+import { API_SCOPES, type Config, type ClientConfig } from '../config/schema.ts';
 import type { DB } from '../storage/database.ts';
 import { DatabaseAdapter, findGrantId } from './adapter.ts';
 
@@ -46,6 +46,25 @@ export const SCOPE_CLAIMS: Record<string, string[]> = {
   preferences: ['preferences'],
 };
 
+const OIDC_SCOPES = ['openid', 'offline_access', 'email', 'profile', 'preferences'];
+
+/** The API scopes of a client's configured `scope`: the most its client_credentials tokens carry. */
+export function apiScopesOf(client: ClientConfig | undefined): string[] {
+  const configured = new Set((client?.scope ?? '').split(' '));
+  return API_SCOPES.filter((s) => configured.has(s));
+}
+
+/**
+ * The OIDC part of a client's configured `scope`, for oidc-provider's client metadata (which
+ * refuses scopes it does not serve itself). A scope that lists only API scopes allows `openid`
+ * alone, so "at most what is configured" holds for sign-ins too.
+ */
+function oidcScopeOf(client: ClientConfig): string | undefined {
+  if (client.scope === undefined) return undefined;
+  const oidc = client.scope.split(' ').filter((s) => OIDC_SCOPES.includes(s));
+  return oidc.length > 0 ? oidc.join(' ') : 'openid';
+}
+
 function clientMetadata(client: ClientConfig): ClientMetadata {
   const confidential = client.client_secret !== undefined;
   return {
@@ -59,8 +78,13 @@ function clientMetadata(client: ClientConfig): ClientMetadata {
     // auth_time in every ID token, so apps can enforce their own freshness rules.
     require_auth_time: true,
     response_types: client.grant_types.includes('authorization_code') ? ['code'] : [],
-    ...(client.scope ? { scope: client.scope } : {}),
+    ...(oidcScopeOf(client) ? { scope: oidcScopeOf(client) } : {}),
   };
+}
+
+/** A token request of the client_credentials grant, the only way to a management API token. */
+function isClientCredentialsRequest(ctx: KoaContextWithOIDC): boolean {
+  return ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
 }
 
 export function createProvider(deps: ProviderDependencies): Provider {
@@ -82,7 +106,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       long: cookie,
       short: cookie,
     },
-    scopes: ['openid', 'offline_access', 'email', 'profile', 'preferences'],
+    scopes: OIDC_SCOPES,
     claims: SCOPE_CLAIMS,
     responseTypes: ['code'],
     // PKCE with S256 (the only method oidc-provider 9 accepts) for every client unless relaxed.
@@ -98,6 +122,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       Interaction: config.ttl.interaction,
       Session: config.ttl.session,
       Grant: config.ttl.grant,
+      // Management API tokens (the only client_credentials tokens): api.access_token_ttl.
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.api.access_token_ttl,
     },
     features: {
       devInteractions: { enabled: false },
@@ -115,6 +141,31 @@ export function createProvider(deps: ProviderDependencies): Provider {
         postLogoutSuccessSource: (ctx) => deps.pages.loggedOut(ctx),
       },
       userinfo: { enabled: true },
+      // Systems calling the management API (a CRM, a data platform) authenticate as themselves.
+      clientCredentials: { enabled: true },
+      // RFC 8707: the management API is the one resource server. Its tokens are JWTs signed with
+      // the issuer's keys, verified by the API locally (src/oidc/api-tokens.ts), with scopes cut
+      // to the client's configured `scope`. Sign-ins never get a token for it: user-delegated
+      // access to other people's data is not something an app should be able to ask a user for.
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (ctx, _client, oneOf) => oneOf ?? (isClientCredentialsRequest(ctx) ? config.api.audience : undefined),
+        useGrantedResource: () => false,
+        getResourceServerInfo: (ctx, resourceIndicator, client) => {
+          if (resourceIndicator !== config.api.audience || !isClientCredentialsRequest(ctx)) {
+            throw new errors.InvalidTarget('unknown resource, or not available to this grant');
+          }
+          const scopes = apiScopesOf(clientsById.get(client.clientId));
+          if (scopes.length === 0) throw new errors.InvalidTarget('this client may not call the management API');
+          return {
+            scope: scopes.join(' '),
+            audience: config.api.audience,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: config.api.access_token_ttl,
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
     },
     discovery: {
       ui_locales_supported: config.locales.supported,

@@ -7,6 +7,7 @@ export const PAGE_NAMES = [
   'login', 'register', 'check_email', 'consent', 'logout', 'logged_out', 'verify_email',
   'forgot_password', 'reset_password', 'message', 'demo', 'profile',
   'account', 'account_edit_answer', 'account_delete', 'account_email',
+  'stats',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -103,6 +104,33 @@ export interface AccountAppView {
   /** What the app may receive, one phrase each ("Your email address", "Personalized recommendations"). */
   receives: string[];
   revokeAction: string;
+}
+
+/** One question on the statistics page; every number already formatted for the page's locale. */
+export interface StatsQuestionView {
+  id: string;
+  label: string;
+  totals: { shown: string; answered: string; skipped: string; declined: string; answerRate: string };
+  /**
+   * Shown and answered per day as SVG geometry (viewBox units), computed by the route: the page
+   * has no styles of its own, and right-to-left locales get the days from right to left.
+   */
+  chart: {
+    width: number;
+    height: number;
+    /** The y of the axis line. */
+    baseline: number;
+    /** The chart's accessible name. */
+    description: string;
+    days: { x: number; width: number; shownY: number; shownHeight: number; answeredY: number; answeredHeight: number; title: string }[];
+  };
+  /** Current answers: option label → accounts; absent when not aggregated (see distributionNote). */
+  distribution?: { label: string; count: number; countText: string }[];
+  /** The largest count, the meters' maximum. */
+  distributionMax?: number;
+  /** Why there is no distribution (free text and dates are never aggregated). */
+  distributionNote?: string;
+  days: { date: string; shown: string; answered: string; skipped: string; declined: string; answerRate: string }[];
 }
 
 export interface PageData {
@@ -249,6 +277,19 @@ export interface PageData {
     error?: string;
   };
   message: { title: string; message: string; requestId?: string; backUrl?: string };
+  stats: {
+    /** The period shown, e.g. "1 May 2026 – 30 May 2026". */
+    rangeLabel: string;
+    /** Links to other periods (GET, no form): the last 7, 30 and 90 days. */
+    ranges: { label: string; url: string; current: boolean }[];
+    screensets: {
+      id: string;
+      title: string;
+      /** No screen-set in use has this id any more; its history is still shown. */
+      retired: boolean;
+      questions: StatsQuestionView[];
+    }[];
+  };
   demo: {
     signedIn: boolean;
     loginUrl: string;

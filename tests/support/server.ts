@@ -78,6 +78,8 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
       clients: TEST_CLIENTS(issuer),
       // Sign-ins without questions, unless a test brings its screen-sets.
       screensets: { dir: 'tests/fixtures/screensets-none', watch: false },
+      // No webhook delivery unless a test configures endpoints and turns the worker on.
+      events: { worker: false },
     }, overrides) as Record<string, unknown>,
   });
   const clock = new TestClock();

@@ -244,6 +244,30 @@ const SAMPLES: Sample[] = [
   sample('account_delete', ACCOUNT_DELETE),
   sample('account_delete', { ...ACCOUNT_DELETE, error: 'Tick the box to confirm.' }),
   sample('account_delete', { ...ACCOUNT_DELETE, needsRecentSignIn: true }),
+  sample('stats', {
+    rangeLabel: '1 May 2026 – 30 May 2026',
+    ranges: [{ label: 'Last 7 days', url: '/stats?days=7', current: false }, { label: 'Last 30 days', url: '/stats?days=30', current: true }],
+    screensets: [{
+      id: 'coffee', title: 'Your coffee', retired: false,
+      questions: [{
+        id: 'brew_method', label: 'How do you make coffee at home?',
+        totals: { shown: '120', answered: '90', skipped: '20', declined: '10', answerRate: '75%' },
+        chart: {
+          width: 300, height: 100, baseline: 90, description: 'Shown and answered per day',
+          days: [{ x: 0, width: 8, shownY: 10, shownHeight: 80, answeredY: 30, answeredHeight: 60, title: '1 May: 12 shown, 9 answered' }],
+        },
+        distribution: [{ label: 'Espresso machine', count: 50, countText: '50' }, { label: 'Moka pot', count: 40, countText: '40' }],
+        distributionMax: 50,
+        days: [{ date: '1 May', shown: '12', answered: '9', skipped: '2', declined: '1', answerRate: '75%' }],
+      }, {
+        id: 'nickname', label: 'What should we call you?',
+        totals: { shown: '0', answered: '0', skipped: '0', declined: '0', answerRate: '–' },
+        chart: { width: 300, height: 100, baseline: 90, description: 'Shown and answered per day', days: [] },
+        distributionNote: 'Free-text answers are not aggregated.',
+        days: [],
+      }],
+    }, { id: 'old-set', title: 'old-set', retired: true, questions: [] }],
+  }),
   sample('account_email', { csrfToken: 'tok', action: '/account/email', cancelUrl: '/account', email: 'ana@example.com', sent: false, needsRecentSignIn: false, reauthUrl: '/account/login?reauth=1' }),
   sample('account_email', {
     csrfToken: 'tok', action: '/account/email', cancelUrl: '/account', email: 'ana@example.com', newEmail: 'ana@', error: 'Enter an email address like name@example.com.',

@@ -30,6 +30,9 @@ writeFileSync(path.join(work, 'bench.yaml'), [
   `database: { data_dir: ${JSON.stringify(path.join(work, 'db'))} }`,
   `mail: { mailbox_dir: ${JSON.stringify(path.join(work, 'mail'))} }`,
   'demo: { enabled: false }',
+  // Sign-ins with nothing to ask: the profiling check still runs (its database read), but no
+  // question page interrupts the flow being measured.
+  `screensets: { dir: ${JSON.stringify(path.join(root, 'tests/fixtures/screensets-none'))} }`,
   'logging: { level: warn }',
   'clients:',
   '  - client_id: bench',

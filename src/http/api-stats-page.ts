@@ -45,7 +45,8 @@ export function statsPageRoutes(deps: StatsPageDeps): Router {
       return ctx.redirect(`/account/login?return=${encodeURIComponent('/stats')}`);
     }
     const account = await deps.findAccount(signedIn.accountId);
-    if (!account || !operators.has(normalizeEmail(account.email))) {
+    // The address must be proven: otherwise whoever registers an operator's address first is one.
+    if (!account || account.email_verified_at === null || !operators.has(normalizeEmail(account.email))) {
       return pages.page(ctx, 'message', { title: pages.t(ctx, 'title.error'), message: pages.t(ctx, 'stats.forbidden') }, 403);
     }
     const query = { from: stringParam(ctx.query.from), to: stringParam(ctx.query.to) };

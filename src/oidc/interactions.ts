@@ -89,7 +89,9 @@ export function createInteractions(provider: Provider, config: Config) {
      */
     finishLogin(req: Req, res: Res, accountId: string, options: { firstSignIn?: boolean } = {}): Promise<string> {
       return result(req, res, {
-        login: { accountId, amr: ['pwd'], remember: true },
+        // The time of the password, fixed now: later steps (consent, questions) merge this result
+        // back, and without `ts` the provider would take the time of the last step as the login's.
+        login: { accountId, amr: ['pwd'], remember: true, ts: Math.floor(Date.now() / 1000) },
         ...(options.firstSignIn ? { [FIRST_SIGN_IN]: true } : {}),
       }, false);
     },

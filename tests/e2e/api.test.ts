@@ -430,7 +430,12 @@ describe('statistics', () => {
     expect(bad).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
   });
 
-  it('shows operators a page of charts, in their language and direction', async () => {
+  it('shows operators a page of charts, in their language and direction, once their address is verified', async () => {
+    // Whoever registers an operator's address first is not an operator until the address is proven.
+    expect((await alice.browser.navigate(`${server.issuer}/stats`)).status).toBe(403);
+    const [verify] = (await server.linksSentTo(alice.email)).filter((l) => l.includes('/verify-email'));
+    expect((await new HttpBrowser().navigate(verify!)).status).toBe(200);
+
     const page = await alice.browser.navigate(`${server.issuer}/stats`);
     expect(page.status).toBe(200);
     expect(page.html).toContain('API test set');

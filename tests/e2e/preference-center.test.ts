@@ -241,6 +241,25 @@ describe('changing the email address', () => {
   });
 });
 
+describe('the recent sign-in', () => {
+  it('is the time of the password, not of the last screen of the sign-in', async () => {
+    const recent = server.config.account.recent_sign_in;
+    server.config.account.recent_sign_in = 1;
+    try {
+      const browser = new HttpBrowser();
+      const request = await authorizationRequest(spa, { scope: SCOPE });
+      const welcome = await register(browser, await browser.navigate(request.url), uniqueEmail('stale'), spa.redirectUri);
+      // The question screen stays open past the window; finishing it must not renew the sign-in.
+      await new Promise((resolve) => setTimeout(resolve, 2100));
+      const form = findForm(welcome.html, '/profile');
+      await browser.navigate(new URL(`${form.action}/skip`, welcome.url).href, { form: form.hidden }, spa.redirectUri);
+      expect((await browser.navigate(`${server.issuer}/account/delete`)).html).toMatch(REAUTH_LINK);
+    } finally {
+      server.config.account.recent_sign_in = recent;
+    }
+  });
+});
+
 describe('deleting the account', () => {
   it('needs a recent sign-in, then removes the data, the sessions and the tokens, and keeps the consent proof pseudonymized', async () => {
     const user = await newUser();

@@ -120,7 +120,7 @@ export const replayRequest = z.union([
 
 export const replayResult = z.strictObject({ replayed: z.number().int().min(0) });
 
-export const accountIdParams = z.strictObject({ id: z.string().min(1).max(128).meta({ description: 'The account id (the `sub` of its tokens)' }) });
+export const accountIdParams = z.strictObject({ id: z.string().min(1).max(128).regex(/^[A-Za-z0-9._~-]+$/, 'account ids are letters, digits and . _ ~ -').meta({ description: 'The account id (the `sub` of its tokens)' }) });
 
 export { conditionSchema };
 

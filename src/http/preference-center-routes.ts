@@ -37,6 +37,10 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
   const secure = base.startsWith('https:');
   const clientNames = new Map(config.clients.map((c) => [c.client_id, c.name ?? c.client_id]));
   const router = new Router({ prefix: '/account' });
+  // Ids in paths are question ids, purposes and client ids: anything else names nothing here.
+  router.param('questionId', (id, ctx, next) => (/^[a-z][a-z0-9_]{0,63}$/.test(id) ? next() : ctx.throw(404)));
+  router.param('purpose', (id, ctx, next) => (Object.hasOwn(config.purposes, id) ? next() : ctx.throw(404)));
+  router.param('clientId', (id, ctx, next) => (/^[A-Za-z0-9._~-]{1,128}$/.test(id) ? next() : ctx.throw(404)));
 
   const date = (ctx: Context, at: Date) => new Intl.DateTimeFormat(state(ctx).locale, { dateStyle: 'medium' }).format(at);
   const redirect = (ctx: Context, location: string) => {

@@ -36,6 +36,13 @@ export function createProfileScreen(deps: ProfileScreenDeps) {
     return { accountId: interaction.accountId, clientId: interaction.clientId, sessionKey, pending: screen as PendingScreen };
   }
 
+  /** Profiling never blocks a sign-in: a failure to store is logged and counted, and the user goes on. */
+  async function continueDespite(ctx: Context, error: unknown) {
+    state(ctx).log.error({ err: error }, 'storing the profiling screen failed; continuing the sign-in without it');
+    metrics.profilingFailures.inc();
+    return finish(ctx);
+  }
+
   /** Leaves the screen: the sign-in goes on to the app. */
   async function finish(ctx: Context) {
     ctx.status = 303;
@@ -121,7 +128,12 @@ export function createProfileScreen(deps: ProfileScreenDeps) {
       const values = new Map(current.pending.questionIds.map((id) => [id, body.getAll(answerFieldName(id))]));
       const declined = new Set(body.getAll('decline'));
       const consents = new Set(body.getAll('consent'));
-      const result = await profiling.submit({ ...current, locale: state(ctx).locale, values, declined, consents });
+      let result: Awaited<ReturnType<Profiling['submit']>>;
+      try {
+        result = await profiling.submit({ ...current, locale: state(ctx).locale, values, declined, consents });
+      } catch (error) {
+        return continueDespite(ctx, error);
+      }
       if (!result.ok) {
         metrics.profilingScreens.inc({ outcome: 'invalid' });
         await render(ctx, interaction, {
@@ -136,8 +148,12 @@ export function createProfileScreen(deps: ProfileScreenDeps) {
     async skip(ctx: Context, interaction: InteractionView): Promise<void> {
       const current = signedIn(interaction);
       if (current) {
-        await profiling.skip({ ...current, locale: state(ctx).locale });
-        metrics.profilingScreens.inc({ outcome: 'skipped' });
+        try {
+          await profiling.skip({ ...current, locale: state(ctx).locale });
+          metrics.profilingScreens.inc({ outcome: 'skipped' });
+        } catch (error) {
+          return continueDespite(ctx, error);
+        }
       }
       return finish(ctx);
     },

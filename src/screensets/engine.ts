@@ -212,6 +212,7 @@ export interface AnswerErrorParams {
   not_on_scale: { min: number; max: number };
   text_too_long: { max_length: number };
   pattern_mismatch: Record<string, never>;
+  control_characters: Record<string, never>;
 }
 
 export type AnswerErrorCode = keyof AnswerErrorParams;
@@ -275,6 +276,8 @@ export function validateAnswer(question: Question, raw: string | string[] | unde
       return { ok: true, value };
     }
     case 'text': {
+      // NUL and other control characters are no part of an answer (and PostgreSQL refuses NUL).
+      if (/\p{Cc}/u.test(text)) return reject('control_characters', NONE);
       // Counted in code points, never more strictly than the browser's maxlength (UTF-16 units).
       if ([...text].length > question.max_length) return reject('text_too_long', { max_length: question.max_length });
       if (question.pattern !== undefined && !compileAnswerPattern(question.pattern).test(text)) {

@@ -40,7 +40,10 @@ const withinDuration = z.string().refine((text) => {
 }, { message: 'expected a duration such as 180d, 26w or 12h, at most 3660d' })
   .meta({ description: 'A whole number and a unit: s, m (minutes), h, d or w, such as 180d' });
 
-const scalar = z.union([z.string().min(1).max(200), z.number(), z.boolean()], { error: 'expected text, a number, or true/false' });
+const scalar = z.union([
+  z.string().min(1).max(200).regex(/^\P{Cc}*$/u, 'control characters are never part of an answer'),
+  z.number(), z.boolean(),
+], { error: 'expected text, a number, or true/false' });
 
 // Each branch is told apart by its first key, so a mistake inside one is reported for that one
 // (see explainUnion in the API's error handling).

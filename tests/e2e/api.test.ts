@@ -347,6 +347,8 @@ describe('accounts', () => {
     expect(withdrawn.body.consents).toEqual(expect.arrayContaining([expect.objectContaining({ purpose: 'personalization', state: 'withdrawn' })]));
 
     expect((await call('GET', '/accounts/no-such-account', { token: await tokenFor('crm') })).status).toBe(404);
+    // An id no account can have is a caller's mistake, not a server error.
+    expect((await call('GET', '/accounts/abc%00def', { token: await tokenFor('crm') })).status).toBe(400);
   });
 
   it('exports everything, as the preference center\'s download does', async () => {

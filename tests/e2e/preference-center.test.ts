@@ -184,6 +184,15 @@ describe('the preference center', () => {
     expect(await db().selectFrom('communication_ledger').selectAll().where('account_id', '=', user.sub).execute()).toEqual([]);
   });
 
+  it('answers 404 for ids that name nothing, whatever they contain', async () => {
+    const user = await newUser();
+    const { hidden } = findForm((await accountPage(user)).html, '/account/communication');
+    for (const action of ['/account/answers/x%00/delete', '/account/answers/NOPE/delete', '/account/consents/__proto__', '/account/apps/a%00b/revoke']) {
+      const response = await user.browser.request(`${server.issuer}${action}`, { form: { ...hidden, action: 'withdraw' } });
+      expect(response.status, action).toBe(404);
+    }
+  });
+
   it('never lets one user read or change another\'s data', async () => {
     const alice = await newUser();
     const bob = await newUser();

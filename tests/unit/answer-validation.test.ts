@@ -123,6 +123,8 @@ describe('validateAnswer', () => {
       ['ABCDEFG', refused('text_too_long', { max_length: 6 })],
     ]);
     check(question({ type: 'text', max_length: 3 }), [['😀😀😀', ok('😀😀😀')], ['😀😀😀😀', refused('text_too_long', { max_length: 3 })]]);
+    // NUL and other control characters are refused, never passed on to the database.
+    check(question({ type: 'text' }), [['Par\u0000is', refused('control_characters')], ['a\u0007b', refused('control_characters')], ['Città', ok('Città')]]);
   });
 });
 

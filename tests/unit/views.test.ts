@@ -1001,7 +1001,7 @@ const ANSWER_ERROR_SAMPLES: { [Code in AnswerErrorCode]: AnswerErrorParams[Code]
   too_few_selections: { min: 3 }, too_many_selections: { max: 4 },
   not_a_boolean: {}, not_a_date: {}, date_too_early: { min: '1900-01-01' }, date_too_late: { max: '2008-05-01' },
   not_a_number: {}, number_too_small: { min: 0 }, number_too_large: { max: 20 }, number_off_step: { step: 0.5, base: 1 },
-  not_on_scale: { min: 1, max: 5 }, text_too_long: { max_length: 40 }, pattern_mismatch: {},
+  not_on_scale: { min: 1, max: 5 }, text_too_long: { max_length: 40 }, pattern_mismatch: {}, control_characters: {},
 };
 
 describe('answer error messages', () => {

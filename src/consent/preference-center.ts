@@ -243,6 +243,10 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
         await grants.revokeAll(trx, accountId);
         await pseudonymizeConsents(trx, accountId, deps.pseudonymSecret);
         await trx.deleteFrom('login_throttle').where('key', '=', `account:${account.email}`).execute();
+        // Earlier events carry answers and the account id (which would tie the pseudonymized
+        // consents back to it): they go, delivered or not. account.deleted tells receivers to erase.
+        await trx.deleteFrom('deliveries').where('account_id', '=', accountId).execute();
+        await trx.deleteFrom('outbox_events').where('account_id', '=', accountId).execute();
         // Answers, history, prompt log, rewards, preferences and email tokens go with the account (cascade).
         await trx.deleteFrom('accounts').where('id', '=', accountId).execute();
         await recordEvent(trx, { type: 'account.deleted', accountId, payload: { account_id: accountId } }, now);
@@ -261,6 +265,10 @@ export async function eraseAnswers(
   if (questionIds.length === 0) return;
   const deleted = await trx.deleteFrom('answers').where('account_id', '=', accountId).where('question_id', 'in', questionIds)
     .returning(['question_id', 'purpose', 'set_id']).execute();
+  if (deleted.length === 0) return;
+  // Erased means erased: the history keeps when the question was answered, not what the answer was.
+  await trx.updateTable('answer_history').set({ value: null })
+    .where('account_id', '=', accountId).where('question_id', 'in', deleted.map((r) => r.question_id)).execute();
   for (const row of deleted) {
     await trx.insertInto('answer_history').values({
       account_id: accountId, question_id: row.question_id, value: null, purpose: row.purpose, set_id: row.set_id, set_version: 0,

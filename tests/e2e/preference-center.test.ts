@@ -126,6 +126,10 @@ describe('the preference center', () => {
       { question_id: 'favourite_drink', value: 'coffee', source: 'preference_center' },
       { question_id: 'birthday', value: null, source: 'preference_center' },
     ]);
+    // The deleted answer is gone from its history too (and so from the download).
+    expect(history.filter((h) => h.question_id === 'birthday').map((h) => h.value)).toEqual([null, null]);
+    const exported = await (await user.browser.request(`${server.issuer}/account/export`)).text();
+    expect(exported).not.toContain('1990-04-01');
   });
 
   it('records communication preferences as a ledger and lists, then disconnects, the apps', async () => {
@@ -302,8 +306,10 @@ describe('deleting the account', () => {
     expect(await db().selectFrom('consent_ledger').select('id').where('subject', '=', user.sub).execute()).toEqual([]);
     const proof = await db().selectFrom('consent_ledger').select('subject').where('subject', 'like', 'deleted:%').execute();
     expect(proof.length).toBeGreaterThanOrEqual(2);
-    const events = await db().selectFrom('outbox_events').select('type').where('account_id', '=', user.sub).execute();
-    expect(events.map((e) => e.type)).toContain('account.deleted');
+    // Only account.deleted is left of the account's events: the others carried its answers.
+    const events = await db().selectFrom('outbox_events').select(['type', 'payload']).where('account_id', '=', user.sub).execute();
+    expect(events.map((e) => e.type)).toEqual(['account.deleted']);
+    expect(JSON.stringify(await db().selectFrom('outbox_events').select('payload').execute())).not.toContain(user.email);
 
     await expect(oidc.refreshTokenGrant(spa.config, user.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     await expect(userinfo(user)).rejects.toBeDefined();

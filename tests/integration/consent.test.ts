@@ -87,13 +87,18 @@ describe('retention', () => {
     });
     // A purpose of this test's own: other test files share the PostgreSQL database and write answers under offers.
     await storage.db.insertInto('answers').values([answer('old_offer', 'short_lived', 1), answer('new_offer', 'short_lived', 300), answer('old_taste', 'personalization', 1)]).execute();
+    await storage.db.insertInto('answer_history').values({
+      account_id: accountId, question_id: 'old_offer', value: JSON.stringify('x'), purpose: 'short_lived', set_id: 's', set_version: 1,
+      label: 'Old offer?', locale: 'en', client_id: null, source: 'screen', recorded_at: at(1),
+    }).execute();
     const config = { ...base, purposes: { ...base.purposes, short_lived: { ...base.purposes.offers!, retention: 100 * 24 * 3600 } } };
 
     expect(await eraseExpiredAnswers(storage.db, config, at(302))).toBeGreaterThanOrEqual(1);
     const left = await storage.db.selectFrom('answers').select('question_id').where('account_id', '=', accountId).orderBy('question_id').execute();
     expect(left.map((r) => r.question_id)).toEqual(['new_offer', 'old_taste']);
-    const history = await storage.db.selectFrom('answer_history').select(['question_id', 'value', 'source']).where('account_id', '=', accountId).execute();
-    expect(history).toEqual([{ question_id: 'old_offer', value: null, source: 'retention' }]);
+    const history = await storage.db.selectFrom('answer_history').select(['question_id', 'value', 'source']).where('account_id', '=', accountId).orderBy('id').execute();
+    // The history keeps that it was answered, and when, but not the value.
+    expect(history).toEqual([{ question_id: 'old_offer', value: null, source: 'screen' }, { question_id: 'old_offer', value: null, source: 'retention' }]);
     const events = await storage.db.selectFrom('outbox_events').select(['type', 'payload']).where('account_id', '=', accountId).execute();
     expect(events).toEqual([{ type: 'answer.deleted', payload: expect.objectContaining({ question_id: 'old_offer', source: 'retention' }) }]);
   });

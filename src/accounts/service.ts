@@ -373,7 +373,8 @@ export function createAccounts(deps: AccountsDeps): Accounts {
       }
       const { token, row } = newToken(accountId, 'change_email', null, clock());
       await db.insertInto('email_tokens').values({ ...row, new_email: email }).execute();
-      await deliver({
+      // Not awaited: a mail server's delay would otherwise tell a taken address from a free one.
+      void deliver({
         to: email,
         ...changeEmailMessage({
           locale, link: `${issuer}/account/email/confirm?token=${token}`,

@@ -51,6 +51,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // A reloaded question page is one showing, not two.
   await db.schema.createIndex('prompt_log_shown_once').unique().on('prompt_log')
     .columns(['account_id', 'session_key', 'question_id']).where(sql.ref('outcome'), '=', 'shown').execute();
+  // One outcome per question and sign-in session: a form posted twice is recorded once.
+  await db.schema.createIndex('prompt_log_outcome_once').unique().on('prompt_log')
+    .columns(['account_id', 'session_key', 'question_id']).where(sql.ref('outcome'), '<>', 'shown').execute();
   await db.schema.createIndex('prompt_log_stats').on('prompt_log').columns(['set_id', 'at']).execute();
 
   await db.schema.createTable('rewards')

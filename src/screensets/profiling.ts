@@ -89,6 +89,25 @@ export interface CurrentAnswer {
 
 const SOURCE = 'screen' as const;
 
+/** The screen's outcome is already recorded for this session; the second submission changes nothing. */
+class ScreenAlreadyRecorded extends Error {
+  constructor() {
+    super('this screen was already saved in this sign-in session');
+    this.name = 'ScreenAlreadyRecorded';
+  }
+}
+
+/** Runs a screen's transaction; a second submission of the same screen is a no-op, not an error. */
+async function once(write: () => Promise<void>): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (error) {
+    if (error instanceof ScreenAlreadyRecorded) return false;
+    throw error;
+  }
+}
+
 export function createProfiling(deps: ProfilingDeps) {
   const { db, config, clock } = deps;
   const clients = new Map(config.clients.map((c) => [c.client_id, c]));
@@ -182,10 +201,16 @@ export function createProfiling(deps: ProfilingDeps) {
 
   async function logOutcome(trx: Transaction<Database>, input: LogContext, questionIds: string[], outcome: 'answered' | 'skipped' | 'declined', at: Date) {
     if (questionIds.length === 0) return;
-    await trx.insertInto('prompt_log').values(questionIds.map((questionId) => ({
+    const logged = await trx.insertInto('prompt_log').values(questionIds.map((questionId) => ({
       account_id: input.accountId, session_key: input.sessionKey, client_id: input.clientId,
       set_id: input.setId, set_version: input.setVersion, question_id: questionId, outcome, at,
-    }))).execute();
+    })))
+      .onConflict((oc) => oc.columns(['account_id', 'session_key', 'question_id']).where('outcome', '<>', 'shown').doNothing())
+      .returning('question_id')
+      .execute();
+    // The same screen was already saved in this session (a double submit, two tabs): this
+    // transaction is rolled back, so nothing is stored twice.
+    if (logged.length < questionIds.length) throw new ScreenAlreadyRecorded();
   }
 
   /** The re-consent screen: renews the ticked purposes; the others count as "Not now". */
@@ -194,7 +219,7 @@ export function createProfiling(deps: ProfilingDeps) {
     const due = input.pending.questionIds.filter((p) => needsReconsent(config.purposes[p], consents.get(p)));
     const renewed = due.filter((p) => input.consents.has(p));
     const context = { ...input, setId: RECONSENT_SET, setVersion: 0 };
-    await db.transaction().execute(async (trx) => {
+    const recorded = await once(() => db.transaction().execute(async (trx) => {
       for (const purpose of renewed) {
         await recordConsent(trx, config, {
           accountId: input.accountId, purpose, action: 'granted', clientId: input.clientId, source: SOURCE, locale: input.locale,
@@ -202,8 +227,8 @@ export function createProfiling(deps: ProfilingDeps) {
       }
       await logOutcome(trx, context, renewed, 'answered', now);
       await logOutcome(trx, context, due.filter((p) => !renewed.includes(p)), 'skipped', now);
-    });
-    return { ok: true, answered: [], skipped: [], declined: [], consented: renewed };
+    }));
+    return { ok: true, answered: [], skipped: [], declined: [], consented: recorded ? renewed : [] };
   }
 
   return {
@@ -305,7 +330,7 @@ export function createProfiling(deps: ProfilingDeps) {
       const missing = needed.filter((p) => !input.consents.has(p));
       if (missing.length > 0) return { ok: false, errors, consentMissing: missing };
 
-      await db.transaction().execute(async (trx) => {
+      const recorded = await once(() => db.transaction().execute(async (trx) => {
         for (const purpose of needed) {
           await recordConsent(trx, config, {
             accountId: input.accountId, purpose, action: 'granted', clientId: input.clientId, source: SOURCE, locale: input.locale,
@@ -350,7 +375,8 @@ export function createProfiling(deps: ProfilingDeps) {
         await logOutcome(trx, base, accepted.map((a) => a.question.id), 'answered', now);
         await logOutcome(trx, base, skipped, 'skipped', now);
         await logOutcome(trx, base, declined, 'declined', now);
-      });
+      }));
+      if (!recorded) return { ok: true, answered: [], skipped: [], declined: [], consented: [] };
       return { ok: true, answered: accepted.map((a) => a.question.id), skipped, declined, consented: needed };
     },
 
@@ -359,8 +385,8 @@ export function createProfiling(deps: ProfilingDeps) {
       const { pending } = input;
       const set = pending.setId === RECONSENT_SET ? undefined : questionsOf(pending)?.set;
       const ids = pending.setId === RECONSENT_SET ? pending.questionIds : questionsOf(pending)?.questions.map((q) => q.id) ?? [];
-      await db.transaction().execute((trx) => logOutcome(trx,
-        { ...input, setId: set?.id ?? pending.setId, setVersion: set?.version ?? pending.setVersion }, ids, 'skipped', clock()));
+      await once(() => db.transaction().execute((trx) => logOutcome(trx,
+        { ...input, setId: set?.id ?? pending.setId, setVersion: set?.version ?? pending.setVersion }, ids, 'skipped', clock())));
     },
 
     /** The account's current answers, oldest question first. */

@@ -109,6 +109,18 @@ describe('the profiling service', () => {
     expect(await profiling.currentAnswers(account)).toEqual([]);
   });
 
+  it('records a screen posted twice (a double click, two tabs) once', async () => {
+    const account = await newAccount();
+    const twice = { ...submission(account, { favourite_drink: 'tea', birthday: '1991-07-14' }), sessionKey: 'double' };
+    const [first, second] = await Promise.all([profiling.submit(twice), profiling.submit(twice)]);
+    expect([first, second].filter((r) => r.ok && r.answered.length > 0)).toHaveLength(1);
+    const log = await storage.db.selectFrom('prompt_log').select('outcome').where('account_id', '=', account).execute();
+    expect(log.map((r) => r.outcome)).toEqual(['answered', 'answered']);
+    const events = await eventsOf(account);
+    expect(events.filter((e) => e.type === 'answer.recorded')).toHaveLength(2);
+    expect(events.filter((e) => e.type === 'consent.granted')).toHaveLength(2);
+  });
+
   it('decides in one read: the first sign-in gets the welcome screen, the session ceiling holds', async () => {
     const account = await newAccount();
     const signIn = { accountId: account, clientId: 'demo-shop', sessionKey: 'k', trigger: 'after_registration' as const, promptNone: false, locale: 'en' };

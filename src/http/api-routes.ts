@@ -238,11 +238,34 @@ async function readJson(ctx: Context): Promise<unknown> {
     if (size > JSON_LIMIT) throw new BodyTooLargeError();
     chunks.push(chunk as Buffer);
   }
+  let body: unknown;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
     throw new ApiProblem(400, 'invalid_request', 'the body is not valid JSON');
   }
+  // Validators recurse; a body nested thousands deep would exhaust the stack before any limit of
+  // theirs is checked. Nothing the API takes is nested anywhere near this deep.
+  if (nestingDepth(body) > MAX_JSON_DEPTH) {
+    throw new ApiProblem(400, 'invalid_request', `the body is nested more than ${MAX_JSON_DEPTH} levels deep`);
+  }
+  return body;
+}
+
+const MAX_JSON_DEPTH = 32;
+
+/** How deeply arrays and objects nest in a parsed JSON value, measured without recursion. */
+function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (typeof current !== 'object' || current === null) continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > MAX_JSON_DEPTH) return deepest;
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return deepest;
 }
 
 type Issue = z.core.$ZodIssue;

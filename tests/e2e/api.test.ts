@@ -411,6 +411,9 @@ describe('segments', () => {
     expect(option.body.error_description).toContain('espresso, filter');
     expect((await call('POST', '/segments/count', { token, body: '{"answered":' })).status).toBe(400);
     expect((await call('POST', '/segments/count', { token, body: 'answered=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status).toBe(415);
+    // A condition nested thousands deep (small enough to send) is refused before it is validated.
+    const deep = `${'{"not":'.repeat(3000)}{"answered":"${BREW}"}${'}'.repeat(3000)}`;
+    expect(await call('POST', '/segments/count', { token, body: deep })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
   });
 });
 

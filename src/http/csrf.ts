@@ -2,8 +2,9 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 
 // Double-submit token: a random value in a signed, httpOnly, SameSite=Lax cookie, repeated in a
-// hidden form field. A cross-site page can neither read the cookie nor forge its signature.
-const COOKIE = 'parley.csrf';
+// hidden form field. A cross-site page can neither read the cookie nor forge its signature. Over
+// https the cookie is __Host- prefixed: a sibling subdomain cannot plant one of its own.
+const cookieName = (ctx: Context) => (ctx.secure ? '__Host-parley.csrf' : 'parley.csrf');
 
 export class CsrfError extends Error {
   constructor() {
@@ -13,15 +14,15 @@ export class CsrfError extends Error {
 }
 
 export function csrfToken(ctx: Context, secure: boolean): string {
-  const existing = ctx.cookies.get(COOKIE, { signed: true });
+  const existing = ctx.cookies.get(cookieName(ctx), { signed: true });
   if (existing && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing;
   const token = randomBytes(32).toString('base64url');
-  ctx.cookies.set(COOKIE, token, { signed: true, httpOnly: true, sameSite: 'lax', secure, overwrite: true });
+  ctx.cookies.set(cookieName(ctx), token, { signed: true, httpOnly: true, sameSite: 'lax', secure: secure || ctx.secure, path: '/', overwrite: true });
   return token;
 }
 
 export function checkCsrf(ctx: Context, submitted: string | null): void {
-  const expected = ctx.cookies.get(COOKIE, { signed: true });
+  const expected = ctx.cookies.get(cookieName(ctx), { signed: true });
   if (!expected || !submitted) throw new CsrfError();
   const a = Buffer.from(expected);
   const b = Buffer.from(submitted);

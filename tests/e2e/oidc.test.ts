@@ -290,4 +290,11 @@ describe('behind a TLS-terminating proxy', () => {
     expect(discovery.token_endpoint).toMatch(/^https:\/\//);
     expect(discovery.authorization_endpoint).toMatch(/^https:\/\//);
   });
+
+  it('keeps form tokens in a __Host- cookie over https, which no sibling subdomain can set', async () => {
+    const page = await fetch(`${proxied.issuer}/forgot-password`, { headers: { 'x-forwarded-proto': 'https' } });
+    const cookies = page.headers.getSetCookie().join('\n');
+    expect(cookies).toMatch(/^__Host-parley\.csrf=[^;]+;.*path=\/;.*secure/im);
+    expect(cookies).not.toMatch(/domain=/i);
+  });
 });

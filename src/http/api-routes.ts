@@ -126,12 +126,12 @@ export function apiOperations(deps: Omit<ApiDependencies, 'openApi'> & { openApi
       },
     }),
     operation({
-      method: 'get', path: '/accounts/{id}/export', operationId: 'exportAccount', tag: 'accounts', scope: 'accounts:read',
+      method: 'get', path: '/accounts/{id}/export', operationId: 'exportAccount', tag: 'accounts', scope: 'accounts:export',
       summary: 'Export everything held about an account',
       description: 'The same JSON document as "Download my data" in the preference center: every answer under every '
         + 'purpose, their history, the consent ledger, the prompt log and the connected apps. It is NOT limited to the '
         + 'client\'s purposes: it exists to answer a data subject\'s access request (GDPR article 15) on their behalf, '
-        + 'so grant `accounts:read` only to systems trusted with all of a person\'s data.',
+        + 'so it has its own scope, `accounts:export`, for systems trusted with all of a person\'s data.',
       params: accountIdParams,
       responses: { 200: { description: 'The export', schema: accountExport }, 404: ACCOUNT_NOT_FOUND },
       handle: async ({ params }) => {

@@ -126,7 +126,8 @@ export { conditionSchema };
 
 /** What each scope allows, for the OpenAPI security scheme. */
 export const SCOPE_DESCRIPTIONS: Record<(typeof API_SCOPES)[number], string> = {
-  'accounts:read': 'Read an account (answers under the client\'s purposes) and export all of its data',
+  'accounts:read': 'Read an account, with the answers under the client\'s purposes and the user\'s consent',
+  'accounts:export': 'Export all of an account\'s data, under every purpose (for access requests)',
   'accounts:write': 'Delete an account',
   'segments:read': 'Count and list accounts matching conditions on answers and consents',
   'stats:read': 'Read screen-set statistics',

@@ -45,7 +45,7 @@ questions:
 const SECRET = 'api-client-secret-for-tests-0123';
 const API_CLIENTS = [
   // A CRM registered for personalization only, with every scope but events.
-  { client_id: 'crm', client_secret: SECRET, grant_types: ['client_credentials'], purposes: ['personalization'], scope: 'accounts:read accounts:write segments:read stats:read events:replay' },
+  { client_id: 'crm', client_secret: SECRET, grant_types: ['client_credentials'], purposes: ['personalization'], scope: 'accounts:read accounts:export accounts:write segments:read stats:read events:replay' },
   // A data platform registered for both purposes.
   { client_id: 'platform', client_secret: SECRET, grant_types: ['client_credentials'], purposes: ['personalization', 'offers'], scope: 'accounts:read segments:read stats:read' },
   // A system allowed to read accounts, nothing else.
@@ -79,7 +79,7 @@ async function clientConfig(clientId: string, secret = SECRET) {
 }
 
 const tokens = new Map<string, string>();
-async function tokenFor(clientId: string, scope = 'accounts:read accounts:write segments:read stats:read events:replay'): Promise<string> {
+async function tokenFor(clientId: string, scope = 'accounts:read accounts:export accounts:write segments:read stats:read events:replay'): Promise<string> {
   const key = `${clientId} ${scope}`;
   if (!tokens.has(key)) tokens.set(key, (await oidc.clientCredentialsGrant(await clientConfig(clientId), { scope })).access_token);
   return tokens.get(key)!;
@@ -360,6 +360,9 @@ describe('accounts', () => {
     const { exported_at: _b, ...fromCenter } = download;
     expect(fromApi).toEqual(fromCenter);
     expect(response.body.answers).toEqual(expect.arrayContaining([expect.objectContaining({ question_id: BIRTHDAY })]));
+    // Everything, under every purpose: reading an account is not enough for it.
+    const reader = await call('GET', `/accounts/${alice.sub}/export`, { token: await tokenFor('reader', 'accounts:read') });
+    expect(reader.status).toBe(403);
   });
 });
 

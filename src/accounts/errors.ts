@@ -9,6 +9,7 @@ export type AccountErrorCode =
   | 'email_taken'
   | 'invalid_credentials'
   | 'throttled'
+  | 'too_many_requests'
   | 'email_not_verified'
   | 'token_invalid'
   | 'token_expired';

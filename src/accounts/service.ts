@@ -78,6 +78,9 @@ const hashToken = (token: string) => createHash('sha256').update(token).digest('
  */
 const RESET_REQUEST_ANSWER_MS = 250;
 
+/** Email-change requests an account may make in an hour. */
+const EMAIL_CHANGES_PER_HOUR = 5;
+
 export function createAccounts(deps: AccountsDeps): Accounts {
   const { db, config, clock, mailer, hasher, throttle, logger } = deps;
   const issuer = config.issuer.replace(/\/$/, '');
@@ -366,13 +369,21 @@ export function createAccounts(deps: AccountsDeps): Accounts {
       if (!isValidEmail(email)) throw new AccountValidationError({ email: 'invalid_email' });
       const account = await findById(accountId);
       if (!account || account.email === email) return;
-      // A taken address gets nothing: the owner did not ask, and the requester sees the usual answer.
+      const now = clock();
+      // A few requests an hour: enough for typos, too few to probe which addresses are registered.
+      const hourAgo = new Date(now.getTime() - 3600_000);
+      const recent = await db.selectFrom('email_tokens').select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('account_id', '=', accountId).where('purpose', '=', 'change_email').where('created_at', '>', hourAgo)
+        .executeTakeFirstOrThrow();
+      if (Number(recent.n) >= EMAIL_CHANGES_PER_HOUR) throw new AccountError('too_many_requests', { retryAfterSeconds: 3600 });
+      // Every request stores a token, so taken and free addresses cost the same and count the same;
+      // only a free address is sent the link (the owner of a taken one did not ask for anything).
+      const { token, row } = newToken(accountId, 'change_email', null, now);
+      await db.insertInto('email_tokens').values({ ...row, new_email: email }).execute();
       if (await findByEmail(email)) {
         logger.info({ account_id: accountId }, 'email change to an address in use: no link sent');
         return;
       }
-      const { token, row } = newToken(accountId, 'change_email', null, clock());
-      await db.insertInto('email_tokens').values({ ...row, new_email: email }).execute();
       // Not awaited: a mail server's delay would otherwise tell a taken address from a free one.
       void deliver({
         to: email,

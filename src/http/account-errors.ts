@@ -14,6 +14,7 @@ const STATUS: Record<AccountErrorCode, number> = {
   email_taken: 409,
   invalid_credentials: 401,
   throttled: 429,
+  too_many_requests: 429,
   email_not_verified: 403,
   token_invalid: 400,
   token_expired: 400,
@@ -33,6 +34,7 @@ export function accountErrorMessage(pages: PageResponder, ctx: Context, config: 
         ? pages.t(ctx, 'error.throttled_minutes', { minutes: Math.ceil(seconds / 60) })
         : pages.t(ctx, 'error.throttled', { seconds });
     }
+    case 'too_many_requests': return pages.t(ctx, 'error.too_many_requests', { minutes: Math.ceil(Math.max(60, retryAfterSeconds ?? 60) / 60) });
     default: return pages.t(ctx, `error.${code}`);
   }
 }

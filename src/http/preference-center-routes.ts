@@ -295,7 +295,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
       await accounts.requestEmailChange(form.user.accountId, newEmail, state(ctx).locale);
     } catch (error) {
       if (!(error instanceof AccountError)) throw error;
-      return emailPage(ctx, form.user, email, { newEmail, error: accountErrorMessage(pages, ctx, config, error.code) }, accountErrorStatus(error));
+      return emailPage(ctx, form.user, email, { newEmail, error: accountErrorMessage(pages, ctx, config, error.code, error.retryAfterSeconds) }, accountErrorStatus(error));
     }
     emailPage(ctx, form.user, email, { sent: true });
   });

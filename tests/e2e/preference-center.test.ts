@@ -257,6 +257,20 @@ describe('changing the email address', () => {
     const old = new HttpBrowser();
     expect((await signIn(old, await old.navigate((await authorizationRequest(spa)).url), user.email, spa.redirectUri)).status).toBe(401);
   });
+
+  it('takes a few requests an hour, taken and free addresses alike, then asks to wait', async () => {
+    const user = await newUser();
+    const other = await newUser();
+    const request = async (address: string) =>
+      user.browser.submit(await user.browser.navigate(`${server.issuer}/account/email`), '/account/email', { new_email: address });
+    for (let i = 0; i < 5; i++) expect((await request(i % 2 ? other.email : uniqueEmail('probe'))).status).toBe(200);
+    const refused = await request(uniqueEmail('probe'));
+    expect(refused.status).toBe(429);
+    expect(refused.html).toContain('Try again in 60 minutes');
+    // An hour later (Parley's clock), it is open again.
+    server.clock.advance(3601);
+    expect((await request(uniqueEmail('probe'))).status).toBe(200);
+  });
 });
 
 describe('the recent sign-in', () => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { createAccounts, type Accounts } from './accounts/service.ts';
 import { createPasswordHasher } from './accounts/passwords.ts';
-import { createThrottle } from './accounts/throttle.ts';
+import { createThrottle, purgeStaleThrottles } from './accounts/throttle.ts';
 import { ConfigError, developmentDefaultsInUse } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { createHttpApp } from './http/app.ts';
@@ -202,6 +202,8 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       purgeExpired(db, clock())
         .then((count) => { if (count > 0) logger.info({ count }, 'purged expired OIDC artifacts'); })
         .catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'purge of expired OIDC artifacts failed'));
+      purgeStaleThrottles(db, config.throttle.window, clock())
+        .catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'purge of old sign-in throttles failed'));
       eraseExpiredAnswers(db, config, clock())
         .then((count) => { if (count > 0) logger.info({ count }, 'erased answers past their purpose retention'); })
         .catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'retention job failed'));

@@ -101,3 +101,16 @@ export function createThrottle(db: DB, config: Config['throttle'], clock: () => 
     },
   };
 }
+
+/**
+ * Deletes the rows of addresses and emails whose failures are past the window and whose delay is
+ * over: they decide nothing any more, and an IP address is personal data not to keep for nothing.
+ */
+export async function purgeStaleThrottles(db: DB, window: number, now: Date): Promise<number> {
+  const forgotten = new Date(now.getTime() - window * 1000);
+  const deleted = await db.deleteFrom('login_throttle')
+    .where('last_failure_at', '<', forgotten)
+    .where((eb) => eb.or([eb('blocked_until', 'is', null), eb('blocked_until', '<', now)]))
+    .executeTakeFirst();
+  return Number(deleted.numDeletedRows);
+}

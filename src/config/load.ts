@@ -213,5 +213,7 @@ export function developmentDefaultsInUse(config: Config): string[] {
   for (const c of config.clients) {
     if (c.client_secret?.endsWith('change-me')) warnings.push(`clients: "${c.client_id}" uses a development client_secret`);
   }
+  // Verification and reset links written to a local directory reach nobody in production.
+  if (config.mail.smtp_url === '') warnings.push('mail.smtp_url is empty, so emails go to the development mailbox: set SMTP_URL');
   return warnings;
 }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccountError, AccountValidationError } from '../../src/accounts/errors.ts';
 import { createPasswordHasher, type PasswordHasher } from '../../src/accounts/passwords.ts';
 import { createAccounts, type Accounts } from '../../src/accounts/service.ts';
-import { createThrottle, type Throttle } from '../../src/accounts/throttle.ts';
+import { createThrottle, purgeStaleThrottles, type Throttle } from '../../src/accounts/throttle.ts';
 import { deepMerge, loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { createMailer, readMailbox, type Mailer, type MailMessage } from '../../src/mail/mailer.ts';
@@ -433,6 +433,23 @@ describe('throttle', () => {
     await Promise.all(Array.from({ length: 12 }, () => throttle.recordFailure({ email, ip: uniqueIp() })));
     const row = await storage.db.selectFrom('login_throttle').select('failures').where('key', '=', `account:${email}`).executeTakeFirst();
     expect(row?.failures).toBe(12);
+  });
+
+  it('purges the rows that decide nothing any more: past the window and not blocking', async () => {
+    const lenient = rules({ free_attempts: 5, base_delay: '2h', max_delay: '2h' });
+    const throttle = rules({ free_attempts: 1, base_delay: '2h', max_delay: '2h' });
+    const stale = { email: uniqueEmail('stale'), ip: uniqueIp() };
+    const blocked = { email: uniqueEmail('blocked'), ip: uniqueIp() };
+    await lenient.recordFailure(stale);
+    await throttle.recordFailure(blocked);
+    await throttle.recordFailure(blocked);
+    advance(3601);
+    await purgeStaleThrottles(storage.db, 3600, clock());
+    const keys = async (email: string) => (await storage.db.selectFrom('login_throttle').select('key').where('key', '=', `account:${email}`).execute()).length;
+    // A free failure, past the window → gone. A delay still running → kept.
+    expect(await keys(stale.email)).toBe(0);
+    expect(await keys(blocked.email)).toBe(1);
+    expect(await throttle.check(blocked)).toBeDefined();
   });
 });
 

@@ -88,7 +88,12 @@ describe('configuration', () => {
     const warnings = developmentDefaultsInUse(loadConfig({ env: {} }));
     expect(warnings.join('\n')).toMatch(/cookie_keys/);
     expect(warnings.join('\n')).toMatch(/key_encryption/);
-    const safe = loadConfig({ env: { PARLEY_COOKIE_KEYS: 'a-real-secret-of-enough-length', PARLEY_KEY_ENCRYPTION_SECRET: 'another-real-secret-long-enough' }, overrides: { demo: { enabled: false }, clients: [] } });
+    // Without SMTP, mail goes to a local directory: fine in development, refused in production.
+    expect(warnings.join('\n')).toMatch(/mail\.smtp_url/);
+    const safe = loadConfig({
+      env: { PARLEY_COOKIE_KEYS: 'a-real-secret-of-enough-length', PARLEY_KEY_ENCRYPTION_SECRET: 'another-real-secret-long-enough', SMTP_URL: 'smtp://127.0.0.1:2525' },
+      overrides: { demo: { enabled: false }, clients: [] },
+    });
     expect(developmentDefaultsInUse(safe)).toEqual([]);
   });
 });

@@ -225,17 +225,26 @@ describe('the question screen in a sign-in', () => {
   });
 
   it('never blocks a sign-in when profiling fails', async () => {
-    const { email } = await registeredUser((browser, page) => notNow(browser, page, spa.redirectUri));
-    server.clock.advance(DAY);
-    await db().schema.alterTable('prompt_log').renameTo('prompt_log_away').execute();
+    // A server of its own on the embedded database: the failure is made by taking a table away,
+    // which must not touch the database other test files share in the PostgreSQL pass.
+    const isolated = await startTestServer({ screensets: { dir: 'tests/fixtures/screensets-e2e' }, database: { url: '', data_dir: 'memory://' } });
     try {
-      const { request, page } = await freshSignIn(email);
-      const { tokens } = await tokensFor(spa, request, page);
-      expect(tokens.access_token).toBeTruthy();
+      const app = await appClient(isolated, 'spa');
+      const email = uniqueEmail('failing');
+      const first = new HttpBrowser();
+      const welcome = await register(first, await first.navigate((await authorizationRequest(app, { scope: SCOPE })).url), email, app.redirectUri);
+      await notNow(first, welcome, app.redirectUri);
+      isolated.clock.advance(DAY);
+      await isolated.parley.storage.db.schema.alterTable('prompt_log').renameTo('prompt_log_away').execute();
+      const browser = new HttpBrowser();
+      const request = await authorizationRequest(app, { scope: SCOPE });
+      const page = await signIn(browser, await browser.navigate(request.url), email, app.redirectUri);
+      expect(page.url.startsWith(app.redirectUri)).toBe(true);
+      expect((await exchange(app, request, page.url)).access_token).toBeTruthy();
+      const metrics = await (await fetch(`${isolated.issuer}/metrics`)).text();
+      expect(metrics).toMatch(/^parley_profiling_failures_total [1-9]/m);
     } finally {
-      await db().schema.alterTable('prompt_log_away').renameTo('prompt_log').execute();
+      await isolated.close();
     }
-    const metrics = await (await fetch(`${server.issuer}/metrics`)).text();
-    expect(metrics).toMatch(/^parley_profiling_failures_total [1-9]/m);
   });
 });

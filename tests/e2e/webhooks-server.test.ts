@@ -40,6 +40,9 @@ beforeAll(async () => {
   const { port } = receiver.address() as AddressInfo;
   server = await startTestServer({
     screensets: { dir: 'tests/fixtures/screensets-e2e' },
+    // Its delivery worker fans out every event in its database: on the database the other test
+    // files share in the PostgreSQL pass, it would take theirs too. The embedded one is its own.
+    database: { url: '', data_dir: 'memory://' },
     // Retries give up after a few seconds here, so that the test sees dead letters.
     events: { worker: true, poll_interval: '1s', retry_for: '3s', backoff_base: '1s', backoff_max: '1s', timeout: '2s' },
     webhooks: [{

@@ -22,8 +22,7 @@ import { createProvider } from './oidc/provider.ts';
 import { migrateToLatest, openStorage, pendingMigrations, ping, type Storage } from './storage/database.ts';
 import { createRenderer } from './views/render.ts';
 import { pickLocale } from './views/i18n.ts';
-import { releaseAnswers } from './consent/release.ts';
-import { consentStates, purposeAllows } from './consent/ledger.ts';
+import { createRelease } from './consent/release.ts';
 import { openScreenSetLibrary } from './screensets/library.ts';
 import { screenSetContext } from './screensets/loader.ts';
 import { createProfiling } from './screensets/profiling.ts';
@@ -100,6 +99,11 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     const metrics = createMetrics(storage);
     const profiling = createProfiling({ db, config, clock, screenSets: screenSets.current });
     const clients = new Map(config.clients.map((c) => [c.client_id, c]));
+    const release = createRelease({
+      db, config,
+      currentAnswers: (accountId) => profiling.currentAnswers(accountId),
+      claimOf: (questionId) => profiling.question(questionId)?.claim,
+    });
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);
 
     // The apps of the configuration, and the preference center's own built-in client.
@@ -107,24 +111,19 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     const provider = createProvider({
       config: providerConfig, db, signingKeys,
       accounts: {
-        async claimsFor(accountId, clientId) {
-          const [account, answers, consents] = await Promise.all([
-            accounts.findById(accountId), profiling.currentAnswers(accountId), consentStates(db, accountId),
-          ]);
+        async accountClaims(accountId) {
+          const account = await accounts.findById(accountId);
           if (!account) return undefined;
-          const released = releaseAnswers(answers, {
-            clientPurposes: (clientId ? clients.get(clientId)?.purposes : undefined) ?? [],
-            purposeAllows: (purpose) => purposeAllows(config.purposes[purpose], consents.get(purpose)),
-            claimOf: (questionId) => profiling.question(questionId)?.claim,
-          });
           return {
-            ...released.standardClaims,
-            preferences: released.preferences,
             email: account.email,
             email_verified: account.email_verified_at !== null,
             ...(account.name ? { name: account.name } : {}),
             ...(account.locale ? { locale: account.locale } : {}),
           };
+        },
+        async answerClaims(accountId, clientId) {
+          const released = await release.forClient(accountId, (clientId ? clients.get(clientId)?.purposes : undefined) ?? []);
+          return { ...released.standardClaims, preferences: released.preferences };
         },
       },
       pages: providerPages(pages, config.locales.default),
@@ -167,9 +166,8 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       api: {
         tokens: createApiTokenVerifier({ issuer: config.issuer, audience: config.api.audience, signingKeys, clients: config.clients }),
         accounts: createApiAccounts({
-          db, config,
+          config, release,
           findAccount: (accountId) => accounts.findById(accountId),
-          currentAnswers: (accountId) => profiling.currentAnswers(accountId),
           exportData: (accountId) => preferenceCenter.exportData(accountId),
           deleteAccount: (accountId) => preferenceCenter.deleteAccount(accountId),
         }),

@@ -3,7 +3,7 @@ import { createParley } from './app.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
 import { rotateSigningKey } from './oidc/keys.ts';
-import { createDeadLetters } from './events/dead-letters.ts';
+import { createDeadLetters, EventsError } from './events/dead-letters.ts';
 import { ScreenSetsInvalidError } from './screensets/library.ts';
 import { screenSetContext } from './screensets/loader.ts';
 import { validateScreenSetsCommand } from './screensets/validate-command.ts';
@@ -131,6 +131,11 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => { if (code >= 0) process.exit(code); },
   (error: unknown) => {
+    if (error instanceof EventsError) {
+      // A mistake in the command's options: say what is wrong, as a usage error.
+      console.error(`parley: ${error.message}`);
+      process.exit(2);
+    }
     if (error instanceof ScreenSetsInvalidError) {
       console.error(`Parley cannot start: ${error.message}`);
       process.exit(78);

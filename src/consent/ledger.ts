@@ -6,6 +6,7 @@ import { createHash, createHmac } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { Config, PurposeConfig } from '../config/schema.ts';
 import { recordEvent } from '../events/outbox.ts';
+import { localize } from '../screensets/loader.ts';
 import type { AnswerSource, ConsentAction, Database } from '../storage/schema.ts';
 
 export interface ConsentState {
@@ -27,17 +28,11 @@ export interface ConsentChange {
   locale: string;
 }
 
-/** Localized text of a configured value: its own, its language's, or the default locale's. */
-export function textIn(text: string | Record<string, string>, locale: string, defaultLocale: string): string {
-  if (typeof text === 'string') return text;
-  return text[locale] ?? text[locale.split('-')[0]!] ?? text[defaultLocale] ?? Object.values(text)[0] ?? '';
-}
-
 /** The text a consent is given to: the purpose's title and description as shown in `locale`. */
 export function consentText(purpose: PurposeConfig, locale: string, defaultLocale: string): { title: string; description: string } {
   return {
-    title: textIn(purpose.title, locale, defaultLocale),
-    description: purpose.description ? textIn(purpose.description, locale, defaultLocale) : '',
+    title: localize(purpose.title, locale, defaultLocale),
+    description: purpose.description ? localize(purpose.description, locale, defaultLocale) : '',
   };
 }
 
@@ -58,22 +53,33 @@ export function needsReconsent(purpose: PurposeConfig | undefined, state: Consen
   return purpose?.legal_basis === 'consent' && state?.action === 'granted' && state.version < purpose.version;
 }
 
-/** How a purpose stands for a user, as carried in events with data under it. */
+/**
+ * How a purpose stands for a user. not_required: its legal basis is not consent. outdated:
+ * granted to an earlier version of its text. none: never granted nor withdrawn.
+ */
+export type ConsentStatus = 'granted' | 'withdrawn' | 'none' | 'outdated' | 'not_required';
+
+export function consentStatus(purpose: PurposeConfig | undefined, state: ConsentState | undefined): ConsentStatus {
+  if (purpose && purpose.legal_basis !== 'consent') return 'not_required';
+  if (!state) return 'none';
+  if (state.action === 'withdrawn') return 'withdrawn';
+  return purpose && state.version < purpose.version ? 'outdated' : 'granted';
+}
+
+/** A purpose's standing as carried in events with data under it. */
 export interface ConsentSnapshot {
   purpose: string;
   legal_basis: string;
   /** The purpose's current text version. */
   version: number;
-  /** not_required: the legal basis is not consent. outdated: granted to an earlier version. */
-  state: 'granted' | 'withdrawn' | 'not_given' | 'outdated' | 'not_required';
+  state: ConsentStatus;
 }
 
 export function consentSnapshot(purposeId: string, purpose: PurposeConfig | undefined, state: ConsentState | undefined): ConsentSnapshot {
-  const base = { purpose: purposeId, legal_basis: purpose?.legal_basis ?? 'unknown', version: purpose?.version ?? 0 };
-  if (purpose && purpose.legal_basis !== 'consent') return { ...base, state: 'not_required' };
-  if (!state) return { ...base, state: 'not_given' };
-  if (state.action === 'withdrawn') return { ...base, state: 'withdrawn' };
-  return { ...base, state: purpose && state.version < purpose.version ? 'outdated' : 'granted' };
+  return {
+    purpose: purposeId, legal_basis: purpose?.legal_basis ?? 'unknown', version: purpose?.version ?? 0,
+    state: consentStatus(purpose, state),
+  };
 }
 
 export async function consentStates(db: Kysely<Database> | Transaction<Database>, accountId: string): Promise<Map<string, ConsentState>> {

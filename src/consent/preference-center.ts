@@ -6,6 +6,7 @@ import type { Transaction } from 'kysely';
 import type { Config } from '../config/schema.ts';
 import { recordEvent } from '../events/outbox.ts';
 import { validateAnswer, type AnswerRejection, type AnswerValue } from '../screensets/engine.ts';
+import { localize } from '../screensets/loader.ts';
 import type { Question } from '../screensets/format.ts';
 import type { DB } from '../storage/database.ts';
 import type { Account, AnswerSource, Database } from '../storage/schema.ts';
@@ -59,8 +60,9 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
   const { db, config, clock, grants } = deps;
   const toggleIds = new Set(config.communication.channels.flatMap((channel) => Object.keys(config.communication.topics).map((topic) => `${channel}:${topic}`)));
 
-  async function answerEntries(accountId: string): Promise<AnswerEntry[]> {
-    const rows = await db.selectFrom('answers as a')
+  /** The account's answers, or the one answer to `questionId`. */
+  async function answerEntries(accountId: string, questionId?: string): Promise<AnswerEntry[]> {
+    let query = db.selectFrom('answers as a')
       .select(['a.question_id', 'a.value', 'a.purpose', 'a.updated_at'])
       // The latest history row tells how the question read and in which app it was answered.
       .select((eb) => [
@@ -72,8 +74,9 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
           .orderBy('h.id', 'desc').limit(1).as('client_id'),
       ])
       .where('a.account_id', '=', accountId)
-      .orderBy('a.updated_at', 'desc').orderBy('a.question_id')
-      .execute();
+      .orderBy('a.updated_at', 'desc').orderBy('a.question_id');
+    if (questionId !== undefined) query = query.where('a.question_id', '=', questionId);
+    const rows = await query.execute();
     return rows.map((r) => ({
       questionId: r.question_id, value: r.value as AnswerValue, purpose: r.purpose, updatedAt: r.updated_at,
       label: r.label ?? r.question_id, clientId: r.client_id ?? null, question: deps.question(r.question_id),
@@ -99,8 +102,13 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
       };
     },
 
+    /** One of the account's answers, as the overview lists it. */
+    async answer(accountId: string, questionId: string): Promise<AnswerEntry | undefined> {
+      return (await answerEntries(accountId, questionId))[0];
+    },
+
     /** Changes an answer, validated as on the question screen. */
-    async updateAnswer(input: { accountId: string; questionId: string; raw: string[]; locale: string; label: string }): Promise<AnswerUpdate> {
+    async updateAnswer(input: { accountId: string; questionId: string; raw: string[]; locale: string }): Promise<AnswerUpdate> {
       const question = deps.question(input.questionId);
       const now = clock();
       if (!question) return { ok: false, reason: 'not_found' };
@@ -121,7 +129,7 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
           .where('account_id', '=', input.accountId).where('question_id', '=', input.questionId).execute();
         await trx.insertInto('answer_history').values({
           account_id: input.accountId, question_id: input.questionId, value: json, purpose: question.purpose, set_id: before.set_id,
-          set_version: 0, label: input.label, locale: input.locale, client_id: null, source: SOURCE, recorded_at: now,
+          set_version: 0, label: localize(question.label, input.locale, config.locales.default), locale: input.locale, client_id: null, source: SOURCE, recorded_at: now,
         }).execute();
         if (JSON.stringify(before.value) !== json) {
           const consent = consentSnapshot(question.purpose, config.purposes[question.purpose], (await consentStates(trx, input.accountId)).get(question.purpose));

@@ -2,7 +2,10 @@
 // ID token, userinfo and (later) event payloads all apply the same rule: an answer is released
 // only when its purpose is one the client is registered for, and the purpose allows release for
 // this user now (the consent ledger joins here through `purposeAllows`).
+import type { Config } from '../config/schema.ts';
 import type { AnswerValue } from '../screensets/engine.ts';
+import type { DB } from '../storage/database.ts';
+import { consentStates, purposeAllows, type ConsentState } from './ledger.ts';
 import type { StandardClaim } from '../screensets/format.ts';
 
 export interface ReleasableAnswer {
@@ -39,3 +42,33 @@ export function releaseAnswers(answers: readonly ReleasableAnswer[], policy: Rel
   }
   return released;
 }
+
+export interface ReleaseDeps {
+  db: DB;
+  config: Pick<Config, 'purposes'>;
+  currentAnswers(accountId: string): Promise<ReleasableAnswer[]>;
+  claimOf(questionId: string): StandardClaim | undefined;
+}
+
+/**
+ * The release rule bound to the database: what a client registered for `clientPurposes` may
+ * receive of an account now, and the consents it was decided on. Tokens, userinfo and the
+ * management API all ask this one function.
+ */
+export function createRelease(deps: ReleaseDeps) {
+  return {
+    async forClient(accountId: string, clientPurposes: readonly string[]): Promise<ReleasedAnswers & { consents: ReadonlyMap<string, ConsentState> }> {
+      const [answers, consents] = await Promise.all([deps.currentAnswers(accountId), consentStates(deps.db, accountId)]);
+      return {
+        ...releaseAnswers(answers, {
+          clientPurposes,
+          purposeAllows: (purpose) => purposeAllows(deps.config.purposes[purpose], consents.get(purpose)),
+          claimOf: deps.claimOf,
+        }),
+        consents,
+      };
+    },
+  };
+}
+
+export type Release = ReturnType<typeof createRelease>;

@@ -25,7 +25,7 @@ const clientId = z.string().min(1).describe('The app the user was signing in to.
 const screensetId = z.string().min(1).describe('The screen-set the question was asked from.');
 const screensetVersion = z.number().int().describe('The version of that screen-set.');
 
-const CONSENT_STATES = ['granted', 'withdrawn', 'not_given', 'outdated', 'not_required'] as const satisfies readonly ConsentSnapshot['state'][];
+const CONSENT_STATES = ['granted', 'withdrawn', 'none', 'outdated', 'not_required'] as const satisfies readonly ConsentSnapshot['state'][];
 // Fails to compile when the ledger gains a state that is not documented here.
 const everyStateListed: Exclude<ConsentSnapshot['state'], (typeof CONSENT_STATES)[number]> extends never ? true : never = true;
 void everyStateListed;
@@ -41,7 +41,7 @@ const consent = z.strictObject({
   legal_basis: z.union([z.enum(LEGAL_BASES), z.literal('unknown')]).describe('The purpose\'s legal basis; unknown if the purpose was not configured.'),
   version: z.number().int().min(0).describe('The version of the purpose text then in force (0 if the purpose was not configured).'),
   state: z.enum(CONSENT_STATES).describe(
-    'granted: consent given to the current version of the purpose text; withdrawn; not_given: never asked or answered; '
+    'granted: consent given to the current version of the purpose text; withdrawn; none: never asked or answered; '
     + 'outdated: given to an earlier version of the text; not_required: the legal basis is not consent.',
   ),
 }).describe('The consent state the answer was given under, when it was given. Parley sends an answer only while the user\'s consent at sending time still allows it.');

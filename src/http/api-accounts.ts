@@ -2,9 +2,8 @@
 // ID token and userinfo (releaseAnswers: the client's purposes AND the user's current consent),
 // and the consent state of each of the client's purposes. Plain functions in, no Koa.
 import type { Config } from '../config/schema.ts';
-import { consentStates, purposeAllows } from '../consent/ledger.ts';
-import { releaseAnswers, type ReleasableAnswer } from '../consent/release.ts';
-import type { DB } from '../storage/database.ts';
+import { consentStatus, type ConsentStatus } from '../consent/ledger.ts';
+import type { Release } from '../consent/release.ts';
 import type { Account } from '../storage/schema.ts';
 import type { AnswerValue } from '../screensets/engine.ts';
 
@@ -14,14 +13,13 @@ export interface ApiAccountView {
   email_verified: boolean;
   created_at: string;
   answers: Record<string, AnswerValue>;
-  consents: { purpose: string; legal_basis: string; state: 'granted' | 'withdrawn' | 'none' | 'outdated' | 'not_required'; version: number | null; changed_at: string | null }[];
+  consents: { purpose: string; legal_basis: string; state: ConsentStatus; version: number | null; changed_at: string | null }[];
 }
 
 export interface ApiAccountsDeps {
-  db: DB;
   config: Pick<Config, 'purposes'>;
   findAccount(accountId: string): Promise<Account | undefined>;
-  currentAnswers(accountId: string): Promise<ReleasableAnswer[]>;
+  release: Release;
   /** The preference center's "download my data". */
   exportData(accountId: string): Promise<Record<string, unknown> | undefined>;
   /** The preference center's deletion: data, sessions, tokens; the consent proof stays pseudonymized. */
@@ -29,18 +27,12 @@ export interface ApiAccountsDeps {
 }
 
 export function createApiAccounts(deps: ApiAccountsDeps) {
-  const { db, config } = deps;
+  const { config } = deps;
   return {
     async read(accountId: string, clientPurposes: readonly string[]): Promise<ApiAccountView | undefined> {
-      const [account, answers, consents] = await Promise.all([
-        deps.findAccount(accountId), deps.currentAnswers(accountId), consentStates(db, accountId),
-      ]);
+      const [account, released] = await Promise.all([deps.findAccount(accountId), deps.release.forClient(accountId, clientPurposes)]);
       if (!account) return undefined;
-      const released = releaseAnswers(answers, {
-        clientPurposes,
-        purposeAllows: (purpose) => purposeAllows(config.purposes[purpose], consents.get(purpose)),
-        claimOf: () => undefined,
-      });
+      const { consents } = released;
       return {
         id: account.id,
         email: account.email,
@@ -51,12 +43,8 @@ export function createApiAccounts(deps: ApiAccountsDeps) {
           const definition = config.purposes[purpose];
           if (!definition) return [];
           const current = consents.get(purpose);
-          const state = definition.legal_basis !== 'consent' ? 'not_required' as const
-            : !current ? 'none' as const
-              : current.action === 'withdrawn' ? 'withdrawn' as const
-                : current.version === definition.version ? 'granted' as const : 'outdated' as const;
           return [{
-            purpose, legal_basis: definition.legal_basis, state,
+            purpose, legal_basis: definition.legal_basis, state: consentStatus(definition, current),
             version: current?.version ?? null, changed_at: current ? current.at.toISOString() : null,
           }];
         }),

@@ -12,7 +12,7 @@ import { checkCsrf } from './csrf.ts';
 import type { Metrics } from './metrics.ts';
 import type { ProfileScreen } from './profile-routes.ts';
 import { pickLocale } from '../views/i18n.ts';
-import { textIn } from '../consent/ledger.ts';
+import { localize } from '../screensets/loader.ts';
 
 // The pages of a sign-in, one route per step of the interaction policy. Each handler is the
 // same short sequence: load the interaction, check the form, call the domain, answer.
@@ -72,7 +72,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     const { locale } = state(ctx);
     const purposes = config.clients.find((c) => c.client_id === interaction.clientId)?.purposes ?? [];
     return interaction.missingScopes.filter((s) => s !== 'openid').flatMap((scope) => scope === 'preferences'
-      ? purposes.map((p) => pages.t(ctx, 'scope.preferences_for', { purpose: textIn(config.purposes[p]!.title, locale, config.locales.default) }))
+      ? purposes.map((p) => pages.t(ctx, 'scope.preferences_for', { purpose: localize(config.purposes[p]!.title, locale, config.locales.default) }))
       : [pages.t(ctx, `scope.${scope}`)]);
   }
 

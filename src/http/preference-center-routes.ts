@@ -6,7 +6,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import type { Config } from '../config/schema.ts';
-import { consentText, textIn } from '../consent/ledger.ts';
+import { consentStatus, consentText } from '../consent/ledger.ts';
 import type { PreferenceCenter } from '../consent/preference-center.ts';
 import { ACCOUNT_CLIENT_ID, type SessionReader, type SignedInUser } from '../oidc/sessions.ts';
 import { localize } from '../screensets/loader.ts';
@@ -21,7 +21,7 @@ import { answerFieldName, formatAnswer, questionViews } from './profile-view.ts'
 
 export interface PreferenceCenterDeps {
   config: Config;
-  accounts: Pick<Accounts, 'requestEmailChange' | 'confirmEmailChange'>;
+  accounts: Pick<Accounts, 'findById' | 'requestEmailChange' | 'confirmEmailChange'>;
   center: PreferenceCenter;
   sessions: SessionReader;
   pages: PageResponder;
@@ -122,10 +122,9 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
       const current = overview.consents.get(purpose);
       const text = consentText(definition, locale, defaultLocale);
       const changeable = definition.legal_basis === 'consent';
-      const stateName: AccountConsentView['state'] = !changeable ? 'granted'
-        : !current ? 'none'
-          : current.action === 'withdrawn' ? 'withdrawn'
-            : current.version < definition.version ? 'outdated' : 'granted';
+      const status = consentStatus(definition, current);
+      // A purpose on another legal basis is shown as in force; it has no buttons.
+      const stateName: AccountConsentView['state'] = status === 'not_required' ? 'granted' : status;
       return {
         purpose, title: text.title, description: text.description, legalBasis: t(`legal_basis.${definition.legal_basis}`),
         changeable, state: stateName, version: definition.version,
@@ -145,7 +144,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
         // The question as it was asked, in the words and language the user read then.
         label: answer.label,
         value: formatAnswer(answer.question, answer.value, { locale, defaultLocale, t }),
-        purposeTitle: config.purposes[answer.purpose] ? textIn(config.purposes[answer.purpose]!.title, locale, defaultLocale) : answer.purpose,
+        purposeTitle: config.purposes[answer.purpose] ? localize(config.purposes[answer.purpose]!.title, locale, defaultLocale) : answer.purpose,
         ...(answer.clientId ? { appName: clientNames.get(answer.clientId) ?? answer.clientId } : {}),
         answeredAt: date(ctx, answer.updatedAt),
         ...(answer.question ? { editUrl: `/account/answers/${answer.questionId}/edit` } : {}),
@@ -156,7 +155,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
         action: '/account/communication',
         channels: config.communication.channels.map((id) => ({ id, label: t(`channel.${id}`) })),
         topics: Object.entries(config.communication.topics).map(([id, topic]) => ({
-          id, title: textIn(topic.title, locale, defaultLocale),
+          id, title: localize(topic.title, locale, defaultLocale),
           toggles: config.communication.channels.map((channel) => ({
             channel, value: `${channel}:${id}`, checked: overview.communication.get(`${channel}:${id}`) ?? false,
           })),
@@ -168,7 +167,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
         if (app.scopes.includes('preferences')) {
           for (const purpose of client?.purposes ?? []) {
             const definition = config.purposes[purpose];
-            if (definition) receives.push(textIn(definition.title, locale, defaultLocale));
+            if (definition) receives.push(localize(definition.title, locale, defaultLocale));
           }
         }
         return { clientId: app.clientId, name: clientNames.get(app.clientId) ?? app.clientId, receives, revokeAction: `/account/apps/${app.clientId}/revoke` };
@@ -181,8 +180,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
   });
 
   async function editPage(ctx: Context, signedIn: SignedInUser, questionId: string, submitted?: string[], rejection?: Parameters<typeof questionViews>[1]['errors']) {
-    const overview = await center.overview(signedIn.accountId);
-    const answer = overview?.answers.find((a) => a.questionId === questionId);
+    const answer = await center.answer(signedIn.accountId, questionId);
     if (!answer?.question) return ctx.throw(404);
     const { locale } = state(ctx);
     const defaultLocale = config.locales.default;
@@ -194,7 +192,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
     const purpose = config.purposes[answer.purpose];
     pages.page(ctx, 'account_edit_answer', {
       csrfToken: pages.csrf(ctx), action: `/account/answers/${questionId}`, cancelUrl: '/account#answers',
-      purposeTitle: purpose ? textIn(purpose.title, locale, defaultLocale) : answer.purpose,
+      purposeTitle: purpose ? localize(purpose.title, locale, defaultLocale) : answer.purpose,
       question: { ...view!, reasked: false, hideDecline: true },
       ...(rejection ? { error: pages.t(ctx, 'profile.form_error') } : {}),
     }, rejection ? 400 : 200);
@@ -210,9 +208,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
     if (!form) return;
     const questionId = ctx.params.questionId!;
     const raw = form.body.getAll(answerFieldName(questionId));
-    const question = (await center.overview(form.user.accountId))?.answers.find((a) => a.questionId === questionId)?.question;
-    const label = question ? localize(question.label, state(ctx).locale, config.locales.default) : questionId;
-    const result = await center.updateAnswer({ accountId: form.user.accountId, questionId, raw, locale: state(ctx).locale, label });
+    const result = await center.updateAnswer({ accountId: form.user.accountId, questionId, raw, locale: state(ctx).locale });
     if (!result.ok && result.reason === 'not_found') return ctx.throw(404);
     if (!result.ok) return editPage(ctx, form.user, questionId, raw, new Map([[questionId, result.rejection]]));
     redirect(ctx, '/account?done=answer_saved#answers');
@@ -276,18 +272,18 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
   router.get('/email', async (ctx) => {
     const signedIn = await user(ctx, '/account/email');
     if (!signedIn) return;
-    const overview = await center.overview(signedIn.accountId);
-    if (!overview) return redirect(ctx, '/account/login');
-    emailPage(ctx, signedIn, overview.account.email);
+    const account = await accounts.findById(signedIn.accountId);
+    if (!account) return redirect(ctx, '/account/login');
+    emailPage(ctx, signedIn, account.email);
   });
 
   // Like deleting the account, changing its address needs a password entered a moment ago.
   router.post('/email', async (ctx) => {
     const form = await post(ctx);
     if (!form) return;
-    const overview = await center.overview(form.user.accountId);
-    if (!overview) return redirect(ctx, '/account/login');
-    const { email } = overview.account;
+    const account = await accounts.findById(form.user.accountId);
+    if (!account) return redirect(ctx, '/account/login');
+    const { email } = account;
     if (!recentEnough(form.user)) return emailPage(ctx, form.user, email);
     const newEmail = form.body.get('new_email')?.trim() ?? '';
     if (newEmail.toLowerCase() === email) return emailPage(ctx, form.user, email, { newEmail, error: pages.t(ctx, 'account.email.same') }, 400);
@@ -322,18 +318,18 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
   router.get('/delete', async (ctx) => {
     const signedIn = await user(ctx, '/account/delete');
     if (!signedIn) return;
-    const overview = await center.overview(signedIn.accountId);
-    if (!overview) return redirect(ctx, '/account/login');
-    deletePage(ctx, signedIn, overview.account.email);
+    const account = await accounts.findById(signedIn.accountId);
+    if (!account) return redirect(ctx, '/account/login');
+    deletePage(ctx, signedIn, account.email);
   });
 
   router.post('/delete', async (ctx) => {
     const form = await post(ctx);
     if (!form) return;
-    const overview = await center.overview(form.user.accountId);
-    if (!overview) return redirect(ctx, '/account/login');
-    if (!recentEnough(form.user)) return deletePage(ctx, form.user, overview.account.email);
-    if (form.body.get('confirm') !== 'yes') return deletePage(ctx, form.user, overview.account.email, pages.t(ctx, 'account.error.confirm_required'));
+    const account = await accounts.findById(form.user.accountId);
+    if (!account) return redirect(ctx, '/account/login');
+    if (!recentEnough(form.user)) return deletePage(ctx, form.user, account.email);
+    if (form.body.get('confirm') !== 'yes') return deletePage(ctx, form.user, account.email, pages.t(ctx, 'account.error.confirm_required'));
     await center.deleteAccount(form.user.accountId);
     pages.page(ctx, 'message', { title: pages.t(ctx, 'title.account_delete'), message: pages.t(ctx, 'account.deleted') });
   });

@@ -8,11 +8,13 @@ import { DatabaseAdapter, findGrantId } from './adapter.ts';
 // arrives as plain functions, so the provider knows nothing of accounts tables or templates.
 
 export interface AccountClaimsSource {
+  /** The claims held on the account itself (email, name, locale), or undefined if it is gone. */
+  accountClaims(accountId: string): Promise<Record<string, unknown> | undefined>;
   /**
-   * The claims Parley holds for an account that this client may receive, or undefined if the
-   * account is gone. oidc-provider then keeps those the granted scopes and claims ask for.
+   * The claims filled from the user's answers that this client may receive (`preferences` and
+   * standard claims such as birthdate). Read only when a granted scope can carry them.
    */
-  claimsFor(accountId: string, clientId: string | undefined): Promise<Record<string, unknown> | undefined>;
+  answerClaims(accountId: string, clientId: string | undefined): Promise<Record<string, unknown>>;
 }
 
 export interface ProviderPages {
@@ -198,10 +200,21 @@ export function createProvider(deps: ProviderDependencies): Provider {
       if (missing.length > 0 || !grant.jti) await grant.save();
       return grant;
     },
+    // Called for every token and userinfo request: the account row always, the answers only when
+    // a granted scope carries claims filled from them.
     findAccount: async (ctx, sub) => {
-      const claims = await deps.accounts.claimsFor(sub, ctx.oidc.client?.clientId);
+      const claims = await deps.accounts.accountClaims(sub);
       if (!claims) return undefined;
-      return { accountId: sub, claims: async () => ({ ...claims, sub }) };
+      const clientId = ctx.oidc.client?.clientId;
+      return {
+        accountId: sub,
+        claims: async (_use, scope) => {
+          const scopes = new Set((scope ?? '').split(' '));
+          const fromAnswers = scopes.has('preferences') || scopes.has('profile') ? await deps.accounts.answerClaims(sub, clientId) : {};
+          // The account's own fields win over answers that fill the same claim.
+          return { ...fromAnswers, ...claims, sub };
+        },
+      };
     },
     renderError: (ctx, out, error) => deps.pages.error(ctx, out, error),
     // Parley answers with its own pages; don't leak the library's identity in errors.

@@ -398,11 +398,7 @@ export function createProfiling(deps: ProfilingDeps) {
 
     /** The question with this id in the screen-sets now in use. */
     question(questionId: string): Question | undefined {
-      for (const set of deps.screenSets()) {
-        const question = set.questions.find((q) => q.id === questionId);
-        if (question) return question;
-      }
-      return undefined;
+      return questionIndex(deps.screenSets()).get(questionId);
     },
   };
 
@@ -422,6 +418,19 @@ export function createProfiling(deps: ProfilingDeps) {
 }
 
 export type Profiling = ReturnType<typeof createProfiling>;
+
+// Question ids are unique across screen-sets (the loader checks it). Releasing claims looks up
+// each answer's question, so the index is built once per list of sets (a reload makes a new list).
+const questionIndexes = new WeakMap<readonly ScreenSet[], Map<string, Question>>();
+
+function questionIndex(sets: readonly ScreenSet[]): Map<string, Question> {
+  let index = questionIndexes.get(sets);
+  if (!index) {
+    index = new Map(sets.flatMap((set) => set.questions.map((q) => [q.id, q] as const)));
+    questionIndexes.set(sets, index);
+  }
+  return index;
+}
 
 /** PostgreSQL returns json as text through some drivers and parsed through others. */
 function parseJson<T>(value: unknown): T {

@@ -1,11 +1,12 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  appClient, authorizationRequest, exchange, oidc, PASSWORD, uniqueEmail, type AppClient,
+  appClient, authorizationRequest, exchange, oidc, type AppClient,
 } from '../support/oidc-app.ts';
-import { launchChromium, SCREENSHOTS } from '../support/chromium.ts';
+import {
+  callbackUrl, consentBoxes, htmlLangDir, launchChromium, registerInBrowser, SCREENSHOTS, type UiLocale,
+} from '../support/chromium.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { translate } from '../../src/views/i18n.ts';
 
@@ -14,15 +15,10 @@ import { translate } from '../../src/views/i18n.ts';
 // communication toggle saved, and the pages in English and Arabic (right to left).
 const SCOPE = 'openid email profile preferences';
 
-type Locale = 'ar' | 'en';
-/** The UI strings, from the same message files the pages are rendered with. */
-const messages = (locale: Locale): Record<string, string> =>
-  JSON.parse(readFileSync(path.resolve(`src/views/locales/${locale}.json`), 'utf8'));
+type Locale = Extract<UiLocale, 'ar' | 'en'>;
 /** A message's text before its first placeholder ("Given since {date}" → "Given since"). */
 const prefix = (message: string) => message.split('{')[0]!.trim();
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-const BROWSER_LOCALE: Record<Locale, string> = { ar: 'ar', en: 'en-US' };
 // The welcome screen of tests/fixtures/screensets-e2e, in both languages.
 const WELCOME = {
   en: { title: 'Welcome', drink: 'What do you like to drink?', tea: 'Tea', birthday: 'When is your birthday?' },
@@ -53,41 +49,22 @@ interface SignedIn {
   tokens: Awaited<ReturnType<typeof exchange>>;
 }
 
-async function callbackUrl(page: Page): Promise<string> {
-  await page.waitForURL((url) => url.href.startsWith(spa.redirectUri));
-  return page.url();
-}
-
 /**
- * A new browser in `locale` starts the SPA's authorization, registers through the login page's
- * link, answers the welcome questions (tea, 1990-04-01) with consent to both purposes, and lands
- * on the SPA's callback, whose code openid-client exchanges.
+ * A new browser in `locale` registers through the SPA, answers the welcome questions (tea,
+ * 1990-04-01) with consent to both purposes, and lands on the SPA's callback, whose code
+ * openid-client exchanges.
  */
 async function registerThroughSpa(locale: Locale): Promise<SignedIn> {
-  const t = messages(locale);
   const welcome = WELCOME[locale];
-  const context = await browser.newContext({ locale: BROWSER_LOCALE[locale] });
-  // Nothing serves the SPA's redirect URI: answer it with an empty page so the URL can be read.
-  await context.route(`${spa.redirectUri}**`, (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'spa' }));
-  context.setDefaultTimeout(10_000);
-  const page = await context.newPage();
-  const email = uniqueEmail(`center-browser-${locale}`);
-  const request = await authorizationRequest(spa, { scope: SCOPE, ui_locales: locale });
-  await page.goto(request.url);
-  await page.getByRole('link', { name: t['login.register']!, exact: true }).click();
-  await page.getByLabel(t['form.email']!).fill(email);
-  await page.getByLabel(t['form.password']!, { exact: true }).fill(PASSWORD);
-  await page.getByLabel(t['form.password']!, { exact: true }).press('Enter');
-  await page.getByRole('heading', { level: 1, name: welcome.title, exact: true }).waitFor();
-
+  const { context, page, request, t, email } = await registerInBrowser(browser, spa, locale, welcome.title, SCOPE);
   await page.getByLabel(welcome.tea, { exact: true }).check();
   // The birthday's label also names its fieldset, hence the input's type.
   await page.locator('input[type="date"]').and(page.getByLabel(welcome.birthday, { exact: true })).fill('1990-04-01');
-  const consent = page.getByRole('checkbox', { name: new RegExp(`^${escape(prefix(t['profile.consent_label']!))}`) });
+  const consent = consentBoxes(page, t);
   expect(await consent.count()).toBe(2);
   for (const box of await consent.all()) await box.check();
   await page.getByRole('button', { name: t['profile.save']!, exact: true }).click();
-  const tokens = await exchange(spa, request, await callbackUrl(page));
+  const tokens = await exchange(spa, request, await callbackUrl(page, spa));
   return { context, page, t, email, tokens };
 }
 
@@ -96,11 +73,6 @@ async function openAccount(page: Page, t: Record<string, string>) {
   await page.goto(`${server.issuer}/account`);
   expect(page.url()).toBe(`${server.issuer}/account`);
   await page.getByRole('heading', { level: 1, name: t['title.account']!, exact: true }).waitFor();
-}
-
-async function htmlLangDir(page: Page) {
-  const html = page.locator('html');
-  return { lang: await html.getAttribute('lang'), dir: await html.getAttribute('dir') };
 }
 
 describe('the preference center in Chromium', () => {
@@ -177,7 +149,7 @@ describe('the preference center in Chromium', () => {
     expect((await oidc.fetchUserInfo(spa.config, tokens.access_token, sub)).preferences).toEqual({ favourite_drink: 'coffee' });
     const again = await authorizationRequest(spa, { scope: SCOPE });
     await page.goto(again.url);
-    const fresh = await exchange(spa, again, await callbackUrl(page));
+    const fresh = await exchange(spa, again, await callbackUrl(page, spa));
     const info = await oidc.fetchUserInfo(spa.config, fresh.access_token, sub);
     expect(info.preferences).toEqual({ favourite_drink: 'coffee' });
     expect(info.birthdate).toBeUndefined();

@@ -17,12 +17,10 @@ const REAUTH_LINK = /href="\/account\/login\?reauth(=|&#x3D;)1/;
 
 let server: TestServer;
 let spa: AppClient;
-let webApp: AppClient;
 
 beforeAll(async () => {
   server = await startTestServer({ screensets: SCREENSETS });
   spa = await appClient(server, 'spa');
-  webApp = await appClient(server, 'web-app');
 });
 afterAll(async () => { await server?.close(); });
 

@@ -1,11 +1,12 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  appClient, authorizationRequest, exchange, oidc, PASSWORD, uniqueEmail, type AppClient, type AuthorizationRequest,
+  appClient, exchange, oidc, type AppClient,
 } from '../support/oidc-app.ts';
-import { launchChromium, SCREENSHOTS } from '../support/chromium.ts';
+import {
+  callbackUrl, consentBoxes, htmlLangDir, launchChromium, registerInBrowser, SCREENSHOTS, type UiLocale,
+} from '../support/chromium.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 // The progressive-profiling question screen in a real browser: registration through the page's
@@ -13,12 +14,7 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 // clicking, and the code exchanged by openid-client as the SPA would.
 const SCOPE = 'openid email profile preferences';
 
-type Locale = 'ar' | 'en' | 'ja';
-/** The UI strings, from the same message files the pages are rendered with. */
-const messages = (locale: Locale): Record<string, string> =>
-  JSON.parse(readFileSync(path.resolve(`src/views/locales/${locale}.json`), 'utf8'));
-
-const BROWSER_LOCALE: Record<Locale, string> = { ar: 'ar', en: 'en-US', ja: 'ja-JP' };
+type Locale = UiLocale;
 
 let server: TestServer;
 let spa: AppClient;
@@ -34,58 +30,15 @@ afterAll(async () => {
   await server?.close();
 });
 
-interface QuestionScreen {
-  context: BrowserContext;
-  page: Page;
-  request: AuthorizationRequest;
-  t: Record<string, string>;
-}
-
-/**
- * A new browser in `locale` starts the SPA's authorization, registers through the login page's
- * link, and arrives at the welcome question screen (waited for by its heading).
- */
-async function registerToQuestions(locale: Locale, title: string): Promise<QuestionScreen> {
-  const t = messages(locale);
-  const context = await browser.newContext({ locale: BROWSER_LOCALE[locale] });
-  // Nothing serves the SPA's redirect URI: answer it with an empty page so the URL can be read.
-  await context.route(`${spa.redirectUri}**`, (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'spa' }));
-  // Short enough that a missing element fails at its step rather than at the test's timeout.
-  context.setDefaultTimeout(10_000);
-  const page = await context.newPage();
-  const request = await authorizationRequest(spa, { scope: SCOPE, ui_locales: locale });
-  await page.goto(request.url);
-  await page.getByRole('link', { name: t['login.register']!, exact: true }).click();
-  await page.getByLabel(t['form.email']!).fill(uniqueEmail(`profile-browser-${locale}`));
-  await page.getByLabel(t['form.password']!, { exact: true }).fill(PASSWORD);
-  await page.getByLabel(t['form.password']!, { exact: true }).press('Enter');
-  await page.getByRole('heading', { level: 1, name: title, exact: true }).waitFor();
-  return { context, page, request, t };
-}
-
-async function htmlLangDir(page: Page) {
-  const html = page.locator('html');
-  return { lang: await html.getAttribute('lang'), dir: await html.getAttribute('dir') };
-}
+/** A new browser in `locale` registers through the SPA and arrives at the welcome question screen. */
+const registerToQuestions = (locale: Locale, title: string) => registerInBrowser(browser, spa, locale, title, SCOPE);
 
 /** The birthday's date input (its label also names the question's fieldset, hence the tag). */
 const birthdayInput = (page: Page) => page.locator('input[type="date"]').and(page.getByLabel('متى عيد ميلادك؟', { exact: true }));
 
-/**
- * Ticks the screen's "I agree to my answers being used for: …" box of each purpose, found by its
- * label, as answers are stored only with consent for their purpose. A screen that asks for no
- * consent (or a message file without the label) has none to tick.
- */
+/** Ticks every consent box on the screen: answers are stored only with consent for their purpose. */
 async function giveConsent(page: Page, t: Record<string, string>) {
-  const label = t['profile.consent_label']?.split('{')[0];
-  if (!label) return;
-  const boxes = page.getByRole('checkbox', { name: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`) });
-  for (const box of await boxes.all()) await box.check();
-}
-
-async function callbackUrl(page: Page): Promise<string> {
-  await page.waitForURL((url) => url.href.startsWith(spa.redirectUri));
-  return page.url();
+  for (const box of await consentBoxes(page, t).all()) await box.check();
 }
 
 describe('the question screen in Chromium', () => {
@@ -105,7 +58,7 @@ describe('the question screen in Chromium', () => {
     await giveConsent(page, t);
     await page.getByRole('button', { name: t['profile.save']!, exact: true }).click();
 
-    const tokens = await exchange(spa, request, await callbackUrl(page));
+    const tokens = await exchange(spa, request, await callbackUrl(page, spa));
     const userinfo = await oidc.fetchUserInfo(spa.config, tokens.access_token, tokens.claims()!.sub);
     expect(userinfo.preferences).toEqual({ favourite_drink: 'tea', birthday: '1990-04-01' });
     await context.close();
@@ -170,7 +123,7 @@ describe('the question screen in Chromium', () => {
     await refused.fill('2000-02-29');
     await giveConsent(page, t);
     await save.click();
-    const tokens = await exchange(spa, request, await callbackUrl(page));
+    const tokens = await exchange(spa, request, await callbackUrl(page, spa));
     const userinfo = await oidc.fetchUserInfo(spa.config, tokens.access_token, tokens.claims()!.sub);
     expect(userinfo.preferences).toEqual({ favourite_drink: 'coffee', birthday: '2000-02-29' });
     await context.close();

@@ -68,7 +68,7 @@ describe('event payloads written by the application', () => {
     expect(await screen({ favourite_drink: 'tea', birthday: '1991-07-14' })).toMatchObject({ ok: true });
     now = new Date(now.getTime() + 60_000);
     expect(await screen({ favourite_drink: 'coffee', birthday: '1991-07-14' })).toMatchObject({ ok: true });
-    expect(await preferenceCenter.updateAnswer({ accountId, questionId: 'favourite_drink', raw: ['tea'], locale: 'en', label: 'What do you like to drink?' })).toEqual({ ok: true });
+    expect(await preferenceCenter.updateAnswer({ accountId, questionId: 'favourite_drink', raw: ['tea'], locale: 'en' })).toEqual({ ok: true });
     await preferenceCenter.setCommunication(accountId, new Set(['email:news', 'sms:offers']));
     await preferenceCenter.setConsent({ accountId, purpose: 'offers', action: 'withdrawn', deleteAnswers: true, locale: 'en' });
     const eventsOfAccount = () => db.selectFrom('outbox_events').select(['id', 'type', 'account_id', 'payload', 'created_at'])

@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { authorizationRequest, PASSWORD, uniqueEmail, type AppClient, type AuthorizationRequest } from './oidc-app.ts';
 
 // Debian's Chromium, driven by playwright-core, for the tests that click through pages as people do.
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -14,4 +15,61 @@ export async function launchChromium(): Promise<Browser> {
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
   });
+}
+
+export type UiLocale = 'en' | 'ar' | 'ja';
+
+/** The UI strings, from the same message files the pages are rendered with. */
+function uiMessages(locale: UiLocale): Record<string, string> {
+  return JSON.parse(readFileSync(path.resolve(`src/views/locales/${locale}.json`), 'utf8')) as Record<string, string>;
+}
+
+const BROWSER_LOCALE: Record<UiLocale, string> = { en: 'en-US', ar: 'ar', ja: 'ja-JP' };
+
+export async function htmlLangDir(page: Page): Promise<{ lang: string | null; dir: string | null }> {
+  const html = page.locator('html');
+  return { lang: await html.getAttribute('lang'), dir: await html.getAttribute('dir') };
+}
+
+export interface RegisteredInBrowser {
+  context: BrowserContext;
+  page: Page;
+  request: AuthorizationRequest;
+  t: Record<string, string>;
+  email: string;
+}
+
+/**
+ * A new browser in `locale` starts the app's authorization, registers through the login page's
+ * link as a person would, and waits for the page headed `heading` (the question screen).
+ */
+export async function registerInBrowser(browser: Browser, app: AppClient, locale: UiLocale, heading: string, scope: string): Promise<RegisteredInBrowser> {
+  const t = uiMessages(locale);
+  const context = await browser.newContext({ locale: BROWSER_LOCALE[locale] });
+  // Nothing serves the app's redirect URI: answer it with an empty page so the URL can be read.
+  await context.route(`${app.redirectUri}**`, (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'app' }));
+  // Short enough that a missing element fails at its step rather than at the test's timeout.
+  context.setDefaultTimeout(10_000);
+  const page = await context.newPage();
+  const email = uniqueEmail(`browser-${locale}`);
+  const request = await authorizationRequest(app, { scope, ui_locales: locale });
+  await page.goto(request.url);
+  await page.getByRole('link', { name: t['login.register']!, exact: true }).click();
+  await page.getByLabel(t['form.email']!).fill(email);
+  await page.getByLabel(t['form.password']!, { exact: true }).fill(PASSWORD);
+  await page.getByLabel(t['form.password']!, { exact: true }).press('Enter');
+  await page.getByRole('heading', { level: 1, name: heading, exact: true }).waitFor();
+  return { context, page, request, t, email };
+}
+
+/** The "I agree to my answers being used for: …" boxes of a question screen, found by their label. */
+export function consentBoxes(page: Page, t: Record<string, string>) {
+  const label = t['profile.consent_label']!.split('{')[0]!.trim();
+  return page.getByRole('checkbox', { name: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`) });
+}
+
+/** Waits for the browser to reach the app's redirect URI; its URL carries the code. */
+export async function callbackUrl(page: Page, app: AppClient): Promise<string> {
+  await page.waitForURL((url) => url.href.startsWith(app.redirectUri));
+  return page.url();
 }

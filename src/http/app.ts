@@ -13,7 +13,7 @@ import { isDatabaseUnavailable, type Storage } from '../storage/database.ts';
 import { ASSETS_DIR } from '../views/render.ts';
 import { pickLocale } from '../views/i18n.ts';
 import { accountRoutes } from './account-routes.ts';
-import { BodyTooLargeError } from './body.ts';
+import { BodyTooLargeError, IncompleteBodyError } from './body.ts';
 import { state, type PageResponder, type RequestState } from './context.ts';
 import { CsrfError } from './csrf.ts';
 import { demoRoutes } from './demo-routes.ts';
@@ -123,6 +123,12 @@ function errorPages(pages: PageResponder): Middleware {
       if (error instanceof InteractionExpiredError) return show(400, 'error.session_expired');
       if (error instanceof CsrfError) return show(403, 'error.csrf');
       if (error instanceof BodyTooLargeError) return show(413, 'error.too_large');
+      if (error instanceof IncompleteBodyError) {
+        // The client's doing, and nobody is left to read an answer: the access log says which.
+        state(ctx).log.info(error.message);
+        ctx.status = error.status;
+        return;
+      }
       if (isDatabaseUnavailable(error)) {
         state(ctx).log.error({ err: { message: (error as Error).message } }, 'database unavailable');
         ctx.set('Retry-After', '5');

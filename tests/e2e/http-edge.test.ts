@@ -1,0 +1,88 @@
+import net from 'node:net';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureLogs, startTestServer, TEST_CLIENTS, type TestServer } from '../support/server.ts';
+
+// What the HTTP edge does with clients that misbehave at the transport: a body cut short, a body
+// or headers trickled in to hold a connection, plain http to a node whose issuer is https. Raw
+// sockets, because a well-behaved client cannot do any of these.
+
+/** A raw connection to the server: what it has received, and whether the server closed it. */
+async function connect(port: number) {
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  let received = '';
+  let closed = false;
+  socket.setEncoding('utf8').on('data', (chunk: string) => { received += chunk; });
+  socket.on('error', () => {});
+  socket.on('close', () => { closed = true; });
+  return { socket, received: () => received, closed: () => closed };
+}
+
+async function eventually(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+const requestLine = (logs: Record<string, unknown>[], path: string) => logs.find((l) => l.msg === 'request' && l.path === path);
+
+describe('a client that cuts its upload short', () => {
+  let server: TestServer;
+  let logs: Record<string, unknown>[];
+  beforeAll(async () => {
+    server = await startTestServer({
+      clients: [...TEST_CLIENTS('${issuer}'), {
+        client_id: 'crm', client_secret: 'crm-secret-for-tests-0123456789', grant_types: ['client_credentials'], purposes: ['personalization'], scope: 'segments:read',
+      }],
+    });
+    logs = captureLogs(server);
+  });
+  afterAll(async () => { await server?.close(); });
+
+  it('is logged and counted as a closed request (499), not as a database outage', async () => {
+    const { socket, received } = await connect(server.config.port);
+    // Expect: 100-continue: the server answers 100 once its handler has the request, so the
+    // body is cut while the handler is reading it.
+    socket.write([
+      'POST /forgot-password HTTP/1.1', 'Host: 127.0.0.1', 'Content-Type: application/x-www-form-urlencoded',
+      'Content-Length: 1000', 'Expect: 100-continue', '', '',
+    ].join('\r\n'));
+    await eventually(() => received().startsWith('HTTP/1.1 100'), '100 Continue');
+    socket.write('csrf=abc&email=someone%40exa');
+    socket.destroy();
+
+    await eventually(() => requestLine(logs, '/forgot-password') !== undefined, 'the access log line');
+    expect(requestLine(logs, '/forgot-password')).toMatchObject({ method: 'POST', status: 499 });
+    expect(logs.filter((l) => Number(l.level) >= 50)).toEqual([]);
+    expect(logs.some((l) => l.msg === 'database unavailable')).toBe(false);
+
+    const metrics = await (await fetch(`${server.issuer}/metrics`)).text();
+    expect(metrics).toMatch(/parley_http_requests_total\{method="POST",route="\/forgot-password",status="499"\} 1/);
+    expect(metrics).not.toMatch(/status="503"/);
+  });
+
+  it('in the management API, too', async () => {
+    // A JSON body cut short after a valid token: the API's own body reader and error mapping.
+    const token = await fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('crm:crm-secret-for-tests-0123456789').toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'segments:read' }),
+    }).then(async (r) => (await r.json() as { access_token: string }).access_token);
+    const { socket, received } = await connect(server.config.port);
+    socket.write([
+      'POST /api/v1/segments/count HTTP/1.1', 'Host: 127.0.0.1', 'Content-Type: application/json', `Authorization: Bearer ${token}`,
+      'Content-Length: 1000', 'Expect: 100-continue', '', '',
+    ].join('\r\n'));
+    await eventually(() => received().startsWith('HTTP/1.1 100'), '100 Continue');
+    socket.write('{"all": [');
+    socket.destroy();
+
+    await eventually(() => logs.some((l) => l.route === '/api/v1/segments/count'), 'the API log line');
+    expect(logs.find((l) => l.route === '/api/v1/segments/count')).toMatchObject({ status: 499 });
+    expect(logs.filter((l) => Number(l.level) >= 50)).toEqual([]);
+  });
+});

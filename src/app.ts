@@ -218,7 +218,17 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     return {
       config, logger, storage, accounts, app,
       listen(port = config.port, host = config.host) {
-        server = http.createServer(app.callback());
+        const headersTimeout = config.http.headers_timeout * 1000;
+        const requestTimeout = config.http.request_timeout * 1000;
+        server = http.createServer({
+          // A client holding a connection with headers or a body trickled in is cut off with a
+          // 408: Node's defaults (60 s for headers, 300 s for the request) let a few hundred
+          // slow connections tie up a node. Connections are checked a few times per timeout,
+          // not every 30 s as by default, so the limits hold within a quarter of their length.
+          headersTimeout,
+          requestTimeout,
+          connectionsCheckingInterval: Math.max(100, Math.min(headersTimeout, requestTimeout) / 4),
+        }, app.callback());
         deliveryWorker.start();
         server.keepAliveTimeout = 65_000;
         return new Promise((resolve, reject) => {

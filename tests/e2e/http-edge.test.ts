@@ -86,3 +86,48 @@ describe('a client that cuts its upload short', () => {
     expect(logs.filter((l) => Number(l.level) >= 50)).toEqual([]);
   });
 });
+
+describe('a client that sends slowly', () => {
+  let server: TestServer;
+  let logs: Record<string, unknown>[];
+  beforeAll(async () => {
+    server = await startTestServer({ http: { headers_timeout: '1s', request_timeout: '1s' } });
+    logs = captureLogs(server);
+  });
+  afterAll(async () => { await server?.close(); });
+
+  /** Writes a piece every 100 ms until the server closes the connection (or 20 s pass). */
+  async function trickle(connection: Awaited<ReturnType<typeof connect>>, piece: string): Promise<void> {
+    await eventually(() => {
+      if (!connection.closed()) connection.socket.write(piece);
+      return connection.closed();
+    }, 'the server closing the connection', 20_000).catch((error: unknown) => {
+      connection.socket.destroy();
+      throw error;
+    });
+  }
+
+  it('is answered 408 and cut off when its body does not arrive within http.request_timeout', async () => {
+    const connection = await connect(server.config.port);
+    connection.socket.write([
+      'POST /forgot-password HTTP/1.1', 'Host: 127.0.0.1', 'Content-Type: application/x-www-form-urlencoded', 'Content-Length: 5000', '', '',
+    ].join('\r\n'));
+    await trickle(connection, 'a');
+    expect(connection.received()).toMatch(/^HTTP\/1\.1 408 /);
+    // The handler reading the body learns why it ended: a timeout, not a client gone away.
+    await eventually(() => requestLine(logs, '/forgot-password') !== undefined, 'the access log line');
+    expect(requestLine(logs, '/forgot-password')).toMatchObject({ status: 408 });
+    expect(logs.filter((l) => Number(l.level) >= 50)).toEqual([]);
+  });
+
+  it('is answered 408 and cut off when its headers do not arrive within http.headers_timeout', async () => {
+    const connection = await connect(server.config.port);
+    connection.socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    await trickle(connection, 'X-Slow: a\r\n');
+    expect(connection.received()).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
+  it('still serves a client that is quick about it', async () => {
+    expect((await fetch(`${server.issuer}/healthz`)).status).toBe(200);
+  });
+});

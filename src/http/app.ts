@@ -27,6 +27,7 @@ import type { PreferenceCenter } from '../consent/preference-center.ts';
 import { preferenceCenterRoutes } from './preference-center-routes.ts';
 import { routeLabel, type Metrics } from './metrics.ts';
 import { securityHeaders } from './security-headers.ts';
+import { httpsOnly } from './https-only.ts';
 import { InteractionExpiredError } from '../oidc/interactions.ts';
 import type { ApiTokenVerifier } from '../oidc/api-tokens.ts';
 import type { Segments } from '../segments/service.ts';
@@ -191,6 +192,7 @@ export function createHttpApp(deps: HttpDependencies): Koa {
   app.use(requestContext(config, logger));
   app.use(accessLog(metrics));
   app.use(securityHeaders(config));
+  app.use(httpsOnly({ config, logger, pages }));
   app.use(errorPages(pages));
   app.use(staticAssets());
   app.use(router.routes());

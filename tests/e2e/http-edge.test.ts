@@ -131,3 +131,63 @@ describe('a client that sends slowly', () => {
     expect((await fetch(`${server.issuer}/healthz`)).status).toBe(200);
   });
 });
+
+describe('plain http reaching a node whose issuer is https', () => {
+  const issuer = 'https://id.parley.test';
+  let server: TestServer;
+  let logs: Record<string, unknown>[];
+  let node: string;
+  beforeAll(async () => {
+    server = await startTestServer({ issuer, clients: TEST_CLIENTS('${issuer}') });
+    logs = captureLogs(server);
+    node = `http://127.0.0.1:${server.config.port}`;
+  });
+  afterAll(async () => { await server?.close(); });
+
+  it('redirects a page to the same address at the issuer', async () => {
+    const query = new URLSearchParams({ client_id: 'web-app', response_type: 'code', scope: 'openid', redirect_uri: `${issuer}/app/callback` });
+    for (const path of ['/forgot-password?return=%2Finteraction%2Fabc', `/auth?${query}`, '/account']) {
+      const response = await fetch(`${node}${path}`, { redirect: 'manual' });
+      expect(response.status, path).toBe(308);
+      expect(response.headers.get('location'), path).toBe(`${issuer}${path}`);
+      expect(response.headers.getSetCookie(), path).toEqual([]);
+    }
+    const head = await fetch(`${node}/forgot-password`, { method: 'HEAD', redirect: 'manual' });
+    expect(head.status).toBe(308);
+  });
+
+  it('refuses anything else with a 400 that says why, as a page or as JSON', async () => {
+    const form = await fetch(`${node}/forgot-password`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' }, body: 'email=someone%40example.com',
+    });
+    expect(form.status).toBe(400);
+    expect(await form.text()).toContain(issuer);
+    expect(form.headers.getSetCookie()).toEqual([]);
+
+    const token = await fetch(`${node}/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials',
+    });
+    expect(token.status).toBe(400);
+    expect(await token.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('https') });
+  });
+
+  it('still answers health checks and metrics, which load balancers send over plain http', async () => {
+    expect((await fetch(`${node}/healthz`)).status).toBe(200);
+    expect((await fetch(`${node}/readyz`)).status).toBe(200);
+    expect((await fetch(`${node}/metrics`)).status).toBe(200);
+  });
+
+  it('logs the likely cause once, as a warning, and never a 500', async () => {
+    const warnings = logs.filter((l) => Number(l.level) === 40 && String(l.msg).includes('plain http'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.msg).toMatch(/proxy/);
+    expect(logs.filter((l) => Number(l.level) >= 50)).toEqual([]);
+    expect(logs.filter((l) => l.msg === 'request' && Number(l.status) >= 500)).toEqual([]);
+
+    // A proxy that forwards https but is not trusted (proxy: false) is a different cause, logged once too.
+    for (let i = 0; i < 2; i++) await fetch(`${node}/forgot-password`, { headers: { 'x-forwarded-proto': 'https' }, redirect: 'manual' });
+    const more = logs.filter((l) => Number(l.level) === 40 && String(l.msg).includes('plain http'));
+    expect(more).toHaveLength(2);
+    expect(more[1]!.msg).toMatch(/X-Forwarded-Proto/);
+  });
+});

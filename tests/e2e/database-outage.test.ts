@@ -143,7 +143,7 @@ describe.skipIf(OWN_CLUSTER_UNAVAILABLE)(`when PostgreSQL goes away${reason}`, (
       }
       await parley.ready();
       expect((await fetch(`${parley.issuer}/.well-known/openid-configuration`)).status).toBe(200);
-    });
+    }, 60_000);
   });
 
   describe('in a restart, with registrations in flight', () => {
@@ -219,7 +219,7 @@ describe.skipIf(OWN_CLUSTER_UNAVAILABLE)(`when PostgreSQL goes away${reason}`, (
         const exit = parley.exited();
         return exit ? `parley exited (${JSON.stringify(exit)}); last log lines:\n${parley.logs().slice(-15).map((l) => JSON.stringify(l)).join('\n')}` : undefined;
       };
-      async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+      async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
         const deadline = Date.now() + timeoutMs;
         while (!condition()) {
           const crash = crashed();
@@ -279,6 +279,6 @@ describe.skipIf(OWN_CLUSTER_UNAVAILABLE)(`when PostgreSQL goes away${reason}`, (
       // And the delivery worker went back to work: each of them reached the webhook receiver.
       await until(() => stored.every((r) => receiver.accountIds.has(r.id)), 'webhook deliveries after the outages');
       expect(crashed()).toBeUndefined();
-    }, 90_000);
+    }, 120_000);
   });
 });

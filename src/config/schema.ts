@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { EVENT_TYPES } from '../events/outbox.ts';
-import { parseDuration } from './duration.ts';
+import { formatDuration, parseDuration } from './duration.ts';
 
 // The schema checks shapes only. Every default value lives in config/default.yaml, which is
 // read first, so the file people read is the one source of truth for defaults.
@@ -107,6 +107,17 @@ const eventsSettings = z.strictObject({
   allow_http_hosts: z.array(z.string().min(1)),
 });
 
+// How long Node's HTTP server waits for a slow client before answering 408 and closing.
+const httpSettings = z.strictObject({
+  headers_timeout: positiveDuration,
+  request_timeout: positiveDuration,
+}).superRefine((http, ctx) => {
+  // Node refuses a headers timeout longer than the whole request's.
+  if (http.headers_timeout > http.request_timeout) {
+    ctx.addIssue({ code: 'custom', path: ['headers_timeout'], message: `must not be longer than http.request_timeout (${formatDuration(http.request_timeout)})` });
+  }
+});
+
 export const configSchema = z.strictObject({
   env: z.enum(['development', 'production', 'test']),
   issuer: httpUrl,
@@ -121,6 +132,7 @@ export const configSchema = z.strictObject({
     connection_timeout: duration,
     statement_timeout: duration,
   }),
+  http: httpSettings,
   secrets: z.strictObject({
     cookie_keys: z.array(z.string().min(16, 'cookie keys must be at least 16 characters')).min(1),
     key_encryption: z.string().min(16, 'the key encryption secret must be at least 16 characters'),

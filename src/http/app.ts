@@ -13,7 +13,7 @@ import { isDatabaseUnavailable, type Storage } from '../storage/database.ts';
 import { ASSETS_DIR } from '../views/render.ts';
 import { pickLocale } from '../views/i18n.ts';
 import { accountRoutes } from './account-routes.ts';
-import { BodyTooLargeError } from './body.ts';
+import { BodyTooLargeError, IncompleteBodyError } from './body.ts';
 import { state, type PageResponder, type RequestState } from './context.ts';
 import { CsrfError } from './csrf.ts';
 import { demoRoutes } from './demo-routes.ts';
@@ -27,6 +27,7 @@ import type { PreferenceCenter } from '../consent/preference-center.ts';
 import { preferenceCenterRoutes } from './preference-center-routes.ts';
 import { routeLabel, type Metrics } from './metrics.ts';
 import { securityHeaders } from './security-headers.ts';
+import { httpsOnly } from './https-only.ts';
 import { InteractionExpiredError } from '../oidc/interactions.ts';
 import type { ApiTokenVerifier } from '../oidc/api-tokens.ts';
 import type { Segments } from '../segments/service.ts';
@@ -123,6 +124,12 @@ function errorPages(pages: PageResponder): Middleware {
       if (error instanceof InteractionExpiredError) return show(400, 'error.session_expired');
       if (error instanceof CsrfError) return show(403, 'error.csrf');
       if (error instanceof BodyTooLargeError) return show(413, 'error.too_large');
+      if (error instanceof IncompleteBodyError) {
+        // The client's doing, and nobody is left to read an answer: the access log says which.
+        state(ctx).log.info(error.message);
+        ctx.status = error.status;
+        return;
+      }
       if (isDatabaseUnavailable(error)) {
         state(ctx).log.error({ err: { message: (error as Error).message } }, 'database unavailable');
         ctx.set('Retry-After', '5');
@@ -185,6 +192,7 @@ export function createHttpApp(deps: HttpDependencies): Koa {
   app.use(requestContext(config, logger));
   app.use(accessLog(metrics));
   app.use(securityHeaders(config));
+  app.use(httpsOnly({ config, logger, pages }));
   app.use(errorPages(pages));
   app.use(staticAssets());
   app.use(router.routes());

@@ -74,6 +74,14 @@ describe('configuration', () => {
     expect(problemsOf(() => loadConfig({ env: { PORT: 'abc' } }))).toEqual([expect.stringMatching(/^environment PORT: port: /)]);
   });
 
+  it('cuts slow clients off at http.headers_timeout and http.request_timeout, headers first', () => {
+    expect(loadConfig({ env: {} }).http).toEqual({ headers_timeout: 15, request_timeout: 30 });
+    const file = configFile('http:\n  headers_timeout: 1m\n  request_timeout: 30s\n');
+    expect(problemsOf(() => loadConfig({ env: { PARLEY_CONFIG: file } }))).toEqual([
+      expect.stringMatching(/parley\.yaml:2: http\.headers_timeout: must not be longer than http\.request_timeout \(30s\)/),
+    ]);
+  });
+
   it('refuses a client that names an undeclared purpose', () => {
     const problems = problemsOf(() => loadConfig({ env: {}, overrides: { clients: [{ client_id: 'demo-shop', redirect_uris: ['http://localhost/cb'], purposes: ['telepathy'] }] } }));
     expect(problems).toEqual([expect.stringContaining('clients[0].purposes[0]: unknown purpose "telepathy"')]);

@@ -145,6 +145,12 @@ export const configSchema = z.strictObject({
     window: duration,
     account: throttleRule,
     ip: throttleRule,
+    // Password reset mails: requests per client network and per address in each window.
+    password_reset: z.strictObject({
+      per_email: z.number().int().min(1),
+      per_ip: z.number().int().min(1),
+      window: positiveDuration,
+    }),
   }),
   mail: z.strictObject({
     from: z.string().min(3),

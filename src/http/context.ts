@@ -7,6 +7,8 @@ import { csrfToken } from './csrf.ts';
 /** What every Parley route finds in ctx.state, set by the first middlewares. */
 export interface RequestState {
   requestId: string;
+  /** The client's address, as the proxies Parley trusts report it (ctx.ip is the same). */
+  ip: string;
   log: Logger;
   locale: string;
 }

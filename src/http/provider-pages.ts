@@ -42,6 +42,18 @@ export function providerPages(pages: PageResponder, fallbackLocale: string): Pro
 }
 
 /**
+ * Runs first inside the provider's own middleware stack: gives it the client address Parley
+ * found (its own ctx.ip would trust the client-written end of X-Forwarded-For).
+ */
+export function providerRequestMiddleware() {
+  return async (ctx: Context, next: () => Promise<unknown>) => {
+    const request = requestStateOf(ctx.req);
+    if (request) ctx.request.ip = request.ip;
+    await next();
+  };
+}
+
+/**
  * Runs inside the provider's own middleware stack: when a request failed because the database
  * is unreachable, the provider's generic 500 becomes a 503 the client may retry.
  */

@@ -109,12 +109,13 @@ function accessLog(metrics: Metrics): Middleware {
     } finally {
       // Delegated provider requests answer on ctx.res directly; read the status from there.
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
-      const route = routeLabel(ctx.path, ctx._matchedRoute as string | undefined);
+      const route = routeLabel(ctx, requestStates.get(ctx.req)?.providerRoute);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.requests.inc({ method: ctx.method, route, status: String(status) });
       metrics.latency.observe({ method: ctx.method, route }, seconds);
-      // The path only: query strings carry codes, tokens and states.
-      state(ctx).log.info({ method: ctx.method, path: ctx.path, status, ms: Math.round(seconds * 1000), ip: ctx.ip }, 'request');
+      // The route, not the path: paths carry account ids and interaction uids, query strings
+      // codes, tokens and states.
+      state(ctx).log.info({ method: ctx.method, route, status, ms: Math.round(seconds * 1000), ip: ctx.ip }, 'request');
     }
   };
 }

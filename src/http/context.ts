@@ -9,6 +9,8 @@ export interface RequestState {
   requestId: string;
   /** The client's address, as the proxies Parley trusts report it (ctx.ip is the same). */
   ip: string;
+  /** For a request oidc-provider answered: the route template its router matched. */
+  providerRoute?: string;
   log: Logger;
   locale: string;
 }

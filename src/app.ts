@@ -9,7 +9,7 @@ import type { Config } from './config/schema.ts';
 import { createHttpApp } from './http/app.ts';
 import { createPageResponder } from './http/context.ts';
 import { createMetrics } from './http/metrics.ts';
-import { providerPages, providerUnavailableMiddleware } from './http/provider-pages.ts';
+import { providerPages, providerRequestMiddleware, providerUnavailableMiddleware } from './http/provider-pages.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMailer } from './mail/mailer.ts';
 import { accountGrants, purgeExpired, revokeAccountSessions, revokeGrant } from './oidc/adapter.ts';
@@ -129,7 +129,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
         },
       },
       pages: providerPages(pages, config.locales.default),
-      middleware: [providerUnavailableMiddleware(pages) as never],
+      middleware: [providerRequestMiddleware() as never, providerUnavailableMiddleware(pages) as never],
       extraPrompts: [profilePrompt({
         pendingScreen: (signIn) => profiling.pendingScreen({
           ...signIn,

@@ -8,11 +8,13 @@ import type { Mailer, MailMessage } from '../mail/mailer.ts';
 import {
   changeEmailMessage, describeDuration, emailChangedMessage, registrationAttemptMessage, resetPasswordMessage, verifyEmailMessage,
 } from '../mail/messages.ts';
+import { clientNetwork } from '../ip-addresses.ts';
 import type { DB } from '../storage/database.ts';
 import type { Account, Database, EmailTokenPurpose } from '../storage/schema.ts';
 import { isValidEmail, normalizeEmail } from './email.ts';
 import { AccountError, AccountValidationError, type AccountErrorCode, type AccountField } from './errors.ts';
 import { checkPasswordPolicy, type PasswordHasher, type PasswordPolicy } from './passwords.ts';
+import { createRequestLimits } from './request-limits.ts';
 import type { Throttle } from './throttle.ts';
 
 export type { Account };
@@ -54,7 +56,8 @@ export interface Accounts {
   findById(id: string): Promise<Account | undefined>;
   sendVerification(accountId: string, options: { locale: string; interactionUid?: string | undefined }): Promise<void>;
   verifyEmail(token: string): Promise<{ account: Account; interactionUid: string | null }>;
-  requestPasswordReset(email: string, locale: string): Promise<void>;
+  /** Mails a reset link to the address if it has an account and neither it nor the client is over its limit; answers alike in every case. */
+  requestPasswordReset(email: string, locale: string, ip: string): Promise<void>;
   checkResetToken(token: string): Promise<void>;
   resetPassword(token: string, newPassword: string): Promise<Account>;
   /**
@@ -83,6 +86,7 @@ const EMAIL_CHANGES_PER_HOUR = 5;
 
 export function createAccounts(deps: AccountsDeps): Accounts {
   const { db, config, clock, mailer, hasher, throttle, logger } = deps;
+  const requestLimits = createRequestLimits(db, clock);
   const issuer = config.issuer.replace(/\/$/, '');
 
   const passwordPolicy = (email: string): PasswordPolicy => ({
@@ -197,6 +201,20 @@ export function createAccounts(deps: AccountsDeps): Accounts {
     }
   }
 
+  /**
+   * Reset mails are limited per client network and per address, counted for unknown addresses
+   * alike. The client network is counted first and its refusal stops there, so an address's
+   * allowance is spent only by requests that would mail it: a client over its limit cannot use up
+   * someone else's.
+   */
+  async function resetMailAllowed(email: string, ip: string): Promise<boolean> {
+    const rule = config.throttle.password_reset;
+    const allowed = await requestLimits.admit(`reset:ip:${clientNetwork(ip)}`, rule.per_ip, rule.window)
+      && await requestLimits.admit(`reset:email:${email}`, rule.per_email, rule.window);
+    if (!allowed) logger.info('password reset request over its limit: no mail sent');
+    return allowed;
+  }
+
   async function addressTaken(email: string, locale: string): Promise<RegisterResult> {
     // Usability over enumeration resistance: the person registering learns the address is taken.
     if (!config.accounts.require_verified_email) throw new AccountError('email_taken', { field: 'email' });
@@ -258,19 +276,27 @@ export function createAccounts(deps: AccountsDeps): Accounts {
 
     async authenticate({ email: rawEmail, password, ip, interactionUid }) {
       const email = normalizeEmail(rawEmail);
-      const { retryAfterSeconds, accountHasFailures } = await throttle.assess({ email, ip });
-      if (retryAfterSeconds !== undefined) throw new AccountError('throttled', { retryAfterSeconds });
+      const attempt = { email, ip };
+      // Reserved before the check, so a burst of attempts cannot all be checked at once.
+      const reservation = await throttle.reserve(attempt);
+      if (!reservation.granted) throw new AccountError('throttled', { retryAfterSeconds: reservation.retryAfterSeconds });
 
       // An unknown address and a wrong password take the same time and get the same answer.
-      let account = isValidEmail(email) ? await findByEmail(email) : undefined;
+      let account: Account | undefined;
       let passwordMatches = false;
-      if (account) passwordMatches = await hasher.verify(account.password_hash, password);
-      else await hasher.verifyDummy(password);
+      try {
+        account = isValidEmail(email) ? await findByEmail(email) : undefined;
+        if (account) passwordMatches = await hasher.verify(account.password_hash, password);
+        else await hasher.verifyDummy(password);
+      } catch (error) {
+        await throttle.release(attempt).catch(() => {}); // otherwise it lapses on its own
+        throw error;
+      }
       if (!account || !passwordMatches) {
-        await throttle.recordFailure({ email, ip });
+        await throttle.recordFailure(attempt);
         throw new AccountError('invalid_credentials');
       }
-      if (accountHasFailures) await throttle.clear(email);
+      await throttle.recordSuccess(attempt);
 
       if (hasher.needsRehash(account.password_hash)) {
         // Only if the hash is still the one just checked: a password reset in between wins.
@@ -318,12 +344,14 @@ export function createAccounts(deps: AccountsDeps): Accounts {
       });
     },
 
-    async requestPasswordReset(rawEmail, locale) {
+    async requestPasswordReset(rawEmail, locale, ip) {
       const answer = delay(RESET_REQUEST_ANSWER_MS);
       const email = normalizeEmail(rawEmail);
-      const account = isValidEmail(email) ? await findByEmail(email) : undefined;
-      // Not awaited: how long the mail server takes must not show in the answer. It logs its own failures.
-      if (account) void sendPasswordReset(account, locale);
+      if (isValidEmail(email) && await resetMailAllowed(email, ip)) {
+        const account = await findByEmail(email);
+        // Not awaited: how long the mail server takes must not show in the answer. It logs its own failures.
+        if (account) void sendPasswordReset(account, locale);
+      }
       await answer;
     },
 

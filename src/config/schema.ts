@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EVENT_TYPES } from '../events/outbox.ts';
+import { parseNetwork } from '../ip-addresses.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 
 // The schema checks shapes only. Every default value lives in config/default.yaml, which is
@@ -22,6 +23,10 @@ const httpUrl = z.string().refine((text) => {
     return false;
   }
 }, { message: 'expected an absolute http(s) URL' });
+
+const addressOrNetwork = z.string().refine((text) => parseNetwork(text) !== undefined, {
+  message: 'expected an IP address or a CIDR network such as 10.0.0.0/8 or 2001:db8::/32',
+});
 
 const localizedText = z.union([z.string().min(1), z.record(z.string().min(2), z.string().min(1))]);
 
@@ -124,6 +129,11 @@ export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65535),
   host: z.string().min(1),
   proxy: z.boolean(),
+  // With proxy: true, which X-Forwarded-For entry is the client's (see config/default.yaml).
+  forwarded_for: z.strictObject({
+    hops: z.number().int().min(1).max(16),
+    trusted_proxies: z.array(addressOrNetwork),
+  }),
   database: z.strictObject({
     url: z.string(),
     data_dir: z.string().min(1),
@@ -157,6 +167,12 @@ export const configSchema = z.strictObject({
     window: duration,
     account: throttleRule,
     ip: throttleRule,
+    // Password reset mails: requests per client network and per address in each window.
+    password_reset: z.strictObject({
+      per_email: z.number().int().min(1),
+      per_ip: z.number().int().min(1),
+      window: positiveDuration,
+    }),
   }),
   mail: z.strictObject({
     from: z.string().min(3),
@@ -180,7 +196,7 @@ export const configSchema = z.strictObject({
   metrics: z.strictObject({
     enabled: z.boolean(),
     // Scrapers are let in from these addresses, or with this bearer token.
-    allow_ips: z.array(z.string()),
+    allow_ips: z.array(addressOrNetwork),
     bearer_token: z.string(),
   }),
   demo: z.strictObject({

@@ -46,7 +46,7 @@ export function accountRoutes(deps: { config: Config; accounts: Accounts; pages:
     const body = await readForm(ctx);
     checkCsrf(ctx, body.get('csrf'));
     const email = body.get('email') ?? '';
-    await accounts.requestPasswordReset(email, state(ctx).locale);
+    await accounts.requestPasswordReset(email, state(ctx).locale, ctx.ip);
     pages.page(ctx, 'forgot_password', { csrfToken: pages.csrf(ctx), action: '/forgot-password', email, sent: true });
   });
 

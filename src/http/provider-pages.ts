@@ -42,6 +42,23 @@ export function providerPages(pages: PageResponder, fallbackLocale: string): Pro
 }
 
 /**
+ * Runs first inside the provider's own middleware stack: gives it the client address Parley
+ * found (its own ctx.ip would trust the client-written end of X-Forwarded-For), and notes the
+ * route template its router matched, for metrics and the access log.
+ */
+export function providerRequestMiddleware() {
+  return async (ctx: Context, next: () => Promise<unknown>) => {
+    const request = requestStateOf(ctx.req);
+    if (request) ctx.request.ip = request.ip;
+    try {
+      await next();
+    } finally {
+      if (request && typeof ctx._matchedRoute === 'string') request.providerRoute = ctx._matchedRoute;
+    }
+  };
+}
+
+/**
  * Runs inside the provider's own middleware stack: when a request failed because the database
  * is unreachable, the provider's generic 500 becomes a 503 the client may retry. Most failures
  * reach the provider's error handlers (and its server_error event); a few, such as saving the

@@ -29,10 +29,20 @@ export interface EmailTokensTable {
 }
 
 export interface LoginThrottleTable {
-  key: string;                         // "account:<email>" or "ip:<address>"
+  key: string;                         // "account:<email>" or "ip:<address or IPv6 /64>"
   failures: number;
-  last_failure_at: Date;
+  last_failure_at: Date | null;        // null while the row holds only reservations
   blocked_until: Date | null;
+  /** Password checks reserved and under way (src/accounts/throttle.ts). */
+  in_flight: Generated<number>;
+  reserved_at: Date | null;
+}
+
+/** Requests allowed a number of times per window (password reset mails), one row a key. */
+export interface RequestLimitsTable {
+  key: string;
+  count: number;
+  window_ends_at: Date;
 }
 
 export interface OidcPayloadsTable {
@@ -185,6 +195,7 @@ export interface Database {
   accounts: AccountsTable;
   email_tokens: EmailTokensTable;
   login_throttle: LoginThrottleTable;
+  request_limits: RequestLimitsTable;
   oidc_payloads: OidcPayloadsTable;
   signing_keys: SigningKeysTable;
   outbox_events: OutboxEventsTable;

@@ -2,14 +2,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { importJWK, SignJWT, type JWK } from 'jose';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_SCOPES } from '../../src/config/schema.ts';
 import { apiRoutes, routerPath } from '../../src/http/api-routes.ts';
 import { loadSigningKeys } from '../../src/oidc/keys.ts';
 import { HttpBrowser, type Page } from '../support/browser.ts';
 import { appClient, authorizationRequest, exchange, oidc, register, uniqueEmail, type AppClient } from '../support/oidc-app.ts';
-import { startTestServer, TEST_CLIENTS, type TestServer } from '../support/server.ts';
+import { captureLogs, startTestServer, TEST_CLIENTS, type TestServer } from '../support/server.ts';
 
 // The management API over HTTP against a real server: client credentials tokens from the token
 // endpoint (openid-client, as a CRM would), users with answers created through the real sign-in
@@ -55,7 +54,7 @@ const API_CLIENTS = [
 let server: TestServer;
 let spa: AppClient;
 let api: string;
-const logLines: Record<string, unknown>[] = [];
+let logLines: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
   server = await startTestServer({
@@ -65,10 +64,7 @@ beforeAll(async () => {
   });
   spa = await appClient(server, 'spa');
   api = `${server.issuer}/api/v1`;
-  // Read what the server logs: the test server's logger writes nowhere; its lines come here instead.
-  const logger = server.parley.logger as pino.Logger & Record<symbol, unknown>;
-  logger.level = 'info';
-  logger[pino.symbols.streamSym] = { write: (line: string) => { logLines.push(JSON.parse(line) as Record<string, unknown>); } };
+  logLines = captureLogs(server);
 });
 afterAll(async () => { await server?.close(); });
 

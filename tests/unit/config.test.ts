@@ -87,6 +87,27 @@ describe('configuration', () => {
     expect(problems).toEqual([expect.stringContaining('clients[0].purposes[0]: unknown purpose "telepathy"')]);
   });
 
+  it('refuses proxy and scraper addresses that are not addresses or CIDR networks, and a hop count below one', () => {
+    const file = configFile([
+      'forwarded_for:',
+      '  hops: 0',
+      '  trusted_proxies: [10.0.0.0/8, proxy.internal, 10.0.0.0/40]',
+      'metrics:',
+      '  allow_ips: [127.0.0.1, "::1", localhost]',
+    ].join('\n'));
+    const problems = problemsOf(() => loadConfig({ env: { PARLEY_CONFIG: file } }));
+    const name = path.relative(process.cwd(), file);
+    expect(problems).toEqual([
+      expect.stringMatching(new RegExp(`^${name}:2: forwarded_for.hops: .*>=1`)),
+      expect.stringMatching(new RegExp(`^${name}:3: forwarded_for.trusted_proxies\\[1\\]: expected an IP address or a CIDR network`)),
+      expect.stringMatching(new RegExp(`^${name}:3: forwarded_for.trusted_proxies\\[2\\]: expected an IP address or a CIDR network`)),
+      expect.stringMatching(new RegExp(`^${name}:5: metrics.allow_ips\\[2\\]: expected an IP address or a CIDR network`)),
+    ]);
+    const config = loadConfig({ env: {}, overrides: { forwarded_for: { hops: 2, trusted_proxies: ['10.0.0.0/8', '2001:db8::/32'] } } });
+    expect(config.forwarded_for).toEqual({ hops: 2, trusted_proxies: ['10.0.0.0/8', '2001:db8::/32'] });
+    expect(config.throttle.password_reset).toEqual({ per_email: 3, per_ip: 20, window: 3600 });
+  });
+
   it('reports YAML syntax errors with their line', () => {
     const file = configFile('port: 3000\ndatabase: [unclosed\n');
     expect(problemsOf(() => loadConfig({ env: { PARLEY_CONFIG: file } }))[0]).toMatch(/parley\.yaml:\d+: /);

@@ -27,7 +27,8 @@ export interface AccountsDeps {
   logger: Logger;
   /**
    * Ends every session and revokes every grant and token of an account, inside the caller's
-   * transaction. A password reset calls it: whoever knew the old password is signed out too.
+   * transaction. A password reset calls it (whoever knew the old password is signed out too), and
+   * so does an email change (whoever was signed in under the old address is signed out too).
    */
   revokeSessions?: (trx: Transaction<Database>, accountId: string) => Promise<void>;
 }
@@ -62,7 +63,10 @@ export interface Accounts {
    * belongs to another account (then no link is sent), so it reveals nothing.
    */
   requestEmailChange(accountId: string, newEmail: string, locale: string): Promise<void>;
-  /** Switches the account to the address the link confirms, and tells the old address. */
+  /**
+   * Switches the account to the address the link confirms, spends every other pending link of
+   * the account, signs it out everywhere, and tells the old address.
+   */
   confirmEmailChange(token: string): Promise<Account>;
 }
 
@@ -409,9 +413,18 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         const updated = await trx.updateTable('accounts')
           .set({ email: newEmail, email_verified_at: now, updated_at: now })
           .where('id', '=', consumed.account_id).returningAll().executeTakeFirstOrThrow();
-        // Other pending links of this account (older changes, verifications) are spent.
+        // Every other pending link of this account is spent: older changes, verifications, and
+        // above all password resets, which went to the old address and would otherwise still
+        // set a password for the new one.
         await trx.updateTable('email_tokens').set({ used_at: now })
-          .where('account_id', '=', updated.id).where('used_at', 'is', null).where('purpose', 'in', ['change_email', 'verify_email']).execute();
+          .where('account_id', '=', updated.id).where('used_at', 'is', null)
+          .where('purpose', 'in', ['change_email', 'verify_email', 'reset_password']).execute();
+        // As after a password reset, every session, grant and token of the account ends, this
+        // browser's too: whoever was signed in under the old address (or still reads its mailbox)
+        // is out, and the owner signs in again with the address just proven. Keeping only the
+        // confirming browser's session would not be simpler or safer: the link is often opened
+        // in another browser (a phone's mail app), which has no session of the account to keep.
+        await deps.revokeSessions?.(trx, updated.id);
         return { account: updated, previousEmail: before.email };
       });
       logger.info({ account_id: account.id }, 'email address changed');

@@ -10,8 +10,9 @@ import {
 } from '../mail/messages.ts';
 import type { DB } from '../storage/database.ts';
 import type { Account, Database, EmailTokenPurpose } from '../storage/schema.ts';
-import { isValidEmail, normalizeEmail } from './email.ts';
+import { emailProblem, isValidEmail, normalizeEmail, type EmailProblem } from './email.ts';
 import { AccountError, AccountValidationError, type AccountErrorCode, type AccountField } from './errors.ts';
+import { nameProblem } from './names.ts';
 import { checkPasswordPolicy, type PasswordHasher, type PasswordPolicy } from './passwords.ts';
 import type { Throttle } from './throttle.ts';
 
@@ -50,6 +51,11 @@ export type RegisterResult =
 export interface Accounts {
   normalizeEmail(email: string): string;
   validEmail(email: string): boolean;
+  /**
+   * What is wrong with an address as typed, if anything: for the pages to refuse it before it
+   * reaches a sign-in, a reset or a throttle (an address that is none can have no account).
+   */
+  emailProblem(email: string): EmailProblem | undefined;
   register(input: RegisterInput): Promise<RegisterResult>;
   authenticate(input: { email: string; password: string; ip: string; interactionUid?: string | undefined }): Promise<Account>;
   findById(id: string): Promise<Account | undefined>;
@@ -220,13 +226,19 @@ export function createAccounts(deps: AccountsDeps): Accounts {
 
     validEmail: (email) => isValidEmail(normalizeEmail(email)),
 
+    emailProblem: (email) => emailProblem(normalizeEmail(email)),
+
     async register(input) {
       const email = normalizeEmail(input.email);
+      const name = input.name?.trim() || null;
       const problems: Partial<Record<AccountField, AccountErrorCode>> = {};
-      if (!isValidEmail(email)) problems.email = 'invalid_email';
+      const nameIssue = name === null ? undefined : nameProblem(name);
+      if (nameIssue) problems.name = nameIssue;
+      const addressIssue = emailProblem(email);
+      if (addressIssue) problems.email = addressIssue;
       const passwordProblem = checkPasswordPolicy(input.password, passwordPolicy(email));
       if (passwordProblem) problems.password = passwordProblem;
-      if (problems.email || problems.password) throw new AccountValidationError(problems);
+      if (Object.keys(problems).length > 0) throw new AccountValidationError(problems);
 
       // Hashed before knowing whether the address is taken, so both answers cost the same.
       const passwordHash = await hasher.hash(input.password);
@@ -239,7 +251,7 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         const created = await trx.insertInto('accounts').values({
           id,
           email,
-          name: input.name?.trim() || null,
+          name,
           locale: input.locale,
           password_hash: passwordHash,
           email_verified_at: null,
@@ -370,7 +382,8 @@ export function createAccounts(deps: AccountsDeps): Accounts {
 
     async requestEmailChange(accountId, newEmail, locale) {
       const email = normalizeEmail(newEmail);
-      if (!isValidEmail(email)) throw new AccountValidationError({ email: 'invalid_email' });
+      const problem = emailProblem(email);
+      if (problem) throw new AccountValidationError({ email: problem });
       const account = await findById(accountId);
       if (!account || account.email === email) return;
       const now = clock();

@@ -20,7 +20,7 @@ import { startTestServer, TEST_CLIENTS, type TestServer } from '../support/serve
 // One server and one database of the file's own (its tables are fingerprinted whole), a bounded
 // number of runs per form: fast-check prints the seed and the smallest failing input if one fails.
 
-const RUNS = 30;
+const RUNS = 20;
 
 const screensetsDir = mkdtempSync(path.join(os.tmpdir(), 'parley-fuzz-screensets-'));
 writeFileSync(path.join(screensetsDir, 'fuzz.yaml'), `

@@ -11,8 +11,9 @@ import {
 import { clientNetwork } from '../ip-addresses.ts';
 import type { DB } from '../storage/database.ts';
 import type { Account, Database, EmailTokenPurpose } from '../storage/schema.ts';
-import { isValidEmail, normalizeEmail } from './email.ts';
+import { emailProblem, isValidEmail, normalizeEmail, type EmailProblem } from './email.ts';
 import { AccountError, AccountValidationError, type AccountErrorCode, type AccountField } from './errors.ts';
+import { nameProblem } from './names.ts';
 import { checkPasswordPolicy, type PasswordHasher, type PasswordPolicy } from './passwords.ts';
 import { createRequestLimits } from './request-limits.ts';
 import type { Throttle } from './throttle.ts';
@@ -29,7 +30,8 @@ export interface AccountsDeps {
   logger: Logger;
   /**
    * Ends every session and revokes every grant and token of an account, inside the caller's
-   * transaction. A password reset calls it: whoever knew the old password is signed out too.
+   * transaction. A password reset calls it (whoever knew the old password is signed out too), and
+   * so does an email change (whoever was signed in under the old address is signed out too).
    */
   revokeSessions?: (trx: Transaction<Database>, accountId: string) => Promise<void>;
 }
@@ -51,6 +53,11 @@ export type RegisterResult =
 export interface Accounts {
   normalizeEmail(email: string): string;
   validEmail(email: string): boolean;
+  /**
+   * What is wrong with an address as typed, if anything: for the pages to refuse it before it
+   * reaches a sign-in, a reset or a throttle (an address that is none can have no account).
+   */
+  emailProblem(email: string): EmailProblem | undefined;
   register(input: RegisterInput): Promise<RegisterResult>;
   authenticate(input: { email: string; password: string; ip: string; interactionUid?: string | undefined }): Promise<Account>;
   findById(id: string): Promise<Account | undefined>;
@@ -65,7 +72,10 @@ export interface Accounts {
    * belongs to another account (then no link is sent), so it reveals nothing.
    */
   requestEmailChange(accountId: string, newEmail: string, locale: string): Promise<void>;
-  /** Switches the account to the address the link confirms, and tells the old address. */
+  /**
+   * Switches the account to the address the link confirms, spends every other pending link of
+   * the account, signs it out everywhere, and tells the old address.
+   */
   confirmEmailChange(token: string): Promise<Account>;
 }
 
@@ -234,13 +244,19 @@ export function createAccounts(deps: AccountsDeps): Accounts {
 
     validEmail: (email) => isValidEmail(normalizeEmail(email)),
 
+    emailProblem: (email) => emailProblem(normalizeEmail(email)),
+
     async register(input) {
       const email = normalizeEmail(input.email);
+      const name = input.name?.trim() || null;
       const problems: Partial<Record<AccountField, AccountErrorCode>> = {};
-      if (!isValidEmail(email)) problems.email = 'invalid_email';
+      const nameIssue = name === null ? undefined : nameProblem(name);
+      if (nameIssue) problems.name = nameIssue;
+      const addressIssue = emailProblem(email);
+      if (addressIssue) problems.email = addressIssue;
       const passwordProblem = checkPasswordPolicy(input.password, passwordPolicy(email));
       if (passwordProblem) problems.password = passwordProblem;
-      if (problems.email || problems.password) throw new AccountValidationError(problems);
+      if (Object.keys(problems).length > 0) throw new AccountValidationError(problems);
 
       // Hashed before knowing whether the address is taken, so both answers cost the same.
       const passwordHash = await hasher.hash(input.password);
@@ -253,7 +269,7 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         const created = await trx.insertInto('accounts').values({
           id,
           email,
-          name: input.name?.trim() || null,
+          name,
           locale: input.locale,
           password_hash: passwordHash,
           email_verified_at: null,
@@ -394,7 +410,8 @@ export function createAccounts(deps: AccountsDeps): Accounts {
 
     async requestEmailChange(accountId, newEmail, locale) {
       const email = normalizeEmail(newEmail);
-      if (!isValidEmail(email)) throw new AccountValidationError({ email: 'invalid_email' });
+      const problem = emailProblem(email);
+      if (problem) throw new AccountValidationError({ email: problem });
       const account = await findById(accountId);
       if (!account || account.email === email) return;
       const now = clock();
@@ -437,9 +454,18 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         const updated = await trx.updateTable('accounts')
           .set({ email: newEmail, email_verified_at: now, updated_at: now })
           .where('id', '=', consumed.account_id).returningAll().executeTakeFirstOrThrow();
-        // Other pending links of this account (older changes, verifications) are spent.
+        // Every other pending link of this account is spent: older changes, verifications, and
+        // above all password resets, which went to the old address and would otherwise still
+        // set a password for the new one.
         await trx.updateTable('email_tokens').set({ used_at: now })
-          .where('account_id', '=', updated.id).where('used_at', 'is', null).where('purpose', 'in', ['change_email', 'verify_email']).execute();
+          .where('account_id', '=', updated.id).where('used_at', 'is', null)
+          .where('purpose', 'in', ['change_email', 'verify_email', 'reset_password']).execute();
+        // As after a password reset, every session, grant and token of the account ends, this
+        // browser's too: whoever was signed in under the old address (or still reads its mailbox)
+        // is out, and the owner signs in again with the address just proven. Keeping only the
+        // confirming browser's session would not be simpler or safer: the link is often opened
+        // in another browser (a phone's mail app), which has no session of the account to keep.
+        await deps.revokeSessions?.(trx, updated.id);
         return { account: updated, previousEmail: before.email };
       });
       logger.info({ account_id: account.id }, 'email address changed');

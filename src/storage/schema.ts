@@ -4,6 +4,12 @@ import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 type CreatedAt = ColumnType<Date, Date | undefined, never>;
 type Json<T> = ColumnType<T, string, string>;
 
+/**
+ * The ids of accounts and outbox events: UUIDs, made by Parley. Text of any other shape (from a
+ * URL, a cursor, an API body) names none of them, and is refused before it reaches a query.
+ */
+export const ID_FORMAT = /^[A-Za-z0-9._~-]{1,128}$/;
+
 export interface AccountsTable {
   id: string;
   email: string;                       // lower-cased and NFKC-normalized; unique

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -391,6 +392,18 @@ describe('segments', () => {
     expect((await call('POST', '/segments/accounts?limit=1001', { token, body: { answered: BREW } })).body.details)
       .toEqual([expect.objectContaining({ path: 'query.limit' })]);
     expect((await call('POST', '/segments/accounts?cursor=bogus', { token, body: { answered: BREW } })).body.error).toBe('invalid_cursor');
+  });
+
+  it('refuses a cursor written by hand that holds no account id, with 400 and not 500', async () => {
+    const token = await crmToken();
+    const condition = { answered: BREW };
+    const digest = createHash('sha256').update(JSON.stringify(condition)).digest('base64url').slice(0, 16);
+    for (const after of ['a\u0000b', 'x'.repeat(129), '', 42]) {
+      const cursor = Buffer.from(JSON.stringify(['c1', digest, after])).toString('base64url');
+      const response = await call('POST', `/segments/accounts?cursor=${cursor}`, { token, body: condition });
+      expect(response.status, String(after)).toBe(400);
+      expect(response.body.error).toBe('invalid_cursor');
+    }
   });
 
   it('refuses conditions on purposes the client is not registered for (403), and says where', async () => {

@@ -38,18 +38,6 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/**
- * Collects what the server logs from now on, one parsed JSON line an entry: the test server's
- * logger writes nowhere, so its lines come here instead.
- */
-export function captureLogs(server: TestServer): Record<string, unknown>[] {
-  const lines: Record<string, unknown>[] = [];
-  const logger = server.parley.logger as pino.Logger & Record<symbol, unknown>;
-  logger.level = 'info';
-  logger[pino.symbols.streamSym] = { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>); } };
-  return lines;
-}
-
 export const TEST_CLIENTS = (issuer: string) => [
   {
     // A third-party web app: confidential, shown the consent screen.

@@ -51,7 +51,9 @@ async function* jsonLines(input: Readable): AsyncGenerator<RawItem> {
 }
 
 async function* jsonArray(input: Readable, key: string | undefined): AsyncGenerator<RawItem> {
-  const pipeline = chain([input, parser(), ...(key ? [pick({ filter: key })] : []), streamArray()]);
+  // Whole strings and numbers as one token each, not also in pieces (streamValues: false): about
+  // 40% faster on a Keycloak export, and nothing here needs a value in pieces.
+  const pipeline = chain([input, parser({ streamValues: false }), ...(key ? [pick({ filter: key })] : []), streamArray()]);
   const label = (index: number) => `${key ?? ''}[${index}]`;
   let next = 0;
   try {

@@ -10,6 +10,7 @@ import {
   parsePbkdf2Phc, parseSaltedSha, parseSelfDescribing, parseStoredForeignHash, verifyForeignHash,
   type FirebaseScryptParams, type ForeignHash,
 } from '../../src/accounts/foreign-hashes.ts';
+import { thrown } from '../support/thrown.ts';
 
 // Every format is checked against vectors that did not come from Parley's own code: the
 // documented vectors of each algorithm's reference (RFCs, the reference implementations' test
@@ -28,15 +29,7 @@ async function verifiesAfterStoring(hash: ForeignHash, password: string, firebas
   return verifyForeignHash(parseStoredForeignHash(stored), password, firebase);
 }
 
-function refusal(parse: () => unknown): string {
-  try {
-    parse();
-  } catch (error) {
-    if (error instanceof ForeignHashError) return error.message;
-    throw error;
-  }
-  throw new Error('expected a ForeignHashError');
-}
+const refusal = (parse: () => unknown) => thrown(parse, ForeignHashError).message;
 
 describe('bcrypt', () => {
   // Solar Designer's crypt_blowfish test vectors (Owl glibc crypt_blowfish wrapper.c, also in

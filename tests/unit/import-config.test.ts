@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load.ts';
+import { thrown } from '../support/thrown.ts';
 
 const SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
 
-function problems(overrides: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): string[] {
-  const error = (() => {
-    try {
-      loadConfig({ env, overrides });
-      return undefined;
-    } catch (caught) {
-      return caught;
-    }
-  })();
-  expect(error).toBeInstanceOf(ConfigError);
-  return (error as ConfigError).problems;
-}
+const problems = (overrides: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => thrown(() => loadConfig({ env, overrides }), ConfigError).problems;
 
 describe('import and legacy_verify settings', () => {
   it('ship off: no Firebase parameters, no legacy endpoint', () => {

@@ -6,6 +6,7 @@ import { checkReferences, importCatalog } from '../../src/import/references.ts';
 import {
   accountImportedPayload, createTally, exitCode, ImportUsageError, parseImportArguments, summaryLine,
 } from '../../src/import/run.ts';
+import { thrown } from '../support/thrown.ts';
 
 describe('parley import users: arguments', () => {
   it('defaults to the line format, a real run and no per-account events', () => {
@@ -15,15 +16,7 @@ describe('parley import users: arguments', () => {
   });
 
   it('says what is wrong with the command line', () => {
-    const usage = (args: string[]) => {
-      try {
-        parseImportArguments(args);
-      } catch (error) {
-        expect(error).toBeInstanceOf(ImportUsageError);
-        return (error as Error).message;
-      }
-      throw new Error('expected a usage error');
-    };
+    const usage = (args: string[]) => thrown(() => parseImportArguments(args), ImportUsageError).message;
     expect(usage([])).toBe('name the file to import');
     expect(usage(['a.jsonl', 'b.jsonl'])).toBe('one file at a time, not 2');
     expect(usage(['a.json', '--format', 'okta'])).toBe('--format must be one of parley, keycloak, auth0, auth0-export, not "okta"');

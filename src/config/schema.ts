@@ -99,6 +99,28 @@ const webhook = z.strictObject({
 
 const positiveDuration = duration.pipe(z.number().positive('must be longer than 0s'));
 
+const base64Text = z.string().regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'expected base64, as the Firebase console shows it');
+
+// Hashes imported from other systems that need project-wide parameters to be verified.
+const importSettings = z.strictObject({
+  // Firebase console → Authentication → Users → ⋮ → Password hash parameters. An empty signer
+  // key: Firebase hashes are refused at import.
+  firebase_scrypt: z.strictObject({
+    signer_key: z.union([z.literal(''), base64Text]),
+    salt_separator: z.union([z.literal(''), base64Text]),
+    rounds: z.number().int().min(1).max(32),
+    mem_cost: z.number().int().min(1).max(20),
+  }),
+});
+
+// Lazy migration: the old system checks a password Parley has no usable hash for, once.
+const legacyVerifySettings = z.strictObject({
+  url: z.union([z.literal(''), httpUrl]),
+  secret: z.union([z.literal(''), webhookSecret]),
+  timeout: positiveDuration,
+  allow_http_hosts: z.array(z.string().min(1)),
+});
+
 // The delivery worker: how webhooks are sent, retried and given up on.
 const eventsSettings = z.strictObject({
   worker: z.boolean(),
@@ -237,6 +259,8 @@ export const configSchema = z.strictObject({
   clients: z.array(client),
   webhooks: z.array(webhook),
   events: eventsSettings,
+  import: importSettings,
+  legacy_verify: legacyVerifySettings,
 }).superRefine((config, ctx) => {
   const seen = new Set<string>();
   config.clients.forEach((c, index) => {
@@ -280,6 +304,7 @@ export const configSchema = z.strictObject({
     ctx.addIssue({ code: 'custom', path: ['locales', 'default'], message: `must be one of locales.supported (${config.locales.supported.join(', ')})` });
   }
   checkWebhooks(config, ctx);
+  checkLegacyVerify(config.legacy_verify, ctx);
   if (config.demo.enabled && !seen.has(config.demo.client_id)) {
     ctx.addIssue({ code: 'custom', path: ['demo', 'client_id'], message: `the demo needs a client "${config.demo.client_id}" under clients:` });
   }
@@ -297,9 +322,8 @@ function checkWebhooks(config: WebhookSettings, ctx: z.RefinementCtx): void {
   const names = new Set<string>();
   config.webhooks.forEach((w, index) => {
     const at = (...p: (string | number)[]) => ['webhooks', index, ...p];
-    const { protocol, hostname } = new URL(w.url);
-    // URL keeps IPv6 hosts in brackets: [::1].
-    const host = hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    const { protocol } = new URL(w.url);
+    const host = urlHost(w.url);
     if (protocol !== 'https:' && !allowHttp.has(host)) {
       ctx.addIssue({
         code: 'custom', path: at('url'),
@@ -329,9 +353,34 @@ function checkWebhooks(config: WebhookSettings, ctx: z.RefinementCtx): void {
   });
 }
 
+/** The host of a URL as compared with an allow list: lower case, IPv6 without the brackets URL keeps ([::1]). */
+export function urlHost(url: string): string {
+  return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+}
+
+function checkLegacyVerify(settings: z.output<typeof legacyVerifySettings>, ctx: z.RefinementCtx): void {
+  if (settings.url === '') return;
+  const allowHttp = settings.allow_http_hosts.map((h) => h.toLowerCase());
+  const host = urlHost(settings.url);
+  // The request carries a password: it never travels in the clear beyond this machine.
+  if (new URL(settings.url).protocol !== 'https:' && !allowHttp.includes(host)) {
+    ctx.addIssue({
+      code: 'custom', path: ['legacy_verify', 'url'],
+      message: `must use https; plain http is allowed only to the hosts in legacy_verify.allow_http_hosts (${allowHttp.join(', ') || 'none'}), not "${host}"`,
+    });
+  }
+  if (settings.secret === '') {
+    ctx.addIssue({
+      code: 'custom', path: ['legacy_verify', 'secret'],
+      message: 'requests to legacy_verify.url are signed: set a secret "whsec_..." (environment PARLEY_LEGACY_VERIFY_SECRET)',
+    });
+  }
+}
+
 export type Config = z.output<typeof configSchema>;
 export type ClientConfig = Config['clients'][number];
 export type PurposeConfig = Config['purposes'][string];
 export type LocalizedText = z.output<typeof localizedText>;
 export type WebhookConfig = Config['webhooks'][number];
 export type EventsConfig = Config['events'];
+export type LegacyVerifyConfig = Config['legacy_verify'];

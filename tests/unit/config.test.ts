@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, developmentDefaultsInUse, loadConfig } from '../../src/config/load.ts';
+import { thrown } from '../support/thrown.ts';
 
 function configFile(text: string): string {
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'parley-config-')), 'parley.yaml');
@@ -11,13 +12,7 @@ function configFile(text: string): string {
 }
 
 function problemsOf(load: () => unknown): string[] {
-  try {
-    load();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
+  return thrown(load, ConfigError).problems;
 }
 
 describe('configuration', () => {

@@ -1,27 +1,11 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from '../../src/config/load.ts';
+import { DEFAULT_CONFIG_FILE, loadConfig } from '../../src/config/load.ts';
 import { resolveUpstreamSettings } from '../../src/federation/settings.ts';
-
-function configFile(text: string): string {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'parley-idp-')), 'parley.yaml');
-  writeFileSync(file, text);
-  return file;
-}
-
-function problemsOf(load: () => unknown): string[] {
-  try {
-    load();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { configFile, problemsOf } from '../support/config-files.ts';
 
 const p8 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
@@ -49,17 +33,20 @@ describe('identity_providers configuration', () => {
     expect(forge).toMatchObject({ claims: { subject: ['id'], email_verified: ['email_confirmed'], name: ['display_name', 'username'], locale: ['locale'] } });
   });
 
-  const problemsIn = (lines: string[]) => {
+  /** The file's problems are exactly these: [line, key path under identity_providers, start of the message]. */
+  const expectProblems = (lines: string[], expected: [number, string, string][]) => {
     const file = configFile(lines.join('\n'));
-    const name = path.relative(process.cwd(), file).replaceAll('.', '\\.');
-    const at = (line: number, key: string, message: string) => expect.stringMatching(
-      new RegExp(`^${name}:${line}: identity_providers${key.replace(/[[\].]/g, '\\$&')}: ${message}`),
-    );
-    return { problems: problemsOf(() => loadConfig({ env: { PARLEY_CONFIG: file } })), at };
+    const name = path.relative(process.cwd(), file);
+    const problems = problemsOf(() => loadConfig({ env: { PARLEY_CONFIG: file } }));
+    const escape = (text: string) => text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
+    expect(problems).toEqual(expect.arrayContaining(expected.map(([line, key, message]) => expect.stringMatching(
+      new RegExp(`^${escape(`${name}:${line}: identity_providers${key}: ${message}`)}`),
+    ))));
+    expect(problems).toHaveLength(expected.length);
   };
 
   it('reports malformed entries with file, line, key path and what is expected', () => {
-    const { problems, at } = problemsIn([
+    expectProblems([
       'identity_providers:',                                   // 1
       '  - id: Forge',                                         // 2: upper case
       '    type: oauth2',                                      // 3
@@ -68,19 +55,17 @@ describe('identity_providers configuration', () => {
       '    client_secret: { vault: g }',                       // 6
       '    scope: openid',                                     // 7: unknown key
       '    timeout: soon',                                     // 8
+    ], [
+      [2, '[0].id', 'use a lower-case letter'],
+      [5, '[0].authorization_endpoint', 'expected an https URL (plain http only to localhost'],
+      [6, '[0].client_secret', 'expected the secret itself, { env: VARIABLE } or { file: path }'],
+      [8, '[0].timeout', 'expected a duration'],
+      [7, '[0].scope', 'unknown key'],
     ]);
-    expect(problems).toEqual(expect.arrayContaining([
-      at(2, '[0].id', 'use a lower-case letter'),
-      at(5, '[0].authorization_endpoint', 'expected an https URL \\(plain http only to localhost'),
-      at(6, '[0].client_secret', 'expected the secret itself, \\{ env: VARIABLE \\} or \\{ file: path \\}'),
-      at(8, '[0].timeout', 'expected a duration'),
-      at(7, '[0].scope', 'unknown key'),
-    ]));
-    expect(problems).toHaveLength(5);
   });
 
   it('reports what a preset or a type needs, and what may not be combined', () => {
-    const { problems, at } = problemsIn([
+    expectProblems([
       'identity_providers:',                                   // 1
       '  - id: acme',                                          // 2
       '    type: oidc',                                        // 3: no issuer, no name
@@ -107,23 +92,21 @@ describe('identity_providers configuration', () => {
       '    preset: google',                                    // 24: no client_secret
       '    type: oauth2',                                      // 25
       '    client_id: g',                                      // 26
+    ], [
+      [2, '[0].issuer', 'an OpenID provider needs its issuer'],
+      [2, '[0].name', 'a provider without a preset needs a name'],
+      [5, '[0].scopes', 'an OpenID provider needs the openid scope'],
+      [6, '[1]', 'Sign in with Apple needs apple:'],
+      [9, '[1].client_secret', "Apple's client secret is a JWT"],
+      [14, '[2].trust_email_verified', 'Microsoft does not prove'],
+      [15, '[3].userinfo_endpoint', 'a plain OAuth 2.0 provider needs its userinfo_endpoint'],
+      [15, '[3].claims', 'OAuth 2.0 has no standard user id'],
+      [21, '[3].authorization_params.state', 'state is set by Parley itself'],
+      [22, '[3].tenant', 'tenant belongs to a provider with preset: microsoft'],
+      [23, '[4].id', 'duplicate identity provider id "acme"'],
+      [25, '[4].type', 'preset google is type oidc'],
+      [23, '[4].client_secret', 'Google needs the client_secret'],
     ]);
-    expect(problems).toEqual(expect.arrayContaining([
-      at(2, '[0].issuer', 'an OpenID provider needs its issuer'),
-      at(2, '[0].name', 'a provider without a preset needs a name'),
-      at(5, '[0].scopes', 'an OpenID provider needs the openid scope'),
-      at(6, '[1]', 'Sign in with Apple needs apple:'),
-      at(9, '[1].client_secret', "Apple's client secret is a JWT"),
-      at(14, '[2].trust_email_verified', 'Microsoft does not prove'),
-      at(15, '[3].userinfo_endpoint', 'a plain OAuth 2.0 provider needs its userinfo_endpoint'),
-      at(15, '[3].claims', 'OAuth 2.0 has no standard user id'),
-      at(21, '[3].authorization_params.state', 'state is set by Parley itself'),
-      at(22, '[3].tenant', 'tenant belongs to a provider with preset: microsoft'),
-      at(23, '[4].id', 'duplicate identity provider id "acme"'),
-      at(25, '[4].type', 'preset google is type oidc'),
-      at(23, '[4].client_secret', 'Google needs the client_secret'),
-    ]));
-    expect(problems).toHaveLength(13);
   });
 
   it('names a secret that cannot be read by its key path, never by its value', () => {

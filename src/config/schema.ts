@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { EVENT_TYPES } from '../events/outbox.ts';
-import { PRESETS, PRESET_NAMES, PROVIDER_TYPES, RESERVED_AUTHORIZATION_PARAMETERS } from '../federation/presets.ts';
+import { PRESETS, PRESET_NAMES, PROVIDER_TYPES, RESERVED_AUTHORIZATION_PARAMETERS, isSecureOrLoopback } from '../federation/presets.ts';
 import { parseDuration } from './duration.ts';
 
 // The schema checks shapes only. Every default value lives in config/default.yaml, which is
@@ -117,13 +117,10 @@ const secretSource = z.union([
   z.strictObject({ file: z.string().min(1) }),
 ], { message: 'expected the secret itself, { env: VARIABLE } or { file: path }' });
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1']);
-
 /** https, or plain http to this machine only (a development upstream such as Demo ID). */
 const upstreamUrl = z.string().refine((text) => {
   try {
-    const { protocol, hostname } = new URL(text);
-    return protocol === 'https:' || (protocol === 'http:' && LOOPBACK_HOSTS.has(hostname.replace(/^\[(.*)\]$/, '$1')));
+    return isSecureOrLoopback(new URL(text));
   } catch {
     return false;
   }

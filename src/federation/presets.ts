@@ -156,6 +156,16 @@ export const TENANT_PLACEHOLDER = '{tenantid}';
 /** The tenant of personal Microsoft accounts (outlook.com, xbox …), as `tid` says it. */
 export const MICROSOFT_CONSUMER_TENANT = '9188040d-6c67-4c5b-b112-36a304b66dad';
 
+/**
+ * Parley talks to upstream providers over https only, except to this machine, where a development
+ * provider (Demo ID) runs on plain http. The schema checks configured URLs with it; the client
+ * checks every request it sends, including to endpoints a discovery document names.
+ */
+export function isSecureOrLoopback(url: URL): boolean {
+  if (url.protocol === 'https:') return true;
+  return url.protocol === 'http:' && ['localhost', '127.0.0.1', '::1'].includes(url.hostname.replace(/^\[(.*)\]$/, '$1'));
+}
+
 /** Authorization parameters Parley sets itself; configuration may not override them. */
 export const RESERVED_AUTHORIZATION_PARAMETERS = [
   'client_id', 'redirect_uri', 'response_type', 'response_mode', 'scope', 'state', 'nonce',

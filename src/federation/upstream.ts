@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { isValidEmail, normalizeEmail } from '../accounts/email.ts';
 import { AppleClientSecret } from './apple-secret.ts';
 import { UpstreamError, type UpstreamErrorCode, type UpstreamStage } from './errors.ts';
-import { TENANT_PLACEHOLDER } from './presets.ts';
+import { TENANT_PLACEHOLDER, isSecureOrLoopback } from './presets.ts';
 import type { UpstreamSettings } from './settings.ts';
 
 // The client side of "Continue with …": one UpstreamClient per configured provider, built on
@@ -84,8 +84,6 @@ export interface UpstreamClientOptions {
   discoveryTtl?: number;
 }
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1']);
-
 /** Refused before any byte is sent: an upstream URL that is neither https nor on this machine. */
 class InsecureUrlError extends TypeError {}
 
@@ -96,9 +94,9 @@ class InsecureUrlError extends TypeError {}
  */
 function guardedFetch(fetchImpl: typeof fetch): oidc.CustomFetch {
   return (url, options) => {
-    const { protocol, hostname } = new URL(url);
-    if (protocol !== 'https:' && !(protocol === 'http:' && LOOPBACK_HOSTS.has(hostname.replace(/^\[(.*)\]$/, '$1')))) {
-      return Promise.reject(new InsecureUrlError(`refused to send a request to ${protocol}//${hostname}: only https, or http to this machine`));
+    const target = new URL(url);
+    if (!isSecureOrLoopback(target)) {
+      return Promise.reject(new InsecureUrlError(`refused to send a request to ${target.protocol}//${target.hostname}: only https, or http to this machine`));
     }
     const headers = { 'user-agent': 'Parley', ...options.headers };
     return fetchImpl(url, { ...options, headers } as RequestInit);

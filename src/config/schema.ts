@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { EVENT_TYPES } from '../events/outbox.ts';
 import { parseNetwork } from '../ip-addresses.ts';
 import { formatDuration, parseDuration } from './duration.ts';
+import { PRESETS, PRESET_NAMES, PROVIDER_TYPES, RESERVED_AUTHORIZATION_PARAMETERS, isSecureOrLoopback } from '../federation/presets.ts';
 
 // The schema checks shapes only. Every default value lives in config/default.yaml, which is
 // read first, so the file people read is the one source of truth for defaults.
@@ -145,6 +146,60 @@ const httpSettings = z.strictObject({
   }
 });
 
+// Secret material for an upstream identity provider: the value itself (fine in development), or
+// where to read it at start — an environment variable or a file (a mounted secret). It is never
+// logged; src/federation/settings.ts resolves it.
+const secretSource = z.union([
+  z.string().min(1),
+  z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name') }),
+  z.strictObject({ file: z.string().min(1) }),
+], { message: 'expected the secret itself, { env: VARIABLE } or { file: path }' });
+
+/** https, or plain http to this machine only (a development upstream such as Demo ID). */
+const upstreamUrl = z.string().refine((text) => {
+  try {
+    return isSecureOrLoopback(new URL(text));
+  } catch {
+    return false;
+  }
+}, { message: 'expected an https URL (plain http only to localhost, 127.0.0.1 or ::1)' });
+
+const claimNames = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+// An upstream identity provider people can sign in with ("Continue with Google"). A preset fills
+// in what is known about a big provider; see config/default.yaml for each kind.
+const identityProvider = z.strictObject({
+  // Names the provider in URLs and in the table of linked identities: never change it once used.
+  id: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'use a lower-case letter, then letters, digits, _ or - (at most 32)'),
+  type: z.enum(PROVIDER_TYPES).optional(),
+  preset: z.enum(PRESET_NAMES).optional(),
+  name: localizedText.optional(),
+  client_id: z.string().min(1),
+  client_secret: secretSource.optional(),
+  // Sign in with Apple: Parley signs the client secret (an ES256 JWT) with the team's .p8 key.
+  apple: z.strictObject({
+    team_id: z.string().regex(/^[A-Z0-9]{10}$/, 'expected the 10-character Apple team ID'),
+    key_id: z.string().regex(/^[A-Z0-9]{10}$/, 'expected the 10-character ID of the Sign in with Apple key'),
+    private_key: secretSource,
+  }).optional(),
+  issuer: upstreamUrl.optional(),
+  // Microsoft: common | organizations | consumers | a tenant ID or domain.
+  tenant: z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected common, organizations, consumers or a tenant ID').optional(),
+  allowed_tenants: z.array(z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'expected a tenant ID (a GUID)')).optional(),
+  authorization_endpoint: upstreamUrl.optional(),
+  token_endpoint: upstreamUrl.optional(),
+  userinfo_endpoint: upstreamUrl.optional(),
+  emails_endpoint: upstreamUrl.optional(),
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'a scope is one word of printable ASCII')).min(1).optional(),
+  claims: z.strictObject({
+    subject: claimNames, email: claimNames, email_verified: claimNames, name: claimNames, locale: claimNames,
+  }).partial().optional(),
+  trust_email_verified: z.boolean().optional(),
+  authorization_params: z.record(z.string().min(1), z.string()).optional(),
+  sign_up: z.boolean().default(true),
+  timeout: duration.pipe(z.number().positive('must be longer than 0s')).default(10),
+});
+
 export const configSchema = z.strictObject({
   env: z.enum(['development', 'production', 'test']),
   issuer: httpUrl,
@@ -261,6 +316,7 @@ export const configSchema = z.strictObject({
   events: eventsSettings,
   import: importSettings,
   legacy_verify: legacyVerifySettings,
+  identity_providers: z.array(identityProvider),
 }).superRefine((config, ctx) => {
   const seen = new Set<string>();
   config.clients.forEach((c, index) => {
@@ -305,6 +361,7 @@ export const configSchema = z.strictObject({
   }
   checkWebhooks(config, ctx);
   checkLegacyVerify(config.legacy_verify, ctx);
+  checkIdentityProviders(config.identity_providers, ctx);
   if (config.demo.enabled && !seen.has(config.demo.client_id)) {
     ctx.addIssue({ code: 'custom', path: ['demo', 'client_id'], message: `the demo needs a client "${config.demo.client_id}" under clients:` });
   }
@@ -377,6 +434,56 @@ function checkLegacyVerify(settings: z.output<typeof legacyVerifySettings>, ctx:
   }
 }
 
+type IdentityProviderSettings = z.output<typeof identityProvider>;
+
+/** What a preset fixes, what each type needs, and what may not be combined. */
+function checkIdentityProviders(providers: IdentityProviderSettings[], ctx: z.RefinementCtx): void {
+  const ids = new Set<string>();
+  providers.forEach((p, index) => {
+    const problem = (message: string, ...key: (string | number)[]) => ctx.addIssue({ code: 'custom', path: ['identity_providers', index, ...key], message });
+    if (ids.has(p.id)) problem(`duplicate identity provider id "${p.id}"`, 'id');
+    ids.add(p.id);
+    const preset = p.preset ? PRESETS[p.preset] : undefined;
+    if (preset && p.type && p.type !== preset.type) problem(`preset ${p.preset} is type ${preset.type}`, 'type');
+    if (!preset && !p.type) problem('name the type (oidc or oauth2), or a preset (google, apple, microsoft, github)');
+    if (!preset && p.name === undefined) problem('a provider without a preset needs a name to show on its button', 'name');
+    const type = preset?.type ?? p.type;
+    if (p.preset === 'apple') {
+      if (!p.apple) problem('Sign in with Apple needs apple: { team_id, key_id, private_key } to sign its client secret');
+      if (p.client_secret !== undefined) problem("Apple's client secret is a JWT Parley signs with apple.private_key: remove client_secret", 'client_secret');
+    } else {
+      if (p.apple) problem('apple: belongs to a provider with preset: apple', 'apple');
+      if (preset && p.client_secret === undefined) problem(`${preset.name} needs the client_secret it issued for this app`, 'client_secret');
+    }
+    if (p.preset === 'microsoft') {
+      if (p.issuer !== undefined) problem('the Microsoft issuer follows from tenant: set tenant instead', 'issuer');
+      if (p.trust_email_verified === true) problem('Microsoft does not prove that an address belongs to the user (any tenant can set any email): it cannot be trusted', 'trust_email_verified');
+    } else {
+      if (p.tenant !== undefined) problem('tenant belongs to a provider with preset: microsoft', 'tenant');
+      if (p.allowed_tenants !== undefined) problem('allowed_tenants belongs to a provider with preset: microsoft', 'allowed_tenants');
+    }
+    if (type === 'oidc') {
+      if (!preset && p.issuer === undefined) problem('an OpenID provider needs its issuer (its discovery document is read from there)', 'issuer');
+      for (const key of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'emails_endpoint'] as const) {
+        if (p[key] !== undefined) problem(`an OpenID provider's endpoints come from discovery: remove ${key}`, key);
+      }
+      if (p.scopes && !p.scopes.includes('openid')) problem('an OpenID provider needs the openid scope', 'scopes');
+    }
+    if (type === 'oauth2') {
+      if (p.issuer !== undefined) problem('a plain OAuth 2.0 provider has no issuer to discover: give its endpoints', 'issuer');
+      if (!preset) {
+        for (const key of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint'] as const) {
+          if (p[key] === undefined) problem(`a plain OAuth 2.0 provider needs its ${key}`, key);
+        }
+        if (p.claims?.subject === undefined) problem("OAuth 2.0 has no standard user id: name the userinfo field that holds it, e.g. claims: { subject: id }", 'claims');
+      }
+    }
+    Object.keys(p.authorization_params ?? {}).forEach((name) => {
+      if (RESERVED_AUTHORIZATION_PARAMETERS.includes(name)) problem(`${name} is set by Parley itself`, 'authorization_params', name);
+    });
+  });
+}
+
 export type Config = z.output<typeof configSchema>;
 export type ClientConfig = Config['clients'][number];
 export type PurposeConfig = Config['purposes'][string];
@@ -384,3 +491,4 @@ export type LocalizedText = z.output<typeof localizedText>;
 export type WebhookConfig = Config['webhooks'][number];
 export type EventsConfig = Config['events'];
 export type LegacyVerifyConfig = Config['legacy_verify'];
+export type IdentityProviderConfig = Config['identity_providers'][number];

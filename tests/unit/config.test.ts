@@ -1,19 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, developmentDefaultsInUse, loadConfig } from '../../src/config/load.ts';
-import { thrown } from '../support/thrown.ts';
-
-function configFile(text: string): string {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'parley-config-')), 'parley.yaml');
-  writeFileSync(file, text);
-  return file;
-}
-
-function problemsOf(load: () => unknown): string[] {
-  return thrown(load, ConfigError).problems;
-}
+import { developmentDefaultsInUse, loadConfig } from '../../src/config/load.ts';
+import { configFile, problemsOf } from '../support/config-files.ts';
 
 describe('configuration', () => {
   it('loads the shipped defaults with durations in seconds', () => {

@@ -261,23 +261,25 @@ export function createAccounts(deps: AccountsDeps): Accounts {
       const { retryAfterSeconds, accountHasFailures } = await throttle.assess({ email, ip });
       if (retryAfterSeconds !== undefined) throw new AccountError('throttled', { retryAfterSeconds });
 
-      // An unknown address and a wrong password take the same time and get the same answer.
+      // An unknown address, an account without a password (a passkey or an upstream provider
+      // only) and a wrong password take the same time and get the same answer.
       let account = isValidEmail(email) ? await findByEmail(email) : undefined;
+      const passwordHash = account?.password_hash ?? null;
       let passwordMatches = false;
-      if (account) passwordMatches = await hasher.verify(account.password_hash, password);
+      if (passwordHash !== null) passwordMatches = await hasher.verify(passwordHash, password);
       else await hasher.verifyDummy(password);
-      if (!account || !passwordMatches) {
+      if (!account || passwordHash === null || !passwordMatches) {
         await throttle.recordFailure({ email, ip });
         throw new AccountError('invalid_credentials');
       }
       if (accountHasFailures) await throttle.clear(email);
 
-      if (hasher.needsRehash(account.password_hash)) {
+      if (hasher.needsRehash(passwordHash)) {
         // Only if the hash is still the one just checked: a password reset in between wins.
         const rehashed = await db.updateTable('accounts')
           .set({ password_hash: await hasher.hash(password), updated_at: clock() })
           .where('id', '=', account.id)
-          .where('password_hash', '=', account.password_hash)
+          .where('password_hash', '=', passwordHash)
           .returningAll()
           .executeTakeFirst();
         if (rehashed) {

@@ -70,9 +70,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
     .addColumn('used_at', 'timestamptz')
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+    // Issue order: "the newest code" even when two were issued within the same millisecond.
+    .addColumn('seq', 'bigint', (c) => c.notNull().generatedAlwaysAsIdentity())
     .execute();
   // Only the newest code of an address counts; issuing counts the codes of the last hour.
-  await db.schema.createIndex('email_codes_email').on('email_codes').columns(['email', 'purpose', 'created_at']).execute();
+  await db.schema.createIndex('email_codes_email').on('email_codes').columns(['email', 'purpose', 'seq']).execute();
+  await db.schema.createIndex('email_codes_recent').on('email_codes').columns(['email', 'purpose', 'created_at']).execute();
   await db.schema.createIndex('email_codes_expires').on('email_codes').column('expires_at').execute();
 
   // Wrong second-factor codes per account. Apart from the sign-in throttle on purpose: a correct

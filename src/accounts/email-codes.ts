@@ -66,7 +66,7 @@ export function createEmailCodes(deps: { db: DB; config: Config; clock: () => Da
   async function problem(email: string, now: Date): Promise<CredentialError> {
     const newest = await db.selectFrom('email_codes').select(['used_at', 'attempts', 'expires_at'])
       .where('email', '=', email).where('purpose', '=', PURPOSE)
-      .orderBy('created_at', 'desc').orderBy('id', 'desc').executeTakeFirst();
+      .orderBy('seq', 'desc').executeTakeFirst();
     if (!newest || newest.used_at !== null) return new CredentialError('code_invalid');
     if (newest.attempts >= settings.max_attempts) return new CredentialError('code_exhausted');
     if (newest.expires_at <= now) return new CredentialError('code_expired');
@@ -110,11 +110,11 @@ export function createEmailCodes(deps: { db: DB; config: Config; clock: () => Da
         const tried = await trx.updateTable('email_codes')
           .set((eb) => ({
             attempts: eb('attempts', '+', 1),
-            used_at: eb.case().when('code_hash', '=', hashOf(email, code)).then(now).else(null).end(),
+            used_at: sql<Date | null>`case when code_hash = ${hashOf(email, code)} then ${now}::timestamptz else null end`,
           }))
           .where('id', '=', (eb) => eb.selectFrom('email_codes').select('id')
             .where('email', '=', email).where('purpose', '=', PURPOSE)
-            .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1))
+            .orderBy('seq', 'desc').limit(1))
           .where('used_at', 'is', null)
           .where('expires_at', '>', now)
           .where('attempts', '<', settings.max_attempts)

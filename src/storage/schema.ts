@@ -232,6 +232,7 @@ export interface EmailCodesTable {
   expires_at: Date;
   used_at: Date | null;
   created_at: CreatedAt;
+  seq: Generated<number>;              // issue order: the newest code of an address is the one that counts
 }
 
 export interface SecondFactorThrottleTable {

@@ -174,6 +174,16 @@ export function createPasskeys(deps: PasskeysDeps): Passkeys {
     if (!consumed) throw new CredentialError('challenge_invalid');
   }
 
+  /** The library's verdict, or passkey_not_verified; its reason goes to the log (it names no secret). */
+  async function verifiedOrRefused<T extends { verified: boolean }>(accountId: string, kind: 'registration' | 'assertion', verification: Promise<T>): Promise<T> {
+    const verified = await verification.catch((error: unknown) => {
+      logger.info({ account_id: accountId, reason: (error as Error).message }, `passkey ${kind} not verified`);
+      return undefined;
+    });
+    if (!verified?.verified) throw new CredentialError('passkey_not_verified');
+    return verified;
+  }
+
   const credentialsOf = (accountId: string) =>
     db.selectFrom('webauthn_credentials').selectAll().where('account_id', '=', accountId).orderBy('created_at').execute();
 
@@ -207,21 +217,15 @@ export function createPasskeys(deps: PasskeysDeps): Passkeys {
       const chosenName = name === undefined || name.trim() === '' ? null : cleanName(name);
       const challenge = signedChallenge(response);
       await consumeChallenge(challenge, 'registration', binding, accountId);
-      let verified;
-      try {
-        verified = await verifyRegistrationResponse({
-          response,
-          expectedChallenge: challenge,
-          expectedOrigin: rp.origins,
-          expectedRPID: rp.id,
-          requireUserVerification: true,
-          supportedAlgorithmIDs: PUBLIC_KEY_ALGORITHMS,
-        });
-      } catch (error) {
-        logger.info({ account_id: accountId, reason: (error as Error).message }, 'passkey registration not verified');
-        throw new CredentialError('passkey_not_verified');
-      }
-      if (!verified.verified) throw new CredentialError('passkey_not_verified');
+      const verified = await verifiedOrRefused(accountId, 'registration', verifyRegistrationResponse({
+        response,
+        expectedChallenge: challenge,
+        expectedOrigin: rp.origins,
+        expectedRPID: rp.id,
+        requireUserVerification: true,
+        supportedAlgorithmIDs: PUBLIC_KEY_ALGORITHMS,
+      }));
+      if (!verified.registrationInfo) throw new CredentialError('passkey_not_verified');
       const { credential, credentialDeviceType, credentialBackedUp, aaguid } = verified.registrationInfo;
       const now = clock();
       const row: CredentialRow = {
@@ -282,23 +286,16 @@ export function createPasskeys(deps: PasskeysDeps): Passkeys {
         }
       }
 
-      let verified;
-      try {
-        verified = await verifyAuthenticationResponse({
-          response,
-          expectedChallenge: challenge,
-          expectedOrigin: rp.origins,
-          expectedRPID: rp.id,
-          // The counter is compared below, after the signature is known to be good, so that a
-          // counter going backwards can be told apart from a forgery and logged as a possible clone.
-          credential: { id: stored.id, publicKey: new Uint8Array(stored.public_key), counter: 0, transports: stored.transports },
-          requireUserVerification: true,
-        });
-      } catch (error) {
-        logger.info({ account_id: stored.account_id, reason: (error as Error).message }, 'passkey assertion not verified');
-        throw new CredentialError('passkey_not_verified');
-      }
-      if (!verified.verified) throw new CredentialError('passkey_not_verified');
+      const verified = await verifiedOrRefused(stored.account_id, 'assertion', verifyAuthenticationResponse({
+        response,
+        expectedChallenge: challenge,
+        expectedOrigin: rp.origins,
+        expectedRPID: rp.id,
+        // The counter is compared below, after the signature is known to be good, so that a
+        // counter going backwards can be told apart from a forgery and logged as a possible clone.
+        credential: { id: stored.id, publicKey: new Uint8Array(stored.public_key), counter: 0, transports: stored.transports },
+        requireUserVerification: true,
+      }));
       const { newCounter, credentialBackedUp } = verified.authenticationInfo;
 
       const now = clock();

@@ -88,6 +88,22 @@ export function createTotp(deps: TotpDeps): Totp {
     return delta === null ? undefined : totp.counter({ timestamp: now.getTime() }) + delta;
   }
 
+  /**
+   * Counts the attempt, then finds the time-step a code belongs to under the account's pending or
+   * confirmed secret. The step's use is the caller's conditional update.
+   */
+  async function checkCode(accountId: string, code: string, state: 'pending' | 'confirmed') {
+    ensureEnabled();
+    await throttle.reserve(accountId);
+    const row = await db.selectFrom('totp_secrets').select('secret_encrypted')
+      .where('account_id', '=', accountId).where('confirmed_at', state === 'pending' ? 'is' : 'is not', null).executeTakeFirst();
+    if (!row) throw new CredentialError('totp_not_enrolled');
+    const now = clock();
+    const step = matchingStep(unseal(accountId, row.secret_encrypted), code, now);
+    if (step === undefined) throw new CredentialError('code_invalid');
+    return { step, sealed: row.secret_encrypted, now };
+  }
+
   return {
     async begin(accountId, accountLabel) {
       ensureEnabled();
@@ -108,21 +124,14 @@ export function createTotp(deps: TotpDeps): Totp {
     },
 
     async confirm(accountId, code, alongside) {
-      ensureEnabled();
-      await throttle.reserve(accountId);
-      const pending = await db.selectFrom('totp_secrets').select('secret_encrypted')
-        .where('account_id', '=', accountId).where('confirmed_at', 'is', null).executeTakeFirst();
-      if (!pending) throw new CredentialError('totp_not_enrolled');
-      const now = clock();
-      const step = matchingStep(unseal(accountId, pending.secret_encrypted), code, now);
-      if (step === undefined) throw new CredentialError('code_invalid');
+      const { step, sealed, now } = await checkCode(accountId, code, 'pending');
       await db.transaction().execute(async (trx) => {
         // Only the secret the code was checked against: a restarted enrolment in between wins.
         const confirmed = await trx.updateTable('totp_secrets')
           .set({ confirmed_at: now, last_used_step: step })
           .where('account_id', '=', accountId)
           .where('confirmed_at', 'is', null)
-          .where('secret_encrypted', '=', pending.secret_encrypted)
+          .where('secret_encrypted', '=', sealed)
           .returning('account_id')
           .executeTakeFirst();
         if (!confirmed) throw new CredentialError('totp_not_enrolled');
@@ -132,14 +141,7 @@ export function createTotp(deps: TotpDeps): Totp {
     },
 
     async verify(accountId, code, alongside) {
-      ensureEnabled();
-      await throttle.reserve(accountId);
-      const enrolled = await db.selectFrom('totp_secrets').select('secret_encrypted')
-        .where('account_id', '=', accountId).where('confirmed_at', 'is not', null).executeTakeFirst();
-      if (!enrolled) throw new CredentialError('totp_not_enrolled');
-      const now = clock();
-      const step = matchingStep(unseal(accountId, enrolled.secret_encrypted), code, now);
-      if (step === undefined) throw new CredentialError('code_invalid');
+      const { step } = await checkCode(accountId, code, 'confirmed');
       await db.transaction().execute(async (trx) => {
         // The check of the step and its use are one statement: of two requests with the same
         // code, one wins (RFC 6238 §5.2: a code is accepted once).

@@ -38,6 +38,11 @@ export interface AuthenticatorOptions {
 const b64url = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
 const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest();
 
+/** The PublicKeyCredential's toJSON(), as the browser library sends it. */
+function credentialJson<R>(credential: StoredCredential, response: R) {
+  return { id: b64url(credential.id), rawId: b64url(credential.id), type: 'public-key' as const, clientExtensionResults: {}, authenticatorAttachment: 'platform' as const, response };
+}
+
 export class SoftwareAuthenticator {
   readonly credentials: StoredCredential[] = [];
   readonly #options: Required<AuthenticatorOptions>;
@@ -100,18 +105,11 @@ export class SoftwareAuthenticator {
     ]));
     this.credentials.push(credential);
     const clientData = SoftwareAuthenticator.#clientData('webauthn.create', options.challenge, origin);
-    return {
-      id: b64url(credential.id),
-      rawId: b64url(credential.id),
-      type: 'public-key',
-      clientExtensionResults: {},
-      authenticatorAttachment: 'platform',
-      response: {
-        clientDataJSON: b64url(clientData),
-        attestationObject: b64url(attestationObject),
-        transports: ['internal', 'hybrid'],
-      },
-    };
+    return credentialJson(credential, {
+      clientDataJSON: b64url(clientData),
+      attestationObject: b64url(attestationObject),
+      transports: ['internal', 'hybrid'],
+    });
   }
 
   /**
@@ -130,18 +128,11 @@ export class SoftwareAuthenticator {
     const clientData = SoftwareAuthenticator.#clientData('webauthn.get', options.challenge, origin);
     // ECDSA over authenticatorData ‖ SHA-256(clientDataJSON), DER-encoded (WebAuthn §6.3.3, §6.5.5).
     const signature = sign('sha256', Buffer.concat([authData, sha256(clientData)]), credential.privateKey);
-    return {
-      id: b64url(credential.id),
-      rawId: b64url(credential.id),
-      type: 'public-key',
-      clientExtensionResults: {},
-      authenticatorAttachment: 'platform',
-      response: {
-        clientDataJSON: b64url(clientData),
-        authenticatorData: b64url(authData),
-        signature: b64url(signature),
-        userHandle: b64url(credential.userHandle),
-      },
-    };
+    return credentialJson(credential, {
+      clientDataJSON: b64url(clientData),
+      authenticatorData: b64url(authData),
+      signature: b64url(signature),
+      userHandle: b64url(credential.userHandle),
+    });
   }
 }

@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { relyingParty } from '../../src/accounts/passkeys.ts';
-import { ConfigError, loadConfig } from '../../src/config/load.ts';
-
-function problemsOf(overrides: Record<string, unknown>): string[] {
-  try {
-    loadConfig({ env: {}, overrides });
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { loadConfig } from '../../src/config/load.ts';
+import { problemsOf } from '../support/config.ts';
 
 describe('mfa configuration', () => {
   it('ships with passkeys, authenticator apps and email codes on, and second factors optional', () => {

@@ -297,29 +297,32 @@ export function createAccounts(deps: AccountsDeps): Accounts {
       const reservation = await throttle.reserve(attempt);
       if (!reservation.granted) throw new AccountError('throttled', { retryAfterSeconds: reservation.retryAfterSeconds });
 
-      // An unknown address and a wrong password take the same time and get the same answer.
+      // An unknown address, an account without a password (a passkey or an upstream provider
+      // only) and a wrong password take the same time and get the same answer.
       let account: Account | undefined;
+      let passwordHash: string | null = null;
       let passwordMatches = false;
       try {
         account = isValidEmail(email) ? await findByEmail(email) : undefined;
-        if (account) passwordMatches = await hasher.verify(account.password_hash, password);
+        passwordHash = account?.password_hash ?? null;
+        if (passwordHash !== null) passwordMatches = await hasher.verify(passwordHash, password);
         else await hasher.verifyDummy(password);
       } catch (error) {
         await throttle.release(attempt).catch(() => {}); // otherwise it lapses on its own
         throw error;
       }
-      if (!account || !passwordMatches) {
+      if (!account || passwordHash === null || !passwordMatches) {
         await throttle.recordFailure(attempt);
         throw new AccountError('invalid_credentials');
       }
       await throttle.recordSuccess(attempt);
 
-      if (hasher.needsRehash(account.password_hash)) {
+      if (hasher.needsRehash(passwordHash)) {
         // Only if the hash is still the one just checked: a password reset in between wins.
         const rehashed = await db.updateTable('accounts')
           .set({ password_hash: await hasher.hash(password), updated_at: clock() })
           .where('id', '=', account.id)
-          .where('password_hash', '=', account.password_hash)
+          .where('password_hash', '=', passwordHash)
           .returningAll()
           .executeTakeFirst();
         if (rehashed) {

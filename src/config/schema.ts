@@ -42,6 +42,13 @@ export const LEGAL_BASES = [
   'consent', 'contract', 'legitimate_interest', 'legal_obligation', 'public_interest', 'vital_interest',
 ] as const;
 
+/**
+ * When a sign-in needs a second factor: never; when the user has enrolled one; always (users
+ * without one enrol first). Set globally under mfa.policy and per client.
+ */
+export const MFA_POLICIES = ['off', 'optional', 'required'] as const;
+export type MfaPolicy = (typeof MFA_POLICIES)[number];
+
 const purpose = z.strictObject({
   legal_basis: z.enum(LEGAL_BASES),
   version: z.number().int().positive(),
@@ -69,6 +76,8 @@ const client = z.strictObject({
   scope: z.string().optional(),
   purposes: z.array(z.string()).default([]),
   profiling: z.boolean().default(true),
+  // Overrides mfa.policy for sign-ins to this client.
+  mfa: z.enum(MFA_POLICIES).optional(),
 });
 
 const throttleRule = z.strictObject({
@@ -200,6 +209,37 @@ const identityProvider = z.strictObject({
   timeout: duration.pipe(z.number().positive('must be longer than 0s')).default(10),
 });
 
+// Passkeys, TOTP with recovery codes, one-time email codes, and when a second factor is asked.
+const mfaSettings = z.strictObject({
+  policy: z.enum(MFA_POLICIES),
+  passkeys: z.strictObject({
+    enabled: z.boolean(),
+    /** The WebAuthn relying party id; empty: the issuer's host. */
+    rp_id: z.string().regex(/^$|^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'expected a lower-case domain name such as example.com, or "" for the issuer\'s host'),
+    rp_name: z.string().min(1),
+    /** The pages passkeys are used on; empty: the issuer's origin. */
+    origins: z.array(httpUrl.refine((text) => new URL(text).origin === text.replace(/\/$/, ''), { message: 'expected an origin: scheme, host and port, no path' })),
+    challenge_ttl: positiveDuration,
+  }),
+  totp: z.strictObject({
+    enabled: z.boolean(),
+    /** The name authenticator apps show next to the account. */
+    issuer: z.string().min(1),
+  }),
+  email_codes: z.strictObject({
+    enabled: z.boolean(),
+    ttl: positiveDuration,
+    max_attempts: z.number().int().min(1).max(10),
+    per_hour: z.number().int().min(1),
+  }),
+  throttle: z.strictObject({
+    window: positiveDuration,
+    free_attempts: z.number().int().min(1),
+    base_delay: duration,
+    max_delay: duration,
+  }),
+});
+
 export const configSchema = z.strictObject({
   env: z.enum(['development', 'production', 'test']),
   issuer: httpUrl,
@@ -317,6 +357,7 @@ export const configSchema = z.strictObject({
   import: importSettings,
   legacy_verify: legacyVerifySettings,
   identity_providers: z.array(identityProvider),
+  mfa: mfaSettings,
 }).superRefine((config, ctx) => {
   const seen = new Set<string>();
   config.clients.forEach((c, index) => {
@@ -362,10 +403,42 @@ export const configSchema = z.strictObject({
   checkWebhooks(config, ctx);
   checkLegacyVerify(config.legacy_verify, ctx);
   checkIdentityProviders(config.identity_providers, ctx);
+  checkPasskeyOrigins(config, ctx);
+  // "required" sends users without a second factor to set one up: there must be one to set up.
+  if (!config.mfa.totp.enabled && !config.mfa.passkeys.enabled) {
+    const requiring = [
+      ...(config.mfa.policy === 'required' ? [['mfa', 'policy']] : []),
+      ...config.clients.flatMap((c, index) => (c.mfa === 'required' ? [['clients', index, 'mfa']] : [])),
+    ];
+    for (const path of requiring) {
+      ctx.addIssue({ code: 'custom', path, message: 'a required second factor needs mfa.totp.enabled or mfa.passkeys.enabled' });
+    }
+  }
   if (config.demo.enabled && !seen.has(config.demo.client_id)) {
     ctx.addIssue({ code: 'custom', path: ['demo', 'client_id'], message: `the demo needs a client "${config.demo.client_id}" under clients:` });
   }
 });
+
+/**
+ * A browser uses a passkey only on an origin whose host is the relying party id or a subdomain
+ * of it (WebAuthn §5.1.3, "registrable domain suffix"); anything else would fail at the first
+ * sign-in, so it stops the start instead.
+ */
+function checkPasskeyOrigins(config: { issuer: string; mfa: z.output<typeof mfaSettings> }, ctx: z.RefinementCtx): void {
+  if (!config.mfa.passkeys.enabled) return;
+  const { rp_id: rpId, origins } = config.mfa.passkeys;
+  const relyingParty = rpId || new URL(config.issuer).hostname;
+  const checked = origins.length > 0 ? origins : [config.issuer];
+  checked.forEach((origin, index) => {
+    const host = new URL(origin).hostname;
+    if (host !== relyingParty && !host.endsWith(`.${relyingParty}`)) {
+      ctx.addIssue({
+        code: 'custom', path: origins.length > 0 ? ['mfa', 'passkeys', 'origins', index] : ['mfa', 'passkeys', 'rp_id'],
+        message: `passkeys for "${relyingParty}" cannot be used on ${origin}: its host must be ${relyingParty} or a subdomain of it`,
+      });
+    }
+  });
+}
 
 interface WebhookSettings {
   webhooks: z.output<typeof webhook>[];
@@ -492,3 +565,4 @@ export type WebhookConfig = Config['webhooks'][number];
 export type EventsConfig = Config['events'];
 export type LegacyVerifyConfig = Config['legacy_verify'];
 export type IdentityProviderConfig = Config['identity_providers'][number];
+export type MfaConfig = Config['mfa'];

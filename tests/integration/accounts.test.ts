@@ -255,7 +255,7 @@ describe('registration and email verification', () => {
     expect(mails[1]?.text).toContain(`${ISSUER}/forgot-password`);
     const rows = await storage.db.selectFrom('accounts').select('password_hash').where('email', '=', email).execute();
     expect(rows).toHaveLength(1);
-    expect(await real.verify(rows[0]!.password_hash, PASSWORD)).toBe(true);
+    expect(await real.verify(rows[0]!.password_hash!, PASSWORD)).toBe(true);
   });
 
   it('keeps registering when the mail server is down, and logs no token', async () => {
@@ -351,7 +351,7 @@ describe('sign-in', () => {
     const email = uniqueEmail('rehash');
     await setup().accounts.register({ email, password: PASSWORD, locale: 'en' });
     const before = (await accountByEmail(email))!.password_hash;
-    expect(argon2Params(before)).toEqual({ m: 8192, t: 1, p: 1 });
+    expect(argon2Params(before!)).toEqual({ m: 8192, t: 1, p: 1 });
 
     const stronger = { memory_kib: 8192, iterations: 2, parallelism: 1 };
     const { accounts, hasher } = setup({ overrides: { accounts: { argon2: stronger } } });
@@ -359,9 +359,9 @@ describe('sign-in', () => {
     expect((await accountByEmail(email))!.password_hash).toBe(before);
 
     const account = await accounts.authenticate({ email, password: PASSWORD, ip: uniqueIp() });
-    expect(argon2Params(account.password_hash)).toEqual({ m: 8192, t: 2, p: 1 });
+    expect(argon2Params(account.password_hash!)).toEqual({ m: 8192, t: 2, p: 1 });
     expect((await accountByEmail(email))!.password_hash).toBe(account.password_hash);
-    expect(hasher.needsRehash(account.password_hash)).toBe(false);
+    expect(hasher.needsRehash(account.password_hash!)).toBe(false);
     await accounts.authenticate({ email, password: PASSWORD, ip: uniqueIp() });
   });
 

@@ -28,7 +28,7 @@ async function eventually(condition: () => boolean, what: string, timeoutMs = 10
   }
 }
 
-const requestLine = (logs: Record<string, unknown>[], path: string) => logs.find((l) => l.msg === 'request' && l.path === path);
+const requestLine = (logs: Record<string, unknown>[], route: string) => logs.find((l) => l.msg === 'request' && l.route === route);
 
 describe('a client that cuts its upload short', () => {
   let server: TestServer;

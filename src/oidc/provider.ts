@@ -89,10 +89,32 @@ function isClientCredentialsRequest(ctx: KoaContextWithOIDC): boolean {
   return ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
 }
 
+type ProviderMiddleware = (ctx: KoaContextWithOIDC, next: () => Promise<unknown>) => Promise<void>;
+
+/**
+ * oidc-provider builds every URL it publishes — discovery, the JWKS address, redirects, the
+ * action of its forms — from `ctx.href` (lib/helpers/oidc_context.js, urlFor), that is from the
+ * request's Host header, X-Forwarded-Host behind a proxy, or an absolute-form request target:
+ * all written by the client, and a shared cache would hand what one client wrote to everyone.
+ * The issuer is the one public address, so the request's own URL is read against it.
+ */
+function issuerAddressed(issuer: URL): ProviderMiddleware {
+  return async (ctx, next) => {
+    Object.defineProperty(ctx.request, 'href', {
+      get() {
+        const { pathname, search } = new URL(ctx.originalUrl, issuer.origin);
+        return `${issuer.origin}${pathname}${search}`;
+      },
+    });
+    await next();
+  };
+}
+
 export function createProvider(deps: ProviderDependencies): Provider {
   const { config, db } = deps;
   const clientsById = new Map(config.clients.map((c) => [c.client_id, c]));
-  const secureCookies = new URL(config.issuer).protocol === 'https:';
+  const issuer = new URL(config.issuer);
+  const secureCookies = issuer.protocol === 'https:';
   const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true, secure: secureCookies };
 
   const policy = interactionPolicy.base();
@@ -175,7 +197,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     },
     interactions: {
       policy,
-      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      url: (_ctx, interaction) => `${issuer.origin}/interaction/${interaction.uid}`,
     },
     // Browsers may call the token and userinfo endpoints only from the app's own origins.
     clientBasedCORS: (_ctx, origin, client) => {
@@ -222,8 +244,10 @@ export function createProvider(deps: ProviderDependencies): Provider {
   };
 
   const provider = new Provider(config.issuer, configuration);
-  // Behind a TLS-terminating proxy, X-Forwarded-Proto makes discovery advertise https endpoints.
+  // Behind a TLS-terminating proxy, X-Forwarded-Proto tells the provider the request came over
+  // https, so it may send its Secure cookies. (Its URLs come from the issuer either way.)
   provider.proxy = config.proxy;
+  provider.use(issuerAddressed(issuer));
   for (const middleware of deps.middleware ?? []) provider.use(middleware);
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     (ctx.state as { serverError?: Error }).serverError = error;

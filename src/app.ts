@@ -9,6 +9,7 @@ import type { Config } from './config/schema.ts';
 import { createHttpApp } from './http/app.ts';
 import { createPageResponder } from './http/context.ts';
 import { createMetrics } from './http/metrics.ts';
+import { providerScriptHashes } from './http/security-headers.ts';
 import { providerPages, providerUnavailableMiddleware } from './http/provider-pages.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMailer } from './mail/mailer.ts';
@@ -127,7 +128,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
         },
       },
       pages: providerPages(pages, config.locales.default),
-      middleware: [providerUnavailableMiddleware(pages) as never],
+      middleware: [providerUnavailableMiddleware(pages) as never, providerScriptHashes() as never],
       extraPrompts: [profilePrompt({
         pendingScreen: (signIn) => profiling.pendingScreen({
           ...signIn,

@@ -110,12 +110,32 @@ function issuerAddressed(issuer: URL): ProviderMiddleware {
   };
 }
 
+/**
+ * On an http issuer (development) the session cookie goes out SameSite=Lax: browsers drop a
+ * SameSite=None cookie without Secure, and Secure is not for http. oidc-provider insists on None
+ * when POST is enabled, so its Set-Cookie is adjusted here, as the provider itself appends the
+ * session's expiry (lib/shared/session.js). The cost, over http only: a cross-site POST to the
+ * authorization or logout endpoint arrives without the session, so the user signs in again, and a
+ * POSTed logout ends only the browser's cookie, not the session (GET requests are unaffected).
+ */
+function laxSessionCookieOverHttp(sessionCookieName: string): ProviderMiddleware {
+  const sessionCookie = new RegExp(`^${sessionCookieName.replaceAll('.', '\\.')}(\\.sig)?=`);
+  return async (ctx, next) => {
+    await next();
+    // Node keeps Set-Cookie as a list, whatever Koa's types say of headers.
+    const header = ctx.response.get('set-cookie') as string | string[] | undefined;
+    if (!header) return;
+    ctx.set('set-cookie', [header].flat().map((line) => (sessionCookie.test(line) ? line.replace(/;\s*samesite=none/i, '; samesite=lax') : line)));
+  };
+}
+
 export function createProvider(deps: ProviderDependencies): Provider {
   const { config, db } = deps;
   const clientsById = new Map(config.clients.map((c) => [c.client_id, c]));
   const issuer = new URL(config.issuer);
   const secureCookies = issuer.protocol === 'https:';
   const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true, secure: secureCookies };
+  const sessionCookieName = 'parley.session';
 
   const policy = interactionPolicy.base();
   for (const prompt of deps.extraPrompts ?? []) policy.add(prompt);
@@ -124,10 +144,18 @@ export function createProvider(deps: ProviderDependencies): Provider {
     adapter: (name: string) => new DatabaseAdapter(db, name),
     clients: config.clients.map(clientMetadata),
     jwks: { keys: deps.signingKeys as never },
+    // OIDC Core 3.1.2.1 and RP-Initiated Logout 1.0 §2: the authorization and logout endpoints
+    // accept POST as well as GET. An app's form posts there from its own site, so the session
+    // cookie (the "long" one, read at both endpoints) must travel on cross-site POSTs:
+    // SameSite=None, which browsers honour only with Secure (see laxSessionCookieOverHttp for
+    // http issuers). Nothing else loosens: the interaction and resume cookies ("short") and
+    // Parley's CSRF cookie stay Lax, so a cross-site form can drive neither a sign-in step nor a
+    // page of Parley's; the logout confirmation carries the provider's own xsrf token.
+    enableHttpPostMethods: true,
     cookies: {
       keys: config.secrets.cookie_keys,
-      names: { session: 'parley.session', interaction: 'parley.interaction', resume: 'parley.resume' },
-      long: cookie,
+      names: { session: sessionCookieName, interaction: 'parley.interaction', resume: 'parley.resume' },
+      long: { ...cookie, sameSite: 'none' },
       short: cookie,
     },
     scopes: OIDC_SCOPES,
@@ -248,6 +276,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   // https, so it may send its Secure cookies. (Its URLs come from the issuer either way.)
   provider.proxy = config.proxy;
   provider.use(issuerAddressed(issuer));
+  if (!secureCookies) provider.use(laxSessionCookieOverHttp(sessionCookieName));
   for (const middleware of deps.middleware ?? []) provider.use(middleware);
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     (ctx.state as { serverError?: Error }).serverError = error;

@@ -27,6 +27,7 @@ import { createRelease } from './consent/release.ts';
 import { openScreenSetLibrary } from './screensets/library.ts';
 import { screenSetContext } from './screensets/loader.ts';
 import { createProfiling } from './screensets/profiling.ts';
+import { CLAIM_QUESTION_TYPES } from './screensets/format.ts';
 import { profilePrompt } from './oidc/profile-prompt.ts';
 import { createApiTokenVerifier } from './oidc/api-tokens.ts';
 import { createDeadLetters } from './events/dead-letters.ts';
@@ -126,6 +127,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
           const released = await release.forClient(accountId, (clientId ? clients.get(clientId)?.purposes : undefined) ?? []);
           return { ...released.standardClaims, preferences: released.preferences };
         },
+        answerClaimNames: ['preferences', ...Object.keys(CLAIM_QUESTION_TYPES)],
       },
       pages: providerPages(pages, config.locales.default),
       middleware: [providerUnavailableMiddleware(pages) as never, providerScriptHashes() as never],

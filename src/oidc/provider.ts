@@ -12,9 +12,12 @@ export interface AccountClaimsSource {
   accountClaims(accountId: string): Promise<Record<string, unknown> | undefined>;
   /**
    * The claims filled from the user's answers that this client may receive (`preferences` and
-   * standard claims such as birthdate). Read only when a granted scope can carry them.
+   * standard claims such as birthdate). Read only when a granted scope or a claim requested by
+   * name can carry them.
    */
   answerClaims(accountId: string, clientId: string | undefined): Promise<Record<string, unknown>>;
+  /** The names of the claims answers can fill: `preferences` and the standard claims questions may set. */
+  answerClaimNames: readonly string[];
 }
 
 export interface ProviderPages {
@@ -49,6 +52,21 @@ export const SCOPE_CLAIMS: Record<string, string[]> = {
 };
 
 const OIDC_SCOPES = ['openid', 'offline_access', 'email', 'profile', 'preferences'];
+
+const SUPPORTED_CLAIMS = claimsOfScopes(Object.keys(SCOPE_CLAIMS));
+
+// Claims about the sign-in itself rather than the user, which no scope carries and no consent covers.
+const SIGN_IN_CLAIMS = new Set(['sub', 'sid', 'auth_time', 'acr', 'amr', 'iss']);
+
+/** The claims these scopes carry. */
+export function claimsOfScopes(scopes: Iterable<string>): Set<string> {
+  return new Set([...scopes].flatMap((scope) => SCOPE_CLAIMS[scope] ?? []));
+}
+
+/** The claim names a `claims` request parameter (OIDC Core 5.5) asks for, in both its parts. */
+function claimsRequested(claims: { userinfo?: unknown; id_token?: unknown }): string[] {
+  return [claims.userinfo, claims.id_token].flatMap((part) => (part && typeof part === 'object' ? Object.keys(part) : []));
+}
 
 /** The API scopes of a client's configured `scope`: the most its client_credentials tokens carry. */
 export function apiScopesOf(client: ClientConfig | undefined): string[] {
@@ -193,6 +211,21 @@ export function createProvider(deps: ProviderDependencies): Provider {
         postLogoutSuccessSource: (ctx) => deps.pages.loggedOut(ctx),
       },
       userinfo: { enabled: true },
+      // OIDC Core 5.5: apps may ask for claims by name. Each claim needs a scope the client may
+      // ask for to carry it (as a scope outside the client's `scope` is refused), then the user's
+      // consent on the consent screen; what answers fill is released by the same rule as under a
+      // scope (findAccount below).
+      claimsParameter: {
+        enabled: true,
+        assertClaimsParameter: (_ctx, claims, client) => {
+          const allowed = claimsOfScopes(client.scope ? client.scope.split(' ') : OIDC_SCOPES);
+          for (const claim of claimsRequested(claims)) {
+            // Claims the provider does not serve are ignored, as OIDC Core 5.5 asks.
+            if (SIGN_IN_CLAIMS.has(claim) || !SUPPORTED_CLAIMS.has(claim) || allowed.has(claim)) continue;
+            throw new errors.InvalidRequest(`the claim "${claim}" is not carried by any scope this client may ask for`);
+          }
+        },
+      },
       // Systems calling the management API (a CRM, a data platform) authenticate as themselves.
       clientCredentials: { enabled: true },
       // RFC 8707: the management API is the one resource server. Its tokens are JWTs signed with
@@ -232,7 +265,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
       const registered = clientsById.get(client.clientId)?.redirect_uris ?? [];
       return registered.some((uri) => new URL(uri).origin === origin);
     },
-    // The brand's own apps are not shown a consent screen: their grant covers what they ask.
+    // The brand's own apps are not shown a consent screen: their grant covers what they ask. Any
+    // other app is not asked again for a claim it names (the claims parameter) that a scope the
+    // user already granted it carries: that was agreed to with the scope.
     loadExistingGrant: async (ctx) => {
       const { client, session, provider } = ctx.oidc;
       if (!client || !session) return undefined;
@@ -240,27 +275,34 @@ export function createProvider(deps: ProviderDependencies): Provider {
         // A returning user is not asked again in a new browser: consent belongs to the account.
         || (session.accountId ? await findGrantId(db, session.accountId, client.clientId) : undefined);
       const existing = grantId ? await provider.Grant.find(grantId) : undefined;
-      if (!clientsById.get(client.clientId)?.first_party || !session.accountId) return existing;
-      const grant = existing?.accountId === session.accountId
-        ? existing
-        : new provider.Grant({ clientId: client.clientId, accountId: session.accountId });
-      const granted = new Set(grant.getOIDCScope().split(' '));
-      const missing = [...ctx.oidc.requestParamOIDCScopes].filter((scope) => !granted.has(scope));
-      if (missing.length > 0) grant.addOIDCScope(missing.join(' '));
-      if (missing.length > 0 || !grant.jti) await grant.save();
+      const { accountId } = session;
+      const firstParty = clientsById.get(client.clientId)?.first_party ?? false;
+      if (!accountId || (!firstParty && existing?.accountId !== accountId)) return existing;
+      const grant = existing?.accountId === accountId ? existing : new provider.Grant({ clientId: client.clientId, accountId });
+      const grantedScopes = new Set(grant.getOIDCScope().split(' '));
+      const grantedClaims = new Set(grant.getOIDCClaims());
+      const agreed = (claim: string) => firstParty || claimsOfScopes(grantedScopes).has(claim);
+      const scopes = firstParty ? [...ctx.oidc.requestParamOIDCScopes].filter((scope) => !grantedScopes.has(scope)) : [];
+      const claims = [...ctx.oidc.requestParamClaims].filter((claim) => !grantedClaims.has(claim) && !SIGN_IN_CLAIMS.has(claim) && agreed(claim));
+      if (scopes.length > 0) grant.addOIDCScope(scopes.join(' '));
+      if (claims.length > 0) grant.addOIDCClaims(claims);
+      if (scopes.length > 0 || claims.length > 0 || !grant.jti) await grant.save();
       return grant;
     },
     // Called for every token and userinfo request: the account row always, the answers only when
-    // a granted scope carries claims filled from them.
+    // a granted scope or a granted claim asked for by name (the claims parameter) can carry them.
+    // Either way the answers are cut to the client's purposes and the user's consent.
     findAccount: async (ctx, sub) => {
       const claims = await deps.accounts.accountClaims(sub);
       if (!claims) return undefined;
       const clientId = ctx.oidc.client?.clientId;
       return {
         accountId: sub,
-        claims: async (_use, scope) => {
-          const scopes = new Set((scope ?? '').split(' '));
-          const fromAnswers = scopes.has('preferences') || scopes.has('profile') ? await deps.accounts.answerClaims(sub, clientId) : {};
+        claims: async (_use, scope, requested) => {
+          const wanted = claimsOfScopes((scope ?? '').split(' '));
+          for (const claim of Object.keys(requested ?? {})) wanted.add(claim);
+          const fromAnswers = deps.accounts.answerClaimNames.some((claim) => wanted.has(claim))
+            ? await deps.accounts.answerClaims(sub, clientId) : {};
           // The account's own fields win over answers that fill the same claim.
           return { ...fromAnswers, ...claims, sub };
         },

@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll } from 'vitest';
 import { HttpBrowser, type Page } from './browser.ts';
-import { startTestServer, type TestServer } from './server.ts';
+import { startTestServer, type TestOverrides, type TestServer } from './server.ts';
 
 // The app side of the tests: a relying party built on openid-client, as any real app would be.
 
@@ -28,7 +28,7 @@ export type ServedApps<Name extends string> = { server: TestServer } & Record<Na
  * them, with openid-client apps named as the test likes (`{ spa: 'spa', webApp: 'web-app' }`).
  * Its fields are set once the tests run.
  */
-export function serveForTests<Name extends string>(overrides: Record<string, unknown>, apps: Record<Name, string>): ServedApps<Name> {
+export function serveForTests<Name extends string>(overrides: TestOverrides, apps: Record<Name, string>): ServedApps<Name> {
   const served = {} as ServedApps<Name>;
   beforeAll(async () => {
     const server = await startTestServer(overrides);

@@ -6,12 +6,20 @@ import { launchChromium } from '../support/chromium.ts';
 import {
   authorizationRequest, oidc, PASSWORD, register, registerAndAuthorize, serveForTests, uniqueEmail, type AppClient, type AuthorizationRequest,
 } from '../support/oidc-app.ts';
+import { TEST_CLIENTS } from '../support/server.ts';
 
 // The pages oidc-provider submits by script — response_mode=form_post, the sign-out that precedes
 // signing in as someone else, and a logout without a session — run their one inline script under
 // a CSP that names its hash; every other page keeps a policy without scripts.
 
-const t = serveForTests({}, { spa: 'spa' });
+// elsewhere: a single-page app served from another origin than Parley's (localhost, not
+// 127.0.0.1), so the form_post page posts across origins, as it does in production.
+const t = serveForTests((issuer) => ({
+  clients: [...TEST_CLIENTS(issuer), {
+    client_id: 'elsewhere', name: 'Elsewhere', first_party: true,
+    redirect_uris: [`${issuer.replace('127.0.0.1', 'localhost')}/callback`], purposes: [],
+  }],
+}), { spa: 'spa', elsewhere: 'elsewhere' });
 let chromium: Browser;
 beforeAll(async () => { chromium = await launchChromium(); });
 afterAll(async () => { await chromium?.close(); });
@@ -24,17 +32,17 @@ function scriptSources(csp: string | null | undefined): string[] | undefined {
 
 const sha256Source = (script: string) => `'sha256-${createHash('sha256').update(script).digest('base64')}'`;
 
-interface AppReceiver { context: BrowserContext; page: Page; posts: URLSearchParams[]; policies: Map<string, string> }
+interface AppReceiver { context: BrowserContext; page: Page; posts: URLSearchParams[]; policies: [path: string, csp: string][] }
 
 /**
  * A browser whose app answers its redirect URI itself (nothing listens there), keeping what was
- * POSTed to it, and the CSP of every page Parley sent, by path.
+ * POSTed to it, and the CSP of every response Parley sent, with its path, in order.
  */
 async function appBrowser(app: AppClient): Promise<AppReceiver> {
   const context = await chromium.newContext({ locale: 'en-US' });
   context.setDefaultTimeout(10_000);
   const posts: URLSearchParams[] = [];
-  const policies = new Map<string, string>();
+  const policies: [string, string][] = [];
   await context.route(`${app.redirectUri}**`, async (route) => {
     if (route.request().method() === 'POST') posts.push(new URLSearchParams(route.request().postData() ?? ''));
     await route.fulfill({ status: 200, contentType: 'text/plain', body: 'app' });
@@ -42,7 +50,7 @@ async function appBrowser(app: AppClient): Promise<AppReceiver> {
   const page = await context.newPage();
   page.on('response', async (response) => {
     const csp = (await response.allHeaders())['content-security-policy'];
-    if (csp && response.url().startsWith(t.server.issuer)) policies.set(new URL(response.url()).pathname, csp);
+    if (csp && response.url().startsWith(t.server.issuer)) policies.push([new URL(response.url()).pathname, csp]);
   });
   return { context, page, posts, policies };
 }
@@ -66,21 +74,21 @@ function exchangePosted(app: AppClient, request: AuthorizationRequest, body: URL
 }
 
 describe('response_mode=form_post', () => {
-  it('POSTs the code and state to the app in Chromium, which the app redeems', async () => {
-    const { context, page, posts, policies } = await appBrowser(t.spa);
-    const request = await authorizationRequest(t.spa, { response_mode: 'form_post' });
+  it('POSTs the code and state to the app on its own origin in Chromium, which the app redeems', async () => {
+    const { context, page, posts, policies } = await appBrowser(t.elsewhere);
+    const request = await authorizationRequest(t.elsewhere, { response_mode: 'form_post' });
     await registerInPage(page, request, uniqueEmail('form-post'));
-    await page.waitForURL((url) => url.href.startsWith(t.spa.redirectUri));
+    await page.waitForURL((url) => url.href.startsWith(t.elsewhere.redirectUri));
     expect(posts).toHaveLength(1);
     expect(posts[0]!.get('state')).toBe(request.state);
     expect(posts[0]!.get('code')).toBeTruthy();
-    const tokens = await exchangePosted(t.spa, request, posts[0]!);
-    expect(tokens.claims()!.aud).toBe('spa');
+    const tokens = await exchangePosted(t.elsewhere, request, posts[0]!);
+    expect(tokens.claims()!.aud).toBe('elsewhere');
 
     // The page that posted had a hash in its CSP; the sign-in pages before it had no script-src.
-    const resume = [...policies].find(([path]) => path.startsWith('/auth/'));
+    const resume = policies.find(([path]) => path.startsWith('/auth/'));
     expect(scriptSources(resume?.[1])).toEqual([expect.stringMatching(/^'sha256-[A-Za-z0-9+/]+=*'$/)]);
-    const login = [...policies].find(([path]) => /^\/interaction\/[^/]+$/.test(path));
+    const login = policies.find(([path]) => /^\/interaction\/[^/]+$/.test(path));
     expect(login?.[1]).toContain("default-src 'none'");
     expect(scriptSources(login?.[1])).toBeUndefined();
     await context.close();
@@ -112,7 +120,7 @@ describe('response_mode=form_post', () => {
 describe('signing in as someone else', () => {
   it('signs the first account out and completes the sign-in as the second, in Chromium', async () => {
     const second = await registerAndAuthorize(t.server, t.spa);
-    const { context, page } = await appBrowser(t.spa);
+    const { context, page, policies } = await appBrowser(t.spa);
 
     const first = await authorizationRequest(t.spa);
     await registerInPage(page, first, uniqueEmail('first'));
@@ -125,6 +133,9 @@ describe('signing in as someone else', () => {
     await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL((url) => url.href.startsWith(t.spa.redirectUri));
+    // On the way, the provider's self-submitting sign-out page ran under its own script's hash.
+    const selfSubmitting = policies.filter(([path, csp]) => path.startsWith('/auth/') && scriptSources(csp));
+    expect(selfSubmitting).toHaveLength(1);
 
     const tokens = await oidc.authorizationCodeGrant(t.spa.config, new URL(page.url()), {
       pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce, idTokenExpected: true,

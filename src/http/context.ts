@@ -7,6 +7,10 @@ import { csrfToken } from './csrf.ts';
 /** What every Parley route finds in ctx.state, set by the first middlewares. */
 export interface RequestState {
   requestId: string;
+  /** The client's address, as the proxies Parley trusts report it (ctx.ip is the same). */
+  ip: string;
+  /** For a request oidc-provider answered: the route template its router matched. */
+  providerRoute?: string;
   log: Logger;
   locale: string;
 }

@@ -69,6 +69,30 @@ describe('POST at the logout endpoint', () => {
   });
 });
 
+describe('bad input in a POST', () => {
+  it('refuses a POSTed logout whose state holds a NUL byte or is too long, as it refuses the GET', async () => {
+    const { browser } = await registerAndAuthorize(t.server, t.app);
+    for (const state of ['a\u0000b', 's'.repeat(2049)]) {
+      const refused = await browser.navigate(endpoints().end_session_endpoint!, { form: { client_id: 'web-app', state } });
+      expect(refused.status).toBe(400);
+      expect(refused.html).toContain('state');
+    }
+    const json = await new HttpBrowser({ accept: 'application/json' }).request(endpoints().end_session_endpoint!, { form: { state: '\u0000' } });
+    expect(json.status).toBe(400);
+    expect(await json.json()).toEqual({ error: 'invalid_request', error_description: 'state must not contain control characters' });
+    // The session is untouched, and the same request without the bad byte is served.
+    const confirm = await browser.navigate(endpoints().end_session_endpoint!, { form: { client_id: 'web-app', state: 'ab' } });
+    expect(confirm.status).toBe(200);
+    expect(confirm.html).toContain('/session/end/confirm');
+  });
+
+  it('refuses a POSTed authorization request whose state holds a NUL byte, back at the app', async () => {
+    const request = await authorizationRequest(t.app, { state: 'a\u0000b' });
+    const answer = await new HttpBrowser().navigate(endpoints().authorization_endpoint!, { form: formOf(request.url) }, t.app.redirectUri);
+    expect(new URL(answer.url).searchParams.get('error')).toBe('invalid_request');
+  });
+});
+
 /** A browser that records every Set-Cookie it is sent; `reach` maps public URLs to the server. */
 class RecordingBrowser extends HttpBrowser {
   readonly setCookies: string[] = [];

@@ -9,6 +9,7 @@ import type { Config } from './config/schema.ts';
 import { createHttpApp } from './http/app.ts';
 import { createPageResponder } from './http/context.ts';
 import { createMetrics } from './http/metrics.ts';
+import { providerScriptHashes } from './http/security-headers.ts';
 import { providerPages, providerRequestMiddleware, providerUnavailableMiddleware } from './http/provider-pages.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMailer } from './mail/mailer.ts';
@@ -26,6 +27,7 @@ import { createRelease } from './consent/release.ts';
 import { openScreenSetLibrary } from './screensets/library.ts';
 import { screenSetContext } from './screensets/loader.ts';
 import { createProfiling } from './screensets/profiling.ts';
+import { CLAIM_QUESTION_TYPES } from './screensets/format.ts';
 import { profilePrompt } from './oidc/profile-prompt.ts';
 import { createApiTokenVerifier } from './oidc/api-tokens.ts';
 import { createDeadLetters } from './events/dead-letters.ts';
@@ -127,9 +129,10 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
           const released = await release.forClient(accountId, (clientId ? clients.get(clientId)?.purposes : undefined) ?? []);
           return { ...released.standardClaims, preferences: released.preferences };
         },
+        answerClaimNames: ['preferences', ...Object.keys(CLAIM_QUESTION_TYPES)],
       },
       pages: providerPages(pages, config.locales.default),
-      middleware: [providerRequestMiddleware() as never, providerUnavailableMiddleware(pages) as never],
+      middleware: [providerRequestMiddleware() as never, providerUnavailableMiddleware(pages) as never, providerScriptHashes() as never],
       extraPrompts: [profilePrompt({
         pendingScreen: (signIn) => profiling.pendingScreen({
           ...signIn,

@@ -31,6 +31,15 @@ export interface InteractionRouteDeps {
 // nowhere), so the response does not reveal whether the address was already registered.
 const PENDING_COOKIE = 'parley.pending';
 
+// How the consent screen names a claim asked for by name: related claims share one line.
+const CLAIM_LABELS: Record<string, string> = {
+  email: 'scope.email', email_verified: 'scope.email',
+  name: 'claim.name', given_name: 'claim.name', family_name: 'claim.name', middle_name: 'claim.name', nickname: 'claim.name', preferred_username: 'claim.name',
+  locale: 'claim.locale', zoneinfo: 'claim.locale',
+  birthdate: 'claim.birthdate',
+  gender: 'claim.gender',
+};
+
 export function interactionRoutes(deps: InteractionRouteDeps): Router {
   const { config, accounts, interactions, pages, metrics, profileScreen } = deps;
   const secure = new URL(config.issuer).protocol === 'https:';
@@ -67,13 +76,19 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     }, status);
   }
 
-  /** What the app will receive, in plain words: the preferences scope is spelled out per purpose. */
+  /**
+   * What the app will receive, in plain words: scopes, then claims asked for by name; the
+   * preferences are spelled out per purpose, since the app receives only those of its purposes.
+   */
   function consentItems(ctx: Context, interaction: InteractionView): string[] {
     const { locale } = state(ctx);
     const purposes = config.clients.find((c) => c.client_id === interaction.clientId)?.purposes ?? [];
-    return interaction.missingScopes.filter((s) => s !== 'openid').flatMap((scope) => scope === 'preferences'
-      ? purposes.map((p) => pages.t(ctx, 'scope.preferences_for', { purpose: localize(config.purposes[p]!.title, locale, config.locales.default) }))
-      : [pages.t(ctx, `scope.${scope}`)]);
+    const preferences = () => purposes.map((p) => pages.t(ctx, 'scope.preferences_for', { purpose: localize(config.purposes[p]!.title, locale, config.locales.default) }));
+    const items = [
+      ...interaction.missingScopes.filter((s) => s !== 'openid').flatMap((scope) => scope === 'preferences' ? preferences() : [pages.t(ctx, `scope.${scope}`)]),
+      ...interaction.missingClaims.flatMap((claim) => claim === 'preferences' ? preferences() : [CLAIM_LABELS[claim] ? pages.t(ctx, CLAIM_LABELS[claim]) : claim]),
+    ];
+    return [...new Set(items)];
   }
 
   function redirect(ctx: Context, location: string) {

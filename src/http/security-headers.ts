@@ -1,9 +1,13 @@
 import type { Middleware } from 'koa';
 import type { Config } from '../config/schema.ts';
 
-// A strict policy for every response, including the provider's: no scripts at all, styles only
-// from our own stylesheet, no framing. Forms may post to us, and Chrome also checks form-action
-// against the redirects that follow a form post, so the apps' callback origins are allowed too.
+const SHA256_SOURCE = /'sha256-[A-Za-z0-9+/]+=*'/g;
+
+// A strict policy for every response, including the provider's: no scripts (but for the hashes
+// of the provider's self-submitting pages, providerScriptHashes below), styles only from our own
+// stylesheet, no framing. Forms may post to us, and Chrome also checks form-action against the
+// redirects that follow a form post, so the apps' callback origins are allowed too (form_post
+// responses post straight to them).
 export function securityHeaders(config: Config): Middleware {
   const origins = new Set<string>();
   for (const client of config.clients) {
@@ -30,5 +34,28 @@ export function securityHeaders(config: Config): Middleware {
     ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
     if (https) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     await next();
+  };
+}
+
+/**
+ * A few of oidc-provider's pages submit themselves with one inline script: response_mode=form_post,
+ * the sign-out that precedes signing in as someone else, and a logout request without a session.
+ * The provider adds that script's sha256 to the response's CSP, but only to a script-src directive
+ * already there (lib/helpers/script_src_sha.js). Run inside the provider, this gives its responses
+ * one that allows nothing, and afterwards keeps exactly the hashes the provider added: those pages
+ * may run their own script and nothing else, and every other response keeps the policy without
+ * any script-src (default-src 'none' then forbids scripts).
+ */
+export function providerScriptHashes(): Middleware {
+  return async (ctx, next) => {
+    const policy = ctx.response.get('Content-Security-Policy');
+    if (!policy) return next();
+    ctx.set('Content-Security-Policy', `${policy}; script-src 'none'`);
+    try {
+      await next();
+    } finally {
+      const hashes = String(ctx.response.get('Content-Security-Policy')).match(SHA256_SOURCE) ?? [];
+      ctx.set('Content-Security-Policy', hashes.length > 0 ? `${policy}; script-src ${hashes.join(' ')}` : policy);
+    }
   };
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, type default as Provider } from 'oidc-provider';
 import type { Config } from '../config/schema.ts';
 import { FIRST_SIGN_IN, PROFILE_RESULT, type ProfilePromptDetails } from './profile-prompt.ts';
+import { claimsOfScopes } from './provider.ts';
 
 // The HTTP layer drives sign-in pages through this small surface instead of reaching into
 // oidc-provider: what the current interaction asks for, and the few ways to answer it.
@@ -19,6 +20,11 @@ export interface InteractionView {
   loginHint: string | undefined;
   /** Scopes the app asks for that the user has not granted yet (consent prompt). */
   missingScopes: string[];
+  /**
+   * Claims the app asks for by name (the claims parameter) that the user has not granted yet,
+   * leaving out those a scope in `missingScopes` already carries.
+   */
+  missingClaims: string[];
   /** The signed-in account, when the interaction has one (every prompt after login). */
   accountId: string | undefined;
   /** The questions chosen for this sign-in (profile prompt). */
@@ -62,7 +68,9 @@ export function createInteractions(provider: Provider, config: Config) {
       const interaction = await details(req, res);
       const clientId = String(interaction.params.client_id);
       const client = clients.get(clientId);
-      const promptDetails = interaction.prompt.details as { missingOIDCScope?: string[] } & Partial<ProfilePromptDetails>;
+      const promptDetails = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] } & Partial<ProfilePromptDetails>;
+      const missingScopes = promptDetails.missingOIDCScope ?? [];
+      const carried = claimsOfScopes(missingScopes);
       return {
         uid: interaction.uid,
         prompt: interaction.prompt.name,
@@ -72,7 +80,8 @@ export function createInteractions(provider: Provider, config: Config) {
         firstParty: client?.first_party ?? false,
         uiLocales: typeof interaction.params.ui_locales === 'string' ? interaction.params.ui_locales : undefined,
         loginHint: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : undefined,
-        missingScopes: promptDetails.missingOIDCScope ?? [],
+        missingScopes,
+        missingClaims: (promptDetails.missingOIDCClaims ?? []).filter((claim) => !carried.has(claim)),
         accountId: interaction.session?.accountId,
         profile: interaction.prompt.name === 'profile' && promptDetails.setId && promptDetails.sessionKey
           ? {

@@ -13,9 +13,12 @@ export interface AccountClaimsSource {
   accountClaims(accountId: string): Promise<Record<string, unknown> | undefined>;
   /**
    * The claims filled from the user's answers that this client may receive (`preferences` and
-   * standard claims such as birthdate). Read only when a granted scope can carry them.
+   * standard claims such as birthdate). Read only when a granted scope or a claim requested by
+   * name can carry them.
    */
   answerClaims(accountId: string, clientId: string | undefined): Promise<Record<string, unknown>>;
+  /** The names of the claims answers can fill: `preferences` and the standard claims questions may set. */
+  answerClaimNames: readonly string[];
 }
 
 export interface ProviderPages {
@@ -50,6 +53,21 @@ export const SCOPE_CLAIMS: Record<string, string[]> = {
 };
 
 const OIDC_SCOPES = ['openid', 'offline_access', 'email', 'profile', 'preferences'];
+
+const SUPPORTED_CLAIMS = claimsOfScopes(Object.keys(SCOPE_CLAIMS));
+
+// Claims about the sign-in itself rather than the user, which no scope carries and no consent covers.
+const SIGN_IN_CLAIMS = new Set(['sub', 'sid', 'auth_time', 'acr', 'amr', 'iss']);
+
+/** The claims these scopes carry. */
+export function claimsOfScopes(scopes: Iterable<string>): Set<string> {
+  return new Set([...scopes].flatMap((scope) => SCOPE_CLAIMS[scope] ?? []));
+}
+
+/** The claim names a `claims` request parameter (OIDC Core 5.5) asks for, in both its parts. */
+function claimsRequested(claims: { userinfo?: unknown; id_token?: unknown }): string[] {
+  return [claims.userinfo, claims.id_token].flatMap((part) => (part && typeof part === 'object' ? Object.keys(part) : []));
+}
 
 /** The API scopes of a client's configured `scope`: the most its client_credentials tokens carry. */
 export function apiScopesOf(client: ClientConfig | undefined): string[] {
@@ -90,11 +108,53 @@ function isClientCredentialsRequest(ctx: KoaContextWithOIDC): boolean {
   return ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
 }
 
+type ProviderMiddleware = (ctx: KoaContextWithOIDC, next: () => Promise<unknown>) => Promise<void>;
+
+/**
+ * oidc-provider builds every URL it publishes — discovery, the JWKS address, redirects, the
+ * action of its forms — from `ctx.href` (lib/helpers/oidc_context.js, urlFor), that is from the
+ * request's Host header, X-Forwarded-Host behind a proxy, or an absolute-form request target:
+ * all written by the client, and a shared cache would hand what one client wrote to everyone.
+ * The issuer is the one public address, so the request's own URL is read against it.
+ */
+function issuerAddressed(issuer: URL): ProviderMiddleware {
+  return async (ctx, next) => {
+    Object.defineProperty(ctx.request, 'href', {
+      get() {
+        const { pathname, search } = new URL(ctx.originalUrl, issuer.origin);
+        return `${issuer.origin}${pathname}${search}`;
+      },
+    });
+    await next();
+  };
+}
+
+/**
+ * On an http issuer (development) the session cookie goes out SameSite=Lax: browsers drop a
+ * SameSite=None cookie without Secure, and Secure is not for http. oidc-provider insists on None
+ * when POST is enabled, so its Set-Cookie is adjusted here, as the provider itself appends the
+ * session's expiry (lib/shared/session.js). The cost, over http only: a cross-site POST to the
+ * authorization or logout endpoint arrives without the session, so the user signs in again, and a
+ * POSTed logout ends only the browser's cookie, not the session (GET requests are unaffected).
+ */
+function laxSessionCookieOverHttp(sessionCookieName: string): ProviderMiddleware {
+  const sessionCookie = new RegExp(`^${sessionCookieName.replaceAll('.', '\\.')}(\\.sig)?=`);
+  return async (ctx, next) => {
+    await next();
+    // Node keeps Set-Cookie as a list, whatever Koa's types say of headers.
+    const header = ctx.response.get('set-cookie') as string | string[] | undefined;
+    if (!header) return;
+    ctx.set('set-cookie', [header].flat().map((line) => (sessionCookie.test(line) ? line.replace(/;\s*samesite=none/i, '; samesite=lax') : line)));
+  };
+}
+
 export function createProvider(deps: ProviderDependencies): Provider {
   const { config, db } = deps;
   const clientsById = new Map(config.clients.map((c) => [c.client_id, c]));
-  const secureCookies = new URL(config.issuer).protocol === 'https:';
+  const issuer = new URL(config.issuer);
+  const secureCookies = issuer.protocol === 'https:';
   const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true, secure: secureCookies };
+  const sessionCookieName = 'parley.session';
 
   const policy = interactionPolicy.base();
   for (const prompt of deps.extraPrompts ?? []) policy.add(prompt);
@@ -103,10 +163,18 @@ export function createProvider(deps: ProviderDependencies): Provider {
     adapter: (name: string) => new DatabaseAdapter(db, name),
     clients: config.clients.map(clientMetadata),
     jwks: { keys: deps.signingKeys as never },
+    // OIDC Core 3.1.2.1 and RP-Initiated Logout 1.0 §2: the authorization and logout endpoints
+    // accept POST as well as GET. An app's form posts there from its own site, so the session
+    // cookie (the "long" one, read at both endpoints) must travel on cross-site POSTs:
+    // SameSite=None, which browsers honour only with Secure (see laxSessionCookieOverHttp for
+    // http issuers). Nothing else loosens: the interaction and resume cookies ("short") and
+    // Parley's CSRF cookie stay Lax, so a cross-site form can drive neither a sign-in step nor a
+    // page of Parley's; the logout confirmation carries the provider's own xsrf token.
+    enableHttpPostMethods: true,
     cookies: {
       keys: config.secrets.cookie_keys,
-      names: { session: 'parley.session', interaction: 'parley.interaction', resume: 'parley.resume' },
-      long: cookie,
+      names: { session: sessionCookieName, interaction: 'parley.interaction', resume: 'parley.resume' },
+      long: { ...cookie, sameSite: 'none' },
       short: cookie,
     },
     scopes: OIDC_SCOPES,
@@ -146,6 +214,21 @@ export function createProvider(deps: ProviderDependencies): Provider {
         postLogoutSuccessSource: (ctx) => deps.pages.loggedOut(ctx),
       },
       userinfo: { enabled: true },
+      // OIDC Core 5.5: apps may ask for claims by name. Each claim needs a scope the client may
+      // ask for to carry it (as a scope outside the client's `scope` is refused), then the user's
+      // consent on the consent screen; what answers fill is released by the same rule as under a
+      // scope (findAccount below).
+      claimsParameter: {
+        enabled: true,
+        assertClaimsParameter: (_ctx, claims, client) => {
+          const allowed = claimsOfScopes(client.scope ? client.scope.split(' ') : OIDC_SCOPES);
+          for (const claim of claimsRequested(claims)) {
+            // Claims the provider does not serve are ignored, as OIDC Core 5.5 asks.
+            if (SIGN_IN_CLAIMS.has(claim) || !SUPPORTED_CLAIMS.has(claim) || allowed.has(claim)) continue;
+            throw new errors.InvalidRequest(`the claim "${claim}" is not carried by any scope this client may ask for`);
+          }
+        },
+      },
       // Systems calling the management API (a CRM, a data platform) authenticate as themselves.
       clientCredentials: { enabled: true },
       // RFC 8707: the management API is the one resource server. Its tokens are JWTs signed with
@@ -178,14 +261,16 @@ export function createProvider(deps: ProviderDependencies): Provider {
     },
     interactions: {
       policy,
-      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      url: (_ctx, interaction) => `${issuer.origin}/interaction/${interaction.uid}`,
     },
     // Browsers may call the token and userinfo endpoints only from the app's own origins.
     clientBasedCORS: (_ctx, origin, client) => {
       const registered = clientsById.get(client.clientId)?.redirect_uris ?? [];
       return registered.some((uri) => new URL(uri).origin === origin);
     },
-    // The brand's own apps are not shown a consent screen: their grant covers what they ask.
+    // The brand's own apps are not shown a consent screen: their grant covers what they ask. Any
+    // other app is not asked again for a claim it names (the claims parameter) that a scope the
+    // user already granted it carries: that was agreed to with the scope.
     loadExistingGrant: async (ctx) => {
       const { client, session, provider } = ctx.oidc;
       if (!client || !session) return undefined;
@@ -193,27 +278,34 @@ export function createProvider(deps: ProviderDependencies): Provider {
         // A returning user is not asked again in a new browser: consent belongs to the account.
         || (session.accountId ? await findGrantId(db, session.accountId, client.clientId) : undefined);
       const existing = grantId ? await provider.Grant.find(grantId) : undefined;
-      if (!clientsById.get(client.clientId)?.first_party || !session.accountId) return existing;
-      const grant = existing?.accountId === session.accountId
-        ? existing
-        : new provider.Grant({ clientId: client.clientId, accountId: session.accountId });
-      const granted = new Set(grant.getOIDCScope().split(' '));
-      const missing = [...ctx.oidc.requestParamOIDCScopes].filter((scope) => !granted.has(scope));
-      if (missing.length > 0) grant.addOIDCScope(missing.join(' '));
-      if (missing.length > 0 || !grant.jti) await grant.save();
+      const { accountId } = session;
+      const firstParty = clientsById.get(client.clientId)?.first_party ?? false;
+      if (!accountId || (!firstParty && existing?.accountId !== accountId)) return existing;
+      const grant = existing?.accountId === accountId ? existing : new provider.Grant({ clientId: client.clientId, accountId });
+      const grantedScopes = new Set(grant.getOIDCScope().split(' '));
+      const grantedClaims = new Set(grant.getOIDCClaims());
+      const agreed = (claim: string) => firstParty || claimsOfScopes(grantedScopes).has(claim);
+      const scopes = firstParty ? [...ctx.oidc.requestParamOIDCScopes].filter((scope) => !grantedScopes.has(scope)) : [];
+      const claims = [...ctx.oidc.requestParamClaims].filter((claim) => !grantedClaims.has(claim) && !SIGN_IN_CLAIMS.has(claim) && agreed(claim));
+      if (scopes.length > 0) grant.addOIDCScope(scopes.join(' '));
+      if (claims.length > 0) grant.addOIDCClaims(claims);
+      if (scopes.length > 0 || claims.length > 0 || !grant.jti) await grant.save();
       return grant;
     },
     // Called for every token and userinfo request: the account row always, the answers only when
-    // a granted scope carries claims filled from them.
+    // a granted scope or a granted claim asked for by name (the claims parameter) can carry them.
+    // Either way the answers are cut to the client's purposes and the user's consent.
     findAccount: async (ctx, sub) => {
       const claims = await deps.accounts.accountClaims(sub);
       if (!claims) return undefined;
       const clientId = ctx.oidc.client?.clientId;
       return {
         accountId: sub,
-        claims: async (_use, scope) => {
-          const scopes = new Set((scope ?? '').split(' '));
-          const fromAnswers = scopes.has('preferences') || scopes.has('profile') ? await deps.accounts.answerClaims(sub, clientId) : {};
+        claims: async (_use, scope, requested) => {
+          const wanted = claimsOfScopes((scope ?? '').split(' '));
+          for (const claim of Object.keys(requested ?? {})) wanted.add(claim);
+          const fromAnswers = deps.accounts.answerClaimNames.some((claim) => wanted.has(claim))
+            ? await deps.accounts.answerClaims(sub, clientId) : {};
           // The account's own fields win over answers that fill the same claim.
           return { ...fromAnswers, ...claims, sub };
         },
@@ -225,8 +317,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
   };
 
   const provider = new Provider(config.issuer, configuration);
-  // Behind a TLS-terminating proxy, X-Forwarded-Proto makes discovery advertise https endpoints.
+  // Behind a TLS-terminating proxy, X-Forwarded-Proto tells the provider the request came over
+  // https, so it may send its Secure cookies. (Its URLs come from the issuer either way.)
   provider.proxy = config.proxy;
+  provider.use(issuerAddressed(issuer));
+  if (!secureCookies) provider.use(laxSessionCookieOverHttp(sessionCookieName));
   provider.use(logoutParamsCheck(provider.pathFor('end_session'), deps.pages));
   for (const middleware of deps.middleware ?? []) provider.use(middleware);
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {

@@ -45,15 +45,49 @@ export const requestParamsCheck = {
   },
 };
 
+// oidc-provider's own limit for the bodies it reads (lib/shared/selective_body.js).
+const BODY_LIMIT = 56 * 1024;
+
+/** A form-encoded body, read whole up to the provider's limit; undefined when it is larger or cut short. */
+async function formBody(ctx: KoaContextWithOIDC): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of ctx.req) {
+      size += (chunk as Buffer).length;
+      if (size > BODY_LIMIT) return undefined;
+      chunks.push(chunk as Buffer);
+    }
+  } catch {
+    return undefined;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /**
  * The same rule at the logout endpoint, which keeps `state` in the session and has no such hook:
- * a provider middleware, run before the provider routes the request, over its query string. A
- * refused request is answered as the provider answers its own logout errors: the error page, or
- * JSON for a client that does not ask for HTML.
+ * a provider middleware, run before the provider routes the request, over its query string or,
+ * for a POST, its form body. The body is read here and left on the request for the provider,
+ * which takes an already-read body from `req.body` and parses it itself, as it would have
+ * (lib/shared/selective_body.js; it notes that once, on its first use, in a warning). A refused
+ * request is answered as the provider answers its own logout errors: the error page, or JSON for
+ * a client that does not ask for HTML.
  */
 export function logoutParamsCheck(endSessionPath: string, pages: Pick<ProviderPages, 'error'>) {
   return async (ctx: KoaContextWithOIDC, next: () => Promise<unknown>) => {
-    const problem = ctx.method === 'GET' && ctx.path === endSessionPath ? requestParamProblem(ctx.query) : undefined;
+    if (ctx.path !== endSessionPath) return next();
+    let problem: string | undefined;
+    if (ctx.method === 'GET') {
+      problem = requestParamProblem(ctx.query);
+    } else if (ctx.method === 'POST' && ctx.is('application/x-www-form-urlencoded')) {
+      const body = await formBody(ctx);
+      if (body === undefined) {
+        problem = 'failed to parse the request body';
+      } else {
+        (ctx.req as { body?: string }).body = body;
+        problem = requestParamProblem(Object.fromEntries(new URLSearchParams(body)));
+      }
+    }
     if (!problem) return next();
     const error = new errors.InvalidRequest(problem);
     const out = { error: error.error, error_description: problem };

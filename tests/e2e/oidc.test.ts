@@ -283,12 +283,12 @@ describe('behind a TLS-terminating proxy', () => {
   beforeAll(async () => { proxied = await startTestServer({ proxy: true }); });
   afterAll(async () => { await proxied?.close(); });
 
-  it('advertises https endpoints when the proxy says the request was https', async () => {
+  it('advertises the issuer\'s endpoints, whatever the proxy says the request was', async () => {
     const discovery = await (await fetch(`${proxied.issuer}/.well-known/openid-configuration`, {
       headers: { 'x-forwarded-proto': 'https' },
     })).json() as Record<string, string>;
-    expect(discovery.token_endpoint).toMatch(/^https:\/\//);
-    expect(discovery.authorization_endpoint).toMatch(/^https:\/\//);
+    expect(discovery.token_endpoint).toBe(`${proxied.issuer}/token`);
+    expect(discovery.authorization_endpoint).toBe(`${proxied.issuer}/auth`);
   });
 
   it('keeps form tokens in a __Host- cookie over https, which no sibling subdomain can set', async () => {

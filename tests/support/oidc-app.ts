@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
+import { afterAll, beforeAll } from 'vitest';
 import { HttpBrowser, type Page } from './browser.ts';
-import type { TestServer } from './server.ts';
+import { startTestServer, type TestOverrides, type TestServer } from './server.ts';
 
 // The app side of the tests: a relying party built on openid-client, as any real app would be.
 
@@ -18,6 +19,24 @@ export async function appClient(server: TestServer, clientId = 'web-app'): Promi
     execute: [oidc.allowInsecureRequests],
   });
   return { config, clientId, redirectUri: client.redirect_uris[0]! };
+}
+
+export type ServedApps<Name extends string> = { server: TestServer } & Record<Name, AppClient>;
+
+/**
+ * A server started before the tests of the enclosing file or describe block and closed after
+ * them, with openid-client apps named as the test likes (`{ spa: 'spa', webApp: 'web-app' }`).
+ * Its fields are set once the tests run.
+ */
+export function serveForTests<Name extends string>(overrides: TestOverrides, apps: Record<Name, string>): ServedApps<Name> {
+  const served = {} as ServedApps<Name>;
+  beforeAll(async () => {
+    const server = await startTestServer(overrides);
+    Object.assign(served, { server });
+    for (const [name, clientId] of Object.entries<string>(apps)) Object.assign(served, { [name]: await appClient(server, clientId) });
+  });
+  afterAll(async () => { await served.server?.close(); });
+  return served;
 }
 
 export interface AuthorizationRequest {

@@ -58,9 +58,13 @@ export const TEST_CLIENTS = (issuer: string) => [
   },
 ];
 
-export async function startTestServer(overrides: Record<string, unknown> = {}): Promise<TestServer> {
+/** Config over the test defaults; a function gets the server's issuer (for clients' redirect URIs). */
+export type TestOverrides = Record<string, unknown> | ((issuer: string) => Record<string, unknown>);
+
+export async function startTestServer(overridesOrFn: TestOverrides = {}): Promise<TestServer> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
+  const overrides = typeof overridesOrFn === 'function' ? overridesOrFn(issuer) : overridesOrFn;
   const mailboxDir = mkdtempSync(path.join(os.tmpdir(), 'parley-mail-'));
   const config = loadConfig({
     env: {},

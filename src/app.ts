@@ -34,7 +34,7 @@ import { createDeadLetters } from './events/dead-letters.ts';
 import { endpointId } from './events/endpoints.ts';
 import { createSetSigner } from './events/signing.ts';
 import { createDeliveryWorker } from './events/worker.ts';
-import { createApiAccounts } from './http/api-accounts.ts';
+import { createApiAccounts } from './http/api/accounts.ts';
 import { createSegments } from './segments/service.ts';
 import { createStats } from './stats/screensets.ts';
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_SCOPES } from '../../src/config/schema.ts';
-import { apiRoutes, routerPath } from '../../src/http/api-routes.ts';
+import { apiRoutes, routerPath } from '../../src/http/api/routes.ts';
 import { loadSigningKeys } from '../../src/oidc/keys.ts';
 import { HttpBrowser, type Page } from '../support/browser.ts';
 import { appClient, authorizationRequest, exchange, oidc, register, uniqueEmail, type AppClient } from '../support/oidc-app.ts';

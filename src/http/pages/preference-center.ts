@@ -5,19 +5,19 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
-import type { Config } from '../config/schema.ts';
-import { consentStatus, consentText } from '../consent/ledger.ts';
-import type { PreferenceCenter } from '../consent/preference-center.ts';
-import { ACCOUNT_CLIENT_ID, type SessionReader, type SignedInUser } from '../oidc/sessions.ts';
-import { localize } from '../screensets/loader.ts';
-import type { AccountConsentView } from '../views/pages.ts';
-import { AccountError } from '../accounts/errors.ts';
-import type { Accounts } from '../accounts/service.ts';
-import { accountErrorMessage, accountErrorStatus } from './account-errors.ts';
-import { readForm } from './body.ts';
-import { state, type PageResponder } from './context.ts';
-import { checkCsrf } from './csrf.ts';
-import { answerFieldName, formatAnswer, questionViews } from './profile-view.ts';
+import type { Config } from '../../config/schema.ts';
+import { consentStatus, consentText } from '../../consent/ledger.ts';
+import type { PreferenceCenter } from '../../consent/preference-center.ts';
+import { ACCOUNT_CLIENT_ID, type SessionReader, type SignedInUser } from '../../oidc/sessions.ts';
+import { localize } from '../../screensets/loader.ts';
+import type { AccountConsentView } from '../../views/pages.ts';
+import { AccountError } from '../../accounts/errors.ts';
+import type { Accounts } from '../../accounts/service.ts';
+import { accountErrorMessage, accountErrorStatus } from '../account-errors.ts';
+import { readForm } from '../body.ts';
+import { state, type PageResponder } from '../context.ts';
+import { checkCsrf } from '../csrf.ts';
+import { answerFieldName, formatAnswer, questionViews } from '../question-view.ts';
 
 export interface PreferenceCenterDeps {
   config: Config;

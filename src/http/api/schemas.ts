@@ -1,12 +1,12 @@
 // The management API's request and response shapes, as zod schemas: the routes parse inputs with
-// them, and the OpenAPI document (api-openapi.ts) is generated from the same objects, so the two
+// them, and the OpenAPI document (openapi.ts) is generated from the same objects, so the two
 // cannot describe different things.
 import { z } from 'zod';
-import { API_SCOPES } from '../config/schema.ts';
-import { CONSENT_STATES, conditionSchema } from '../segments/conditions.ts';
-import { MAX_PAGE_SIZE } from '../segments/service.ts';
-import { MAX_RANGE_DAYS } from '../stats/screensets.ts';
-import { ID_FORMAT } from '../storage/schema.ts';
+import { API_SCOPES } from '../../config/schema.ts';
+import { CONSENT_STATES, conditionSchema } from '../../segments/conditions.ts';
+import { MAX_PAGE_SIZE } from '../../segments/service.ts';
+import { MAX_RANGE_DAYS } from '../../stats/screensets.ts';
+import { ID_FORMAT } from '../../storage/schema.ts';
 
 const timestamp = z.iso.datetime().meta({ description: 'An RFC 3339 timestamp in UTC' });
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date such as 2026-01-31');

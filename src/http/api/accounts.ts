@@ -1,11 +1,11 @@
 // One account as the management API shows it to a calling client: the same release rule as the
 // ID token and userinfo (releaseAnswers: the client's purposes AND the user's current consent),
 // and the consent state of each of the client's purposes. Plain functions in, no Koa.
-import type { Config } from '../config/schema.ts';
-import { consentStatus, type ConsentStatus } from '../consent/ledger.ts';
-import type { Release } from '../consent/release.ts';
-import type { Account } from '../storage/schema.ts';
-import type { AnswerValue } from '../screensets/engine.ts';
+import type { Config } from '../../config/schema.ts';
+import { consentStatus, type ConsentStatus } from '../../consent/ledger.ts';
+import type { Release } from '../../consent/release.ts';
+import type { Account } from '../../storage/schema.ts';
+import type { AnswerValue } from '../../screensets/engine.ts';
 
 export interface ApiAccountView {
   id: string;

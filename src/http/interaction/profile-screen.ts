@@ -1,18 +1,18 @@
 // The question screen of a sign-in (the "profile" prompt) and the authors' preview of it.
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
-import type { Config } from '../config/schema.ts';
-import type { Interactions, InteractionView } from '../oidc/interactions.ts';
-import type { AnswerRejection } from '../screensets/engine.ts';
-import type { Profiling, PendingScreen } from '../screensets/profiling.ts';
-import type { ScreenSetLibrary } from '../screensets/library.ts';
-import { localize } from '../screensets/loader.ts';
-import { consentText } from '../consent/ledger.ts';
-import type { ConsentRequestView } from '../views/pages.ts';
-import { pickLocale } from '../views/i18n.ts';
-import { state, type PageResponder } from './context.ts';
-import type { Metrics } from './metrics.ts';
-import { answerFieldName, questionViews } from './profile-view.ts';
+import type { Config } from '../../config/schema.ts';
+import type { Interactions, InteractionView } from '../../oidc/interactions.ts';
+import type { AnswerRejection } from '../../screensets/engine.ts';
+import type { Profiling, PendingScreen } from '../../screensets/profiling.ts';
+import type { ScreenSetLibrary } from '../../screensets/library.ts';
+import { localize } from '../../screensets/loader.ts';
+import { consentText } from '../../consent/ledger.ts';
+import type { ConsentRequestView } from '../../views/pages.ts';
+import { pickLocale } from '../../views/i18n.ts';
+import { state, type PageResponder } from '../context.ts';
+import type { Metrics } from '../metrics.ts';
+import { answerFieldName, questionViews } from '../question-view.ts';
 
 export interface ProfileScreenDeps {
   config: Config;
@@ -25,7 +25,7 @@ export interface ProfileScreenDeps {
 
 const urls = (uid: string) => ({ save: `/interaction/${uid}/profile`, skip: `/interaction/${uid}/profile/skip` });
 
-/** The pieces of the question screen that interaction-routes plugs into its own routes. */
+/** The pieces of the question screen that the sign-in routes (routes.ts) plug into its own routes. */
 export function createProfileScreen(deps: ProfileScreenDeps) {
   const { config, profiling, interactions, pages, metrics, clock } = deps;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAnswer, questionViews } from '../../src/http/profile-view.ts';
+import { formatAnswer, questionViews } from '../../src/http/question-view.ts';
 import { screenSetSchema, type Question } from '../../src/screensets/format.ts';
 
 // The bridge from screen-set questions to page data: localized texts, selections, bounds, and

@@ -3,28 +3,28 @@
 //
 // Every operation is one entry of a table (apiOperations): method, path, the scope it needs, the
 // zod schemas of its inputs and responses, and its handler. The router and the OpenAPI document
-// (api-openapi.ts) are both built from that table. A request goes through the same short list of
+// (openapi.ts) are both built from that table. A request goes through the same short list of
 // steps: authenticate the bearer token → check the scope → parse path, query and body → handle →
 // log one line with the client id. Errors are JSON `{ error, error_description }`, never pages.
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { formatPath } from '../config/load.ts';
-import type { ApiScope, Config } from '../config/schema.ts';
-import { InvalidApiTokenError, type ApiCaller, type ApiTokenVerifier } from '../oidc/api-tokens.ts';
-import type { Segments } from '../segments/service.ts';
-import { SegmentQueryError } from '../segments/query.ts';
-import { conditionBoundsProblem } from '../segments/conditions.ts';
-import type { Stats } from '../stats/screensets.ts';
-import { StatsRangeError } from '../stats/screensets.ts';
-import { isDatabaseUnavailable } from '../storage/database.ts';
-import type { ApiAccounts } from './api-accounts.ts';
+import { formatPath } from '../../config/load.ts';
+import type { ApiScope, Config } from '../../config/schema.ts';
+import { InvalidApiTokenError, type ApiCaller, type ApiTokenVerifier } from '../../oidc/api-tokens.ts';
+import type { Segments } from '../../segments/service.ts';
+import { SegmentQueryError } from '../../segments/query.ts';
+import { conditionBoundsProblem } from '../../segments/conditions.ts';
+import type { Stats } from '../../stats/screensets.ts';
+import { StatsRangeError } from '../../stats/screensets.ts';
+import { isDatabaseUnavailable } from '../../storage/database.ts';
+import type { ApiAccounts } from './accounts.ts';
 import {
   accountExport, accountIdParams, accountPage, apiAccount, conditionSchema, deadEvents, deadEventsQuery, errorBody,
   pageQuery, replayRequest, replayResult, segmentCount, statsQuery, statsReport,
-} from './api-schemas.ts';
-import { BodyTooLargeError, IncompleteBodyError, readBody } from './body.ts';
-import { state } from './context.ts';
+} from './schemas.ts';
+import { BodyTooLargeError, IncompleteBodyError, readBody } from '../body.ts';
+import { state } from '../context.ts';
 
 export const API_PREFIX = '/api/v1';
 

@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
-import { AccountError } from '../accounts/errors.ts';
-import type { Accounts } from '../accounts/service.ts';
-import type { Config } from '../config/schema.ts';
-import type { Interactions, InteractionView } from '../oidc/interactions.ts';
-import { accountErrorMessage, accountErrorStatus, fieldErrors } from './account-errors.ts';
-import { readForm } from './body.ts';
-import { state, type PageResponder } from './context.ts';
-import { checkCsrf } from './csrf.ts';
-import type { Metrics } from './metrics.ts';
-import type { ProfileScreen } from './profile-routes.ts';
-import { pickLocale } from '../views/i18n.ts';
-import { localize } from '../screensets/loader.ts';
+import { AccountError } from '../../accounts/errors.ts';
+import type { Accounts } from '../../accounts/service.ts';
+import type { Config } from '../../config/schema.ts';
+import type { Interactions, InteractionView } from '../../oidc/interactions.ts';
+import { accountErrorMessage, accountErrorStatus, fieldErrors } from '../account-errors.ts';
+import { readForm } from '../body.ts';
+import { state, type PageResponder } from '../context.ts';
+import { checkCsrf } from '../csrf.ts';
+import type { Metrics } from '../metrics.ts';
+import type { ProfileScreen } from './profile-screen.ts';
+import { pickLocale } from '../../views/i18n.ts';
+import { localize } from '../../screensets/loader.ts';
 
 // The pages of a sign-in, one route per step of the interaction policy. Each handler is the
 // same short sequence: load the interaction, check the form, call the domain, answer.

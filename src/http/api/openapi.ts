@@ -1,14 +1,14 @@
 // The OpenAPI 3.1 document of the management API, generated from the operation table that also
-// builds the router (api-routes.ts), with JSON Schemas generated from the zod schemas the routes
+// builds the router (routes.ts), with JSON Schemas generated from the zod schemas the routes
 // parse with. tests/e2e/api.test.ts checks the document against the router and validates real
 // responses against it.
 import { z } from 'zod';
-import { API_SCOPES, type Config } from '../config/schema.ts';
-import { API_PREFIX, type ApiOperation } from './api-routes.ts';
+import { API_SCOPES, type Config } from '../../config/schema.ts';
+import { API_PREFIX, type ApiOperation } from './routes.ts';
 import {
   accountExport, accountPage, apiAccount, conditionSchema, deadEvents, errorBody, replayRequest, replayResult,
   SCOPE_DESCRIPTIONS, segmentCount, statsReport,
-} from './api-schemas.ts';
+} from './schemas.ts';
 
 type JsonSchema = Record<string, unknown>;
 

@@ -4,16 +4,16 @@
 // for right-to-left scripts); the template only places it.
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
-import type { Config } from '../config/schema.ts';
-import type { SessionReader } from '../oidc/sessions.ts';
-import { localize } from '../screensets/loader.ts';
-import type { Question, QuestionType, ScreenSet } from '../screensets/format.ts';
-import type { Account } from '../storage/schema.ts';
-import { StatsRangeError, type QuestionStats, type Stats } from '../stats/screensets.ts';
-import { direction } from '../views/i18n.ts';
-import type { PageData, StatsQuestionView } from '../views/pages.ts';
-import { state, type PageResponder } from './context.ts';
-import { formatAnswer } from './profile-view.ts';
+import type { Config } from '../../config/schema.ts';
+import type { SessionReader } from '../../oidc/sessions.ts';
+import { localize } from '../../screensets/loader.ts';
+import type { Question, QuestionType, ScreenSet } from '../../screensets/format.ts';
+import type { Account } from '../../storage/schema.ts';
+import { StatsRangeError, type QuestionStats, type Stats } from '../../stats/screensets.ts';
+import { direction } from '../../views/i18n.ts';
+import type { PageData, StatsQuestionView } from '../../views/pages.ts';
+import { state, type PageResponder } from '../context.ts';
+import { formatAnswer } from '../question-view.ts';
 
 export interface StatsPageDeps {
   config: Config;

@@ -1,8 +1,8 @@
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import * as oidc from 'openid-client';
-import type { Config } from '../config/schema.ts';
-import { state, type PageResponder } from './context.ts';
+import type { Config } from '../../config/schema.ts';
+import { state, type PageResponder } from '../context.ts';
 
 // The demo app: an ordinary OIDC relying party that happens to be served by the same process.
 // It talks to Parley only over HTTP, through openid-client, exactly as a separate app would.

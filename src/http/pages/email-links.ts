@@ -1,12 +1,12 @@
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
-import { AccountError } from '../accounts/errors.ts';
-import type { Accounts } from '../accounts/service.ts';
-import type { Config } from '../config/schema.ts';
-import { accountErrorMessage, accountErrorStatus, fieldErrors } from './account-errors.ts';
-import { readForm } from './body.ts';
-import { state, type PageResponder } from './context.ts';
-import { checkCsrf } from './csrf.ts';
+import { AccountError } from '../../accounts/errors.ts';
+import type { Accounts } from '../../accounts/service.ts';
+import type { Config } from '../../config/schema.ts';
+import { accountErrorMessage, accountErrorStatus, fieldErrors } from '../account-errors.ts';
+import { readForm } from '../body.ts';
+import { state, type PageResponder } from '../context.ts';
+import { checkCsrf } from '../csrf.ts';
 
 // Pages reached from emailed links or from the sign-in page: verify an address, ask for a
 // password reset, set a new password. None of them reveals whether an address has an account.

@@ -14,7 +14,7 @@ import { providerPages, providerRequestMiddleware, providerUnavailableMiddleware
 import { createLogger, type Logger } from './logger.ts';
 import { createMailer } from './mail/mailer.ts';
 import { accountGrants, purgeExpired, revokeAccountSessions, revokeGrant } from './oidc/adapter.ts';
-import { accountClient, createSessionReader } from './oidc/sessions.ts';
+import { createSessionReader } from './oidc/sessions.ts';
 import { createPreferenceCenter } from './consent/preference-center.ts';
 import { eraseExpiredAnswers } from './consent/retention.ts';
 import { createInteractions } from './oidc/interactions.ts';
@@ -56,16 +56,24 @@ export interface Parley {
 export interface ParleyOptions {
   config: Config;
   logger?: Logger;
-  /** Parley's notion of "now" for its own records; tests move it forward. */
+  /**
+   * Parley's one clock, read wherever Parley decides by time: every record it writes, what is
+   * still valid (emailed links, codes, throttles and limits, stored sessions, grants and tokens,
+   * a sign-in's time and how recent it is), profiling, retries. Tests move it forward. The
+   * provider itself checks the times inside tokens and cookies (exp, iat) with the real time.
+   */
   clock?: () => Date;
 }
+
+/** The real time: Parley's clock outside tests. */
+export const systemClock = (): Date => new Date();
 
 const PURGE_EVERY_MS = 10 * 60 * 1000;
 
 export async function createParley(options: ParleyOptions): Promise<Parley> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config);
-  const clock = options.clock ?? (() => new Date());
+  const clock = options.clock ?? systemClock;
 
   const unsafe = developmentDefaultsInUse(config);
   if (unsafe.length > 0 && config.env === 'production') throw new ConfigError(unsafe.map((w) => `${w} (refused in production)`));
@@ -102,7 +110,6 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     });
     const metrics = createMetrics(storage);
     const profiling = createProfiling({ db, config, clock, screenSets: screenSets.current });
-    const clients = new Map(config.clients.map((c) => [c.client_id, c]));
     const release = createRelease({
       db, config,
       currentAnswers: (accountId) => profiling.currentAnswers(accountId),
@@ -110,10 +117,8 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     });
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);
 
-    // The apps of the configuration, and the preference center's own built-in client.
-    const providerConfig = { ...config, clients: [...config.clients, accountClient(config)] };
     const provider = createProvider({
-      config: providerConfig, db, signingKeys,
+      config, db, signingKeys, clock,
       accounts: {
         async accountClaims(accountId) {
           const account = await accounts.findById(accountId);
@@ -126,7 +131,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
           };
         },
         async answerClaims(accountId, clientId) {
-          const released = await release.forClient(accountId, (clientId ? clients.get(clientId)?.purposes : undefined) ?? []);
+          const released = await release.forClient(accountId, (clientId ? config.clientsById.get(clientId)?.purposes : undefined) ?? []);
           return { ...released.standardClaims, preferences: released.preferences };
         },
         answerClaimNames: ['preferences', ...Object.keys(CLAIM_QUESTION_TYPES)],
@@ -169,7 +174,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
 
     const app = createHttpApp({
       config, logger, storage, accounts, metrics, pages, profiling, screenSets, clock,
-      interactions: createInteractions(provider, providerConfig),
+      interactions: createInteractions(provider, config, clock),
       sessions: createSessionReader(provider),
       preferenceCenter,
       api: {

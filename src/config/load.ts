@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { completeConfig } from './derived.ts';
 import { configSchema, type Config } from './schema.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -151,7 +152,10 @@ export interface LoadOptions {
   overrides?: Record<string, unknown>;
 }
 
-/** Reads defaults, the PARLEY_CONFIG file and the environment; throws ConfigError listing every problem. */
+/**
+ * Reads defaults, the PARLEY_CONFIG file and the environment; throws ConfigError listing every
+ * problem. The result is frozen: settings change by loading again (a restart), never in place.
+ */
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
   const problems: string[] = [];
@@ -198,7 +202,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     }
     throw new ConfigError(problems);
   }
-  return result.data;
+  return completeConfig(result.data);
 }
 
 const DEVELOPMENT_SECRETS = ['development-cookie-key-change-me', 'development-key-encryption-secret-change-me'];

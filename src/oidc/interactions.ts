@@ -42,8 +42,7 @@ export class InteractionExpiredError extends Error {
 type Req = IncomingMessage;
 type Res = ServerResponse;
 
-export function createInteractions(provider: Provider, config: Config) {
-  const clients = new Map(config.clients.map((c) => [c.client_id, c]));
+export function createInteractions(provider: Provider, config: Config, clock: () => Date) {
 
   async function details(req: Req, res: Res) {
     try {
@@ -67,7 +66,7 @@ export function createInteractions(provider: Provider, config: Config) {
     async load(req: Req, res: Res): Promise<InteractionView> {
       const interaction = await details(req, res);
       const clientId = String(interaction.params.client_id);
-      const client = clients.get(clientId);
+      const client = config.clientsById.get(clientId);
       const promptDetails = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] } & Partial<ProfilePromptDetails>;
       const missingScopes = promptDetails.missingOIDCScope ?? [];
       const carried = claimsOfScopes(missingScopes);
@@ -100,7 +99,7 @@ export function createInteractions(provider: Provider, config: Config) {
       return result(req, res, {
         // The time of the password, fixed now: later steps (consent, questions) merge this result
         // back, and without `ts` the provider would take the time of the last step as the login's.
-        login: { accountId, amr: ['pwd'], remember: true, ts: Math.floor(Date.now() / 1000) },
+        login: { accountId, amr: ['pwd'], remember: true, ts: Math.floor(clock().getTime() / 1000) },
         ...(options.firstSignIn ? { [FIRST_SIGN_IN]: true } : {}),
       }, false);
     },

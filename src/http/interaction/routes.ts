@@ -42,7 +42,7 @@ const CLAIM_LABELS: Record<string, string> = {
 
 export function interactionRoutes(deps: InteractionRouteDeps): Router {
   const { config, accounts, interactions, pages, metrics, profileScreen } = deps;
-  const secure = new URL(config.issuer).protocol === 'https:';
+  const secure = config.secureCookies;
   const router = new Router({ prefix: '/interaction/:uid' });
 
   const urls = (uid: string) => ({
@@ -82,7 +82,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
    */
   function consentItems(ctx: Context, interaction: InteractionView): string[] {
     const { locale } = state(ctx);
-    const purposes = config.clients.find((c) => c.client_id === interaction.clientId)?.purposes ?? [];
+    const purposes = config.clientsById.get(interaction.clientId)?.purposes ?? [];
     const preferences = () => purposes.map((p) => pages.t(ctx, 'scope.preferences_for', { purpose: localize(config.purposes[p]!.title, locale, config.locales.default) }));
     const items = [
       ...interaction.missingScopes.filter((s) => s !== 'openid').flatMap((scope) => scope === 'preferences' ? preferences() : [pages.t(ctx, `scope.${scope}`)]),

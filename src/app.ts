@@ -13,6 +13,7 @@ import { providerScriptHashes } from './http/security-headers.ts';
 import { providerPages, providerRequestMiddleware, providerUnavailableMiddleware } from './http/provider-pages.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMailer } from './mail/mailer.ts';
+import { createMailOutbox } from './mail/outbox.ts';
 import { accountGrants, purgeExpired, revokeAccountSessions, revokeGrant } from './oidc/adapter.ts';
 import { createSessionReader } from './oidc/sessions.ts';
 import { createPreferenceCenter } from './consent/preference-center.ts';
@@ -33,7 +34,7 @@ import { createApiTokenVerifier } from './oidc/api-tokens.ts';
 import { createDeadLetters } from './events/dead-letters.ts';
 import { endpointId } from './events/endpoints.ts';
 import { createSetSigner } from './events/signing.ts';
-import { createDeliveryWorker } from './events/worker.ts';
+import { createDeliveryWorker, type DeliveryWorker } from './events/worker.ts';
 import { createApiAccounts } from './http/api/accounts.ts';
 import { createSegments } from './segments/service.ts';
 import { createStats } from './stats/screensets.ts';
@@ -46,6 +47,8 @@ export interface Parley {
   logger: Logger;
   storage: Storage;
   accounts: Accounts;
+  /** Sends webhooks and mail from the outbox; tests drive it (runOnce, drainMail). */
+  deliveryWorker: DeliveryWorker;
   app: Koa;
   /** Starts listening; resolves with the bound port. */
   listen(port?: number, host?: string): Promise<number>;
@@ -63,6 +66,12 @@ export interface ParleyOptions {
    * provider itself checks the times inside tokens and cookies (exp, iat) with the real time.
    */
   clock?: () => Date;
+  /**
+   * The delivery target mail is queued for ("mail"). Parleys that share a database also share
+   * their queued mail, which is right for the nodes of one deployment; the test suite runs many
+   * differently configured Parleys on one database and gives each its own.
+   */
+  mailEndpointId?: string;
 }
 
 /** The real time: Parley's clock outside tests. */
@@ -101,9 +110,14 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       return loadSigningKeys(db, config.secrets.key_encryption, clock());
     }, logger);
 
-    const mailer = createMailer(config.mail, logger);
+    // Mail is written to the outbox with the change it is about, and sent by the delivery worker.
+    const mailer = createMailer(config.mail, logger, { timeoutSeconds: config.events.timeout, clock });
+    const mail = createMailOutbox({ config, endpointId: options.mailEndpointId });
+    // Webhook delivery runs in every node (unless events.worker is false); several nodes share the
+    // work through row leases. So does mail, always.
+    const deliveryWorker = createDeliveryWorker({ db, config, logger, clock, signSet: createSetSigner(signingKeys[0]!), mail: { outbox: mail, mailer } });
     const accounts = createAccounts({
-      db, config, clock, mailer, logger,
+      db, config, clock, mail, logger,
       hasher: createPasswordHasher(config.accounts.argon2),
       throttle: createThrottle(db, config.throttle, clock),
       revokeSessions: revokeAccountSessions,
@@ -166,8 +180,6 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       pseudonymSecret: config.secrets.key_encryption,
     });
 
-    // Webhook delivery runs in every node; several nodes share the work through row leases.
-    const deliveryWorker = createDeliveryWorker({ db, config, logger, clock, signSet: createSetSigner(signingKeys[0]!) });
     const deadLetters = createDeadLetters({ db, clock, logger });
     // The API names an endpoint by its URL or its id.
     const endpointOf = (urlOrId: string) => endpointId(config.webhooks.find((w) => w.url === urlOrId) ?? { url: urlOrId, id: urlOrId });
@@ -224,7 +236,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
 
     let server: http.Server | undefined;
     return {
-      config, logger, storage, accounts, app,
+      config, logger, storage, accounts, deliveryWorker, app,
       listen(port = config.port, host = config.host) {
         const headersTimeout = config.http.headers_timeout * 1000;
         const requestTimeout = config.http.request_timeout * 1000;

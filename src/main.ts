@@ -16,7 +16,8 @@ commands:
   migrate        apply pending database migrations and exit
   keys rotate    add a new signing key; the old one stays published until its tokens expire
   events dead [--endpoint <id>] [--limit <n>]
-                 list webhook deliveries that ran out of retries (or whose endpoint answered 410)
+                 list webhook and mail deliveries that ran out of retries (or whose endpoint
+                 answered 410); mail is the endpoint "mail"
   events replay --id <event id>... | --endpoint <id> | --all
                  put them back into delivery (re-enables a disabled endpoint)
   screensets validate [dir]

@@ -227,16 +227,21 @@ describe('signed delivery', () => {
     const { publicJwk } = await issuerKeys();
     const jwks = createLocalJWKSet({ keys: [publicJwk] });
     const verified: Record<string, unknown>[] = [];
+    const keyIds: unknown[] = [];
+    const refusals: string[] = [];
     let url = '';
+    // The receiver only verifies and records; the test's expectations are checked below, where a
+    // failure fails the test rather than becoming the receiver's 400.
     const receiver = await startReceiver(async ({ headers, body }) => {
       if (headers['content-type'] !== 'application/secevent+jwt') return { status: 415 };
       try {
         // RFC 8935 §2: a valid SET is acknowledged with 202.
         const { payload, protectedHeader } = await jwtVerify(body, jwks, { issuer: ISSUER, audience: url, typ: 'secevent+jwt', algorithms: ['RS256'] });
-        expect(protectedHeader.kid).toBe('test-key-1');
+        keyIds.push(protectedHeader.kid);
         verified.push(payload);
         return { status: 202 };
       } catch (error) {
+        refusals.push((error as Error).message);
         return { status: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ err: 'authentication_failed', description: (error as Error).message }) };
       }
     });
@@ -248,6 +253,8 @@ describe('signed delivery', () => {
     const id = await emit(clock, account, 'answer.recorded', answer('favourite_drink', 'personalization', 'tea'));
     await drain(w);
 
+    expect(refusals).toEqual([]);
+    expect(keyIds).toEqual(['test-key-1', 'test-key-1']);
     expect(verified).toHaveLength(2);
     const set = verified[1]!;
     expect(set).toMatchObject({

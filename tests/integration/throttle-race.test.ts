@@ -115,7 +115,7 @@ describe.each(BACKENDS)('limits under parallel requests on $name', (backend) => 
     return { checkedBeforeRight, wrong: await Promise.all(wrongOutcomes), right: await rightOutcome, checks: gate.checks() };
   }
 
-  const tally = (outcomes: Outcome[]) => outcomes.reduce<Record<string, number>>((n, o) => ({ ...n, [o]: (n[o] ?? 0) + 1 }), {});
+  const tally = (outcomes: readonly string[]) => outcomes.reduce<Record<string, number>>((n, o) => ({ ...n, [o]: (n[o] ?? 0) + 1 }), {});
 
   it('checks at most free_attempts passwords of a burst on one address, and refuses the right one after them', async () => {
     const email = await registered();
@@ -183,5 +183,17 @@ describe.each(BACKENDS)('limits under parallel requests on $name', (backend) => 
     now = new Date(now.getTime() + 3600_000);
     await accounts.requestPasswordReset(email, 'en', uniqueIp());
     expect(await mailbox()).toHaveLength(9);
+  });
+
+  it('takes at most five email changes an hour from a burst of requests, and mails only those', async () => {
+    const email = await registered();
+    const { accounts, mailbox } = setup({});
+    const account = await storage.db.selectFrom('accounts').select('id').where('email', '=', email).executeTakeFirstOrThrow();
+    const outcomes = await Promise.all(Array.from({ length: 20 }, () => accounts.requestEmailChange(account.id, uniqueEmail('moved'), 'en')
+      .then(() => 'accepted', (error: unknown) => (error instanceof AccountError ? error.code : Promise.reject(error)))));
+    expect(tally(outcomes)).toEqual({ accepted: 5, too_many_requests: 15 });
+    const tokens = await storage.db.selectFrom('email_tokens').select('token_hash').where('account_id', '=', account.id).where('purpose', '=', 'change_email').execute();
+    expect(tokens).toHaveLength(5);
+    expect((await mailbox()).filter((m) => m.subject === 'Confirm your new email address')).toHaveLength(5);
   });
 });

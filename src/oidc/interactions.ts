@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, type default as Provider } from 'oidc-provider';
 import type { Config } from '../config/schema.ts';
-import { FIRST_SIGN_IN, PROFILE_RESULT, type ProfilePromptDetails } from './profile-prompt.ts';
+import { FIRST_SIGN_IN, PROFILE_RESULT, profilePromptDetails, type ProfilePromptDetails } from './profile-prompt.ts';
 import { claimsOfScopes } from './provider.ts';
 
 // The HTTP layer drives sign-in pages through this small surface instead of reaching into
@@ -27,7 +27,7 @@ export interface InteractionView {
   missingClaims: string[];
   /** The signed-in account, when the interaction has one (every prompt after login). */
   accountId: string | undefined;
-  /** The questions chosen for this sign-in (profile prompt). */
+  /** The questions chosen for this sign-in and the session they count against (profile prompt). */
   profile: ProfilePromptDetails | undefined;
 }
 
@@ -68,7 +68,7 @@ export function createInteractions(provider: Provider, config: Config) {
       const interaction = await details(req, res);
       const clientId = String(interaction.params.client_id);
       const client = clients.get(clientId);
-      const promptDetails = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] } & Partial<ProfilePromptDetails>;
+      const promptDetails = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
       const missingScopes = promptDetails.missingOIDCScope ?? [];
       const carried = claimsOfScopes(missingScopes);
       return {
@@ -83,12 +83,7 @@ export function createInteractions(provider: Provider, config: Config) {
         missingScopes,
         missingClaims: (promptDetails.missingOIDCClaims ?? []).filter((claim) => !carried.has(claim)),
         accountId: interaction.session?.accountId,
-        profile: interaction.prompt.name === 'profile' && promptDetails.setId && promptDetails.sessionKey
-          ? {
-            setId: promptDetails.setId, setVersion: promptDetails.setVersion ?? 1,
-            questionIds: promptDetails.questionIds ?? [], sessionKey: promptDetails.sessionKey,
-          }
-          : undefined,
+        profile: interaction.prompt.name === 'profile' ? profilePromptDetails.decode(interaction.prompt.details) : undefined,
       };
     },
 

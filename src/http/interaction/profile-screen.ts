@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import type { Config } from '../../config/schema.ts';
 import type { Interactions, InteractionView } from '../../oidc/interactions.ts';
 import type { AnswerRejection } from '../../screensets/engine.ts';
-import type { Profiling, PendingScreen } from '../../screensets/profiling.ts';
+import type { Profiling } from '../../screensets/profiling.ts';
 import type { ScreenSetLibrary } from '../../screensets/library.ts';
 import { localize } from '../../screensets/loader.ts';
 import { consentText } from '../../consent/ledger.ts';
@@ -29,11 +29,11 @@ const urls = (uid: string) => ({ save: `/interaction/${uid}/profile`, skip: `/in
 export function createProfileScreen(deps: ProfileScreenDeps) {
   const { config, profiling, interactions, pages, metrics, clock } = deps;
 
+  /** Who is asked which questions, in which session: the prompt's details, for a signed-in account. */
   function signedIn(interaction: InteractionView) {
-    const pending = interaction.profile;
-    if (!pending || !interaction.accountId) return undefined;
-    const { sessionKey, ...screen } = pending;
-    return { accountId: interaction.accountId, clientId: interaction.clientId, sessionKey, pending: screen as PendingScreen };
+    const { profile, accountId } = interaction;
+    if (!profile || !accountId) return undefined;
+    return { accountId, clientId: interaction.clientId, sessionKey: profile.sessionKey, pending: profile.screen };
   }
 
   /** Profiling never blocks a sign-in: a failure to store is logged and counted, and the user goes on. */

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { captureLogs, startTestServer, TEST_CLIENTS, type TestServer } from '../support/server.ts';
 
 // What the HTTP edge does with clients that misbehave at the transport: a body cut short, a body
@@ -63,6 +63,28 @@ describe('a client that cuts its upload short', () => {
     const metrics = await (await fetch(`${server.issuer}/metrics`)).text();
     expect(metrics).toMatch(/parley_http_requests_total\{method="POST",route="\/forgot-password",status="499"\} 1/);
     expect(metrics).not.toMatch(/status="503"/);
+  });
+
+  it('at the token endpoint: the provider answers it, and prints nothing of it to stderr', async () => {
+    // oidc-provider is a Koa app of its own; Koa prints what its app reports as an error unless
+    // the app has a listener. Everything goes to Parley's logger instead.
+    const printed = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const { socket, received } = await connect(server.config.port);
+      socket.write([
+        'POST /token HTTP/1.1', 'Host: 127.0.0.1', 'Content-Type: application/x-www-form-urlencoded',
+        'Content-Length: 1000', 'Expect: 100-continue', '', '',
+      ].join('\r\n'));
+      await eventually(() => received().startsWith('HTTP/1.1 100'), '100 Continue');
+      socket.write('grant_type=client_cred');
+      socket.destroy();
+      // The provider is told of the broken connection before it answers, and the log line comes after.
+      await eventually(() => requestLine(logs, '/token') !== undefined, 'the access log line');
+      expect(printed).not.toHaveBeenCalled();
+      expect(logs.filter((l) => Number(l.level) >= 50)).toEqual([]);
+    } finally {
+      printed.mockRestore();
+    }
   });
 
   it('in the management API, too', async () => {

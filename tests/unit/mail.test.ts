@@ -13,7 +13,8 @@ describe('mail messages', () => {
     const message = verifyEmailMessage({ locale: 'en', link: LINK, ttlText: '1 day' });
     expect(message.subject).toBe('Confirm your email address');
     expect(message.text.split('\n')).toContain(LINK);
-    expect(message.text).toContain('The link expires in 1 day.');
+    // Inserted values are isolated (FSI … PDI), as on the pages: right-to-left mail needs it.
+    expect(message.text).toContain('The link expires in \u20681 day\u2069.');
   });
 
   it('speaks Arabic right to left, Japanese, and English for anything else', () => {

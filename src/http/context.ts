@@ -1,14 +1,19 @@
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
-import type { PageData, PageName } from '../views/pages.ts';
+import type { LayoutData, PageData, PageName } from '../views/pages.ts';
 import { csrfToken } from './csrf.ts';
+import { LOCALE_SWITCH_PATH, returnAddress } from './locale.ts';
 
 /** What every Parley route finds in ctx.state, set by the first middlewares. */
 export interface RequestState {
   requestId: string;
   log: Logger;
   locale: string;
+  /** The language the person chose with the switcher (a session cookie), if any. */
+  chosenLocale?: string | undefined;
+  /** Where the language switcher returns to, when the page itself cannot be fetched again. */
+  returnTo?: string | undefined;
 }
 
 export function state(ctx: Context): RequestState {
@@ -16,7 +21,7 @@ export function state(ctx: Context): RequestState {
 }
 
 export interface Renderer {
-  render<P extends PageName>(page: P, locale: string, data: PageData[P]): string;
+  render<P extends PageName>(page: P, locale: string, data: PageData[P], layout?: LayoutData): string;
   t(locale: string, key: string, vars?: Record<string, string | number>): string;
 }
 
@@ -35,7 +40,8 @@ export function createPageResponder(renderer: Renderer, config: Config): PageRes
       ctx.status = status;
       ctx.type = 'html';
       ctx.set('Cache-Control', 'no-store');
-      ctx.body = renderer.render(name, state(ctx).locale, data);
+      const localeSwitch = { action: LOCALE_SWITCH_PATH, csrfToken: csrfToken(ctx, secure), returnTo: returnAddress(ctx) };
+      ctx.body = renderer.render(name, state(ctx).locale, data, { localeSwitch });
     },
     csrf: (ctx) => csrfToken(ctx, secure),
     t: (ctx, key, vars) => renderer.t(state(ctx).locale, key, vars),

@@ -181,6 +181,20 @@ export function preferredLocale({ chosen, uiLocales, accountLocale, acceptLangua
   return undefined;
 }
 
+/**
+ * pickLocale, reading the account's saved locale only when the person's choice and ui_locales
+ * leave the question open: it costs a database read, and most requests never need it.
+ */
+export async function negotiateLocale(
+  request: Omit<LocaleRequest, 'accountLocale'> & { accountLocale?: (() => Promise<string | null | undefined>) | undefined },
+): Promise<string> {
+  const { chosen, uiLocales, acceptLanguage, supported, fallback } = request;
+  const early = preferredLocale({ chosen, uiLocales, supported });
+  if (early) return early;
+  const accountLocale = await request.accountLocale?.();
+  return pickLocale({ accountLocale, acceptLanguage, supported, fallback });
+}
+
 function parseUiLocales(header: string | undefined): string[] {
   return (header ?? '').split(/\s+/).filter((tag) => LANGUAGE_TAG.test(tag));
 }

@@ -81,10 +81,21 @@ export async function callbackUrl(page: Page, app: AppClient): Promise<string> {
  */
 export async function layoutProblems(page: Page): Promise<string[]> {
   return page.evaluate(() => {
+    // Runs in the page; the project compiles without the DOM library, so the little it uses is typed here.
+    interface Box { left: number; right: number; width: number }
+    interface Element {
+      tagName: string; className: string; textContent: string | null; classList: { contains(name: string): boolean };
+      scrollWidth: number; clientWidth: number; scrollHeight: number; clientHeight: number;
+      getBoundingClientRect(): Box; closest(selector: string): Element | null;
+    }
+    const { document, getComputedStyle } = globalThis as unknown as {
+      document: { documentElement: Element; body: { querySelectorAll(selector: string): Iterable<Element> } };
+      getComputedStyle(element: Element): { display: string; overflowY: string };
+    };
     const problems: string[] = [];
     const root = document.documentElement;
     if (root.scrollWidth > root.clientWidth) problems.push(`the page scrolls sideways: ${root.scrollWidth}px of content in ${root.clientWidth}px`);
-    for (const element of document.body.querySelectorAll<HTMLElement>('*')) {
+    for (const element of document.body.querySelectorAll('*')) {
       const style = getComputedStyle(element);
       // Inline boxes have no width of their own, and the visually hidden text is meant to be clipped.
       if (style.display === 'inline' || style.display === 'none' || element.classList.contains('visually-hidden')) continue;

@@ -69,7 +69,8 @@ export function returnAddress(ctx: Context): string {
   const s = state(ctx);
   if (s.returnTo) return s.returnTo;
   if ((ctx.method === 'GET' || ctx.method === 'HEAD') && ctx.originalUrl.length <= MAX_RETURN_LENGTH) return ctx.originalUrl;
-  const interaction = /^\/interaction\/[A-Za-z0-9_-]+/.exec(ctx.path);
+  // The register step has a page of its own; every other step's page is the interaction's.
+  const interaction = /^\/interaction\/[A-Za-z0-9_-]+(?:\/register$)?/.exec(ctx.path);
   return interaction ? interaction[0] : ctx.path;
 }
 

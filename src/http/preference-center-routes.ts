@@ -217,7 +217,10 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
     const raw = form.body.getAll(answerFieldName(questionId));
     const result = await center.updateAnswer({ accountId: form.user.accountId, questionId, raw, locale: state(ctx).locale });
     if (!result.ok && result.reason === 'not_found') return ctx.throw(404);
-    if (!result.ok) return editPage(ctx, form.user, questionId, raw, new Map([[questionId, result.rejection]]));
+    if (!result.ok) {
+      state(ctx).returnTo = `/account/answers/${questionId}/edit`;
+      return editPage(ctx, form.user, questionId, raw, new Map([[questionId, result.rejection]]));
+    }
     redirect(ctx, '/account?done=answer_saved#answers');
   });
 

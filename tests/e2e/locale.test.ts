@@ -58,6 +58,22 @@ describe('the language of the pages', () => {
     expect(browser.cookies.get(cookie!)).toBe('th');
   });
 
+  it('comes back to the page a form belongs to after a post: a refused sign-in, a refused registration', async () => {
+    const browser = new HttpBrowser({ 'accept-language': 'en' });
+    const login = await browser.navigate((await authorizationRequest(spa)).url);
+    const refused = await browser.submit(login, '/login', { email: uniqueEmail('nobody'), password: 'not the password' });
+    expect(refused.status).toBe(401);
+    const hebrew = await browser.submit(refused, '/locale', { locale: 'he' });
+    expect(hebrew.url).toBe(login.url);
+    expect(langDir(hebrew)).toEqual(['he', 'rtl']);
+
+    const form = await browser.navigate(`${login.url}/register`);
+    const invalid = await browser.submit(form, '/register', { email: 'not-an-address', password: 'short' });
+    const thai = await browser.submit(invalid, '/locale', { locale: 'th' });
+    expect(thai.url).toBe(`${login.url}/register`);
+    expect(langDir(thai)).toEqual(['th', 'ltr']);
+  });
+
   it('keeps a language chosen on the sign-in page on the account, as its locale claim', async () => {
     const { email, tokens } = await registered({ ui_locales: 'ja' });
     const claim = async (t: typeof tokens) => (await oidc.fetchUserInfo(spa.config, t.access_token, t.claims()!.sub)).locale;

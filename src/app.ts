@@ -9,7 +9,7 @@ import type { Config } from './config/schema.ts';
 import { createHttpApp, requestStateOf } from './http/app.ts';
 import { createPageResponder } from './http/context.ts';
 import { createMetrics } from './http/metrics.ts';
-import { providerPages, providerUnavailableMiddleware } from './http/provider-pages.ts';
+import { providerPages, providerRequestMiddleware, providerUnavailableMiddleware } from './http/provider-pages.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMailer } from './mail/mailer.ts';
 import { accountGrants, purgeExpired, revokeAccountSessions, revokeGrant } from './oidc/adapter.ts';
@@ -19,7 +19,7 @@ import { eraseExpiredAnswers } from './consent/retention.ts';
 import { createInteractions } from './oidc/interactions.ts';
 import { loadSigningKeys } from './oidc/keys.ts';
 import { createProvider } from './oidc/provider.ts';
-import { migrateToLatest, openStorage, pendingMigrations, ping, type Storage } from './storage/database.ts';
+import { errorSummary, isDatabaseUnavailable, migrateToLatest, openStorage, pendingMigrations, ping, whenDatabaseAnswers, type Storage } from './storage/database.ts';
 import { createRenderer } from './views/render.ts';
 import { negotiateLocale } from './views/i18n.ts';
 import { createRelease } from './consent/release.ts';
@@ -83,11 +83,13 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
   }
   try {
     const { db } = storage;
-    if (config.database.migrate_on_start) {
-      const applied = await migrateToLatest(db);
-      if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated');
-    }
-    const signingKeys = await loadSigningKeys(db, config.secrets.key_encryption, clock());
+    const signingKeys = await whenDatabaseAnswers(async () => {
+      if (config.database.migrate_on_start) {
+        const applied = await migrateToLatest(db);
+        if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated');
+      }
+      return loadSigningKeys(db, config.secrets.key_encryption, clock());
+    }, logger);
 
     const mailer = createMailer(config.mail, logger);
     const accounts = createAccounts({
@@ -127,7 +129,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
         },
       },
       pages: providerPages(pages, config.locales.default),
-      middleware: [providerUnavailableMiddleware(pages) as never],
+      middleware: [providerRequestMiddleware() as never, providerUnavailableMiddleware(pages) as never],
       extraPrompts: [profilePrompt({
         // The screen-sets' audiences see the language the question page will be shown in.
         pendingScreen: async (signIn, request) => profiling.pendingScreen({
@@ -143,7 +145,11 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
           logger.error({ err: error }, 'profiling failed; the sign-in goes on without it');
         },
       })],
-      onServerError: (error) => logger.error({ err: error }, 'provider server_error'),
+      onServerError: (error) => {
+        // An outage is not a bug: one line that says so, without the stack of every request.
+        if (isDatabaseUnavailable(error)) logger.error({ err: errorSummary(error) }, 'database unavailable');
+        else logger.error({ err: error }, 'provider server_error');
+      },
     });
 
     const preferenceCenter = createPreferenceCenter({
@@ -204,12 +210,12 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     const purge = setInterval(() => {
       purgeExpired(db, clock())
         .then((count) => { if (count > 0) logger.info({ count }, 'purged expired OIDC artifacts'); })
-        .catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'purge of expired OIDC artifacts failed'));
+        .catch((error: unknown) => logger.warn({ err: errorSummary(error) }, 'purge of expired OIDC artifacts failed'));
       purgeStaleThrottles(db, config.throttle.window, clock())
-        .catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'purge of old sign-in throttles failed'));
+        .catch((error: unknown) => logger.warn({ err: errorSummary(error) }, 'purge of old sign-in throttles failed'));
       eraseExpiredAnswers(db, config, clock())
         .then((count) => { if (count > 0) logger.info({ count }, 'erased answers past their purpose retention'); })
-        .catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'retention job failed'));
+        .catch((error: unknown) => logger.warn({ err: errorSummary(error) }, 'retention job failed'));
     }, PURGE_EVERY_MS);
     purge.unref();
 
@@ -217,7 +223,17 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     return {
       config, logger, storage, accounts, app,
       listen(port = config.port, host = config.host) {
-        server = http.createServer(app.callback());
+        const headersTimeout = config.http.headers_timeout * 1000;
+        const requestTimeout = config.http.request_timeout * 1000;
+        server = http.createServer({
+          // A client holding a connection with headers or a body trickled in is cut off with a
+          // 408: Node's defaults (60 s for headers, 300 s for the request) let a few hundred
+          // slow connections tie up a node. Connections are checked a few times per timeout,
+          // not every 30 s as by default, so the limits hold within a quarter of their length.
+          headersTimeout,
+          requestTimeout,
+          connectionsCheckingInterval: Math.max(100, Math.min(headersTimeout, requestTimeout) / 4),
+        }, app.callback());
         deliveryWorker.start();
         server.keepAliveTimeout = 65_000;
         return new Promise((resolve, reject) => {

@@ -2,6 +2,10 @@
 // turns a code into a status and a message; nothing here knows about pages or statuses.
 export type AccountErrorCode =
   | 'invalid_email'
+  | 'email_too_long'
+  | 'email_invisible_characters'
+  | 'name_too_long'
+  | 'name_invalid_characters'
   | 'password_too_short'
   | 'password_too_long'
   | 'password_common'
@@ -15,7 +19,10 @@ export type AccountErrorCode =
   | 'token_expired';
 
 /** The form field an error belongs beside. */
-export type AccountField = 'email' | 'password';
+export type AccountField = 'name' | 'email' | 'password';
+
+/** The fields in the order a form shows them. */
+const FIELD_ORDER: readonly AccountField[] = ['name', 'email', 'password'];
 
 export class AccountError extends Error {
   readonly code: AccountErrorCode;
@@ -35,16 +42,16 @@ export class AccountError extends Error {
 
 /**
  * Every field problem of one form submission, so the page can show them all at once.
- * `code` and `field` are those of the first problem (email before password), for callers that
- * show a single message.
+ * `code` and `field` are those of the first problem in the form's order (name, email, password),
+ * for callers that show a single message.
  */
 export class AccountValidationError extends AccountError {
   readonly fields: Partial<Record<AccountField, AccountErrorCode>>;
 
   constructor(fields: Partial<Record<AccountField, AccountErrorCode>>) {
-    const field: AccountField = fields.email ? 'email' : 'password';
-    const code = fields[field];
-    if (!code) throw new TypeError('AccountValidationError needs at least one field problem');
+    const field = FIELD_ORDER.find((f) => fields[f] !== undefined);
+    const code = field && fields[field];
+    if (!field || !code) throw new TypeError('AccountValidationError needs at least one field problem');
     super(code, { field });
     this.name = 'AccountValidationError';
     this.fields = { ...fields };

@@ -8,11 +8,14 @@ import type { Mailer, MailMessage } from '../mail/mailer.ts';
 import {
   changeEmailMessage, describeDuration, emailChangedMessage, registrationAttemptMessage, resetPasswordMessage, verifyEmailMessage,
 } from '../mail/messages.ts';
+import { clientNetwork } from '../ip-addresses.ts';
 import type { DB } from '../storage/database.ts';
 import type { Account, Database, EmailTokenPurpose } from '../storage/schema.ts';
-import { isValidEmail, normalizeEmail } from './email.ts';
+import { emailProblem, isValidEmail, normalizeEmail, type EmailProblem } from './email.ts';
 import { AccountError, AccountValidationError, type AccountErrorCode, type AccountField } from './errors.ts';
+import { nameProblem } from './names.ts';
 import { checkPasswordPolicy, type PasswordHasher, type PasswordPolicy } from './passwords.ts';
+import { createRequestLimits } from './request-limits.ts';
 import type { Throttle } from './throttle.ts';
 
 export type { Account };
@@ -27,7 +30,8 @@ export interface AccountsDeps {
   logger: Logger;
   /**
    * Ends every session and revokes every grant and token of an account, inside the caller's
-   * transaction. A password reset calls it: whoever knew the old password is signed out too.
+   * transaction. A password reset calls it (whoever knew the old password is signed out too), and
+   * so does an email change (whoever was signed in under the old address is signed out too).
    */
   revokeSessions?: (trx: Transaction<Database>, accountId: string) => Promise<void>;
 }
@@ -49,6 +53,11 @@ export type RegisterResult =
 export interface Accounts {
   normalizeEmail(email: string): string;
   validEmail(email: string): boolean;
+  /**
+   * What is wrong with an address as typed, if anything: for the pages to refuse it before it
+   * reaches a sign-in, a reset or a throttle (an address that is none can have no account).
+   */
+  emailProblem(email: string): EmailProblem | undefined;
   register(input: RegisterInput): Promise<RegisterResult>;
   authenticate(input: { email: string; password: string; ip: string; interactionUid?: string | undefined }): Promise<Account>;
   findById(id: string): Promise<Account | undefined>;
@@ -56,7 +65,8 @@ export interface Accounts {
   setLocale(accountId: string, locale: string): Promise<void>;
   sendVerification(accountId: string, options: { locale: string; interactionUid?: string | undefined }): Promise<void>;
   verifyEmail(token: string): Promise<{ account: Account; interactionUid: string | null }>;
-  requestPasswordReset(email: string, locale: string): Promise<void>;
+  /** Mails a reset link to the address if it has an account and neither it nor the client is over its limit; answers alike in every case. */
+  requestPasswordReset(email: string, locale: string, ip: string): Promise<void>;
   checkResetToken(token: string): Promise<void>;
   resetPassword(token: string, newPassword: string): Promise<Account>;
   /**
@@ -64,7 +74,10 @@ export interface Accounts {
    * belongs to another account (then no link is sent), so it reveals nothing.
    */
   requestEmailChange(accountId: string, newEmail: string, locale: string): Promise<void>;
-  /** Switches the account to the address the link confirms, and tells the old address. */
+  /**
+   * Switches the account to the address the link confirms, spends every other pending link of
+   * the account, signs it out everywhere, and tells the old address.
+   */
   confirmEmailChange(token: string): Promise<Account>;
 }
 
@@ -85,6 +98,7 @@ const EMAIL_CHANGES_PER_HOUR = 5;
 
 export function createAccounts(deps: AccountsDeps): Accounts {
   const { db, config, clock, mailer, hasher, throttle, logger } = deps;
+  const requestLimits = createRequestLimits(db, clock);
   const issuer = config.issuer.replace(/\/$/, '');
 
   const passwordPolicy = (email: string): PasswordPolicy => ({
@@ -199,6 +213,20 @@ export function createAccounts(deps: AccountsDeps): Accounts {
     }
   }
 
+  /**
+   * Reset mails are limited per client network and per address, counted for unknown addresses
+   * alike. The client network is counted first and its refusal stops there, so an address's
+   * allowance is spent only by requests that would mail it: a client over its limit cannot use up
+   * someone else's.
+   */
+  async function resetMailAllowed(email: string, ip: string): Promise<boolean> {
+    const rule = config.throttle.password_reset;
+    const allowed = await requestLimits.admit(`reset:ip:${clientNetwork(ip)}`, rule.per_ip, rule.window)
+      && await requestLimits.admit(`reset:email:${email}`, rule.per_email, rule.window);
+    if (!allowed) logger.info('password reset request over its limit: no mail sent');
+    return allowed;
+  }
+
   async function addressTaken(email: string, locale: string): Promise<RegisterResult> {
     // Usability over enumeration resistance: the person registering learns the address is taken.
     if (!config.accounts.require_verified_email) throw new AccountError('email_taken', { field: 'email' });
@@ -218,13 +246,19 @@ export function createAccounts(deps: AccountsDeps): Accounts {
 
     validEmail: (email) => isValidEmail(normalizeEmail(email)),
 
+    emailProblem: (email) => emailProblem(normalizeEmail(email)),
+
     async register(input) {
       const email = normalizeEmail(input.email);
+      const name = input.name?.trim() || null;
       const problems: Partial<Record<AccountField, AccountErrorCode>> = {};
-      if (!isValidEmail(email)) problems.email = 'invalid_email';
+      const nameIssue = name === null ? undefined : nameProblem(name);
+      if (nameIssue) problems.name = nameIssue;
+      const addressIssue = emailProblem(email);
+      if (addressIssue) problems.email = addressIssue;
       const passwordProblem = checkPasswordPolicy(input.password, passwordPolicy(email));
       if (passwordProblem) problems.password = passwordProblem;
-      if (problems.email || problems.password) throw new AccountValidationError(problems);
+      if (Object.keys(problems).length > 0) throw new AccountValidationError(problems);
 
       // Hashed before knowing whether the address is taken, so both answers cost the same.
       const passwordHash = await hasher.hash(input.password);
@@ -237,7 +271,7 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         const created = await trx.insertInto('accounts').values({
           id,
           email,
-          name: input.name?.trim() || null,
+          name,
           locale: input.locale,
           password_hash: passwordHash,
           email_verified_at: null,
@@ -260,26 +294,37 @@ export function createAccounts(deps: AccountsDeps): Accounts {
 
     async authenticate({ email: rawEmail, password, ip, interactionUid }) {
       const email = normalizeEmail(rawEmail);
-      const { retryAfterSeconds, accountHasFailures } = await throttle.assess({ email, ip });
-      if (retryAfterSeconds !== undefined) throw new AccountError('throttled', { retryAfterSeconds });
+      const attempt = { email, ip };
+      // Reserved before the check, so a burst of attempts cannot all be checked at once.
+      const reservation = await throttle.reserve(attempt);
+      if (!reservation.granted) throw new AccountError('throttled', { retryAfterSeconds: reservation.retryAfterSeconds });
 
-      // An unknown address and a wrong password take the same time and get the same answer.
-      let account = isValidEmail(email) ? await findByEmail(email) : undefined;
+      // An unknown address, an account without a password (a passkey or an upstream provider
+      // only) and a wrong password take the same time and get the same answer.
+      let account: Account | undefined;
+      let passwordHash: string | null = null;
       let passwordMatches = false;
-      if (account) passwordMatches = await hasher.verify(account.password_hash, password);
-      else await hasher.verifyDummy(password);
-      if (!account || !passwordMatches) {
-        await throttle.recordFailure({ email, ip });
+      try {
+        account = isValidEmail(email) ? await findByEmail(email) : undefined;
+        passwordHash = account?.password_hash ?? null;
+        if (passwordHash !== null) passwordMatches = await hasher.verify(passwordHash, password);
+        else await hasher.verifyDummy(password);
+      } catch (error) {
+        await throttle.release(attempt).catch(() => {}); // otherwise it lapses on its own
+        throw error;
+      }
+      if (!account || passwordHash === null || !passwordMatches) {
+        await throttle.recordFailure(attempt);
         throw new AccountError('invalid_credentials');
       }
-      if (accountHasFailures) await throttle.clear(email);
+      await throttle.recordSuccess(attempt);
 
-      if (hasher.needsRehash(account.password_hash)) {
+      if (hasher.needsRehash(passwordHash)) {
         // Only if the hash is still the one just checked: a password reset in between wins.
         const rehashed = await db.updateTable('accounts')
           .set({ password_hash: await hasher.hash(password), updated_at: clock() })
           .where('id', '=', account.id)
-          .where('password_hash', '=', account.password_hash)
+          .where('password_hash', '=', passwordHash)
           .returningAll()
           .executeTakeFirst();
         if (rehashed) {
@@ -328,12 +373,14 @@ export function createAccounts(deps: AccountsDeps): Accounts {
       });
     },
 
-    async requestPasswordReset(rawEmail, locale) {
+    async requestPasswordReset(rawEmail, locale, ip) {
       const answer = delay(RESET_REQUEST_ANSWER_MS);
       const email = normalizeEmail(rawEmail);
-      const account = isValidEmail(email) ? await findByEmail(email) : undefined;
-      // Not awaited: how long the mail server takes must not show in the answer. It logs its own failures.
-      if (account) void sendPasswordReset(account, locale);
+      if (isValidEmail(email) && await resetMailAllowed(email, ip)) {
+        const account = await findByEmail(email);
+        // Not awaited: how long the mail server takes must not show in the answer. It logs its own failures.
+        if (account) void sendPasswordReset(account, locale);
+      }
       await answer;
     },
 
@@ -376,7 +423,8 @@ export function createAccounts(deps: AccountsDeps): Accounts {
 
     async requestEmailChange(accountId, newEmail, locale) {
       const email = normalizeEmail(newEmail);
-      if (!isValidEmail(email)) throw new AccountValidationError({ email: 'invalid_email' });
+      const problem = emailProblem(email);
+      if (problem) throw new AccountValidationError({ email: problem });
       const account = await findById(accountId);
       if (!account || account.email === email) return;
       const now = clock();
@@ -419,9 +467,18 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         const updated = await trx.updateTable('accounts')
           .set({ email: newEmail, email_verified_at: now, updated_at: now })
           .where('id', '=', consumed.account_id).returningAll().executeTakeFirstOrThrow();
-        // Other pending links of this account (older changes, verifications) are spent.
+        // Every other pending link of this account is spent: older changes, verifications, and
+        // above all password resets, which went to the old address and would otherwise still
+        // set a password for the new one.
         await trx.updateTable('email_tokens').set({ used_at: now })
-          .where('account_id', '=', updated.id).where('used_at', 'is', null).where('purpose', 'in', ['change_email', 'verify_email']).execute();
+          .where('account_id', '=', updated.id).where('used_at', 'is', null)
+          .where('purpose', 'in', ['change_email', 'verify_email', 'reset_password']).execute();
+        // As after a password reset, every session, grant and token of the account ends, this
+        // browser's too: whoever was signed in under the old address (or still reads its mailbox)
+        // is out, and the owner signs in again with the address just proven. Keeping only the
+        // confirming browser's session would not be simpler or safer: the link is often opened
+        // in another browser (a phone's mail app), which has no session of the account to keep.
+        await deps.revokeSessions?.(trx, updated.id);
         return { account: updated, previousEmail: before.email };
       });
       logger.info({ account_id: account.id }, 'email address changed');

@@ -89,6 +89,8 @@ const ENVIRONMENT: Record<string, { path: KeyPath; parse: (text: string) => unkn
   PARLEY_KEY_ENCRYPTION_SECRET: { path: ['secrets', 'key_encryption'], parse: (t) => t },
   SMTP_URL: { path: ['mail', 'smtp_url'], parse: (t) => t },
   LOG_LEVEL: { path: ['logging', 'level'], parse: (t) => t },
+  PARLEY_FIREBASE_SIGNER_KEY: { path: ['import', 'firebase_scrypt', 'signer_key'], parse: (t) => t },
+  PARLEY_LEGACY_VERIFY_SECRET: { path: ['legacy_verify', 'secret'], parse: (t) => t },
 };
 
 function setIn(target: Record<string, unknown>, p: KeyPath, value: unknown): void {

@@ -41,9 +41,14 @@ export function webhookSecretKey(secret: string): Buffer {
   return Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
 }
 
+/** Signs with every `whsec_` secret given, current first; the keys stay inside the closure. */
+export function standardWebhookSigner(secrets: readonly string[]): (content: string) => string[] {
+  const keys = secrets.map(webhookSecretKey);
+  return (content) => keys.map((key) => `v1,${createHmac('sha256', key).update(content).digest('base64')}`);
+}
+
 export function endpointsFromConfig(webhooks: readonly WebhookConfig[]): Endpoint[] {
   return webhooks.map((w) => {
-    const keys = w.secrets.map(webhookSecretKey);
     const events = [...new Set(w.events)].sort();
     const purposes = [...new Set(w.purposes)].sort();
     return {
@@ -53,7 +58,7 @@ export function endpointsFromConfig(webhooks: readonly WebhookConfig[]): Endpoin
       events: new Set(events),
       purposes: new Set(purposes),
       configHash: createHash('sha256').update(JSON.stringify({ url: w.url, format: w.format, events, purposes })).digest('hex'),
-      sign: (content) => keys.map((key) => `v1,${createHmac('sha256', key).update(content).digest('base64')}`),
+      sign: standardWebhookSigner(w.secrets),
     };
   });
 }

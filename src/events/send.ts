@@ -48,7 +48,7 @@ export async function attemptDelivery(fetch: Fetch, request: OutgoingRequest, ti
   return { kind: 'failed', status, error: `HTTP ${status}${body ? `: ${body}` : ''}`, retryAfterSeconds };
 }
 
-function describeFetchError(error: unknown, timeoutMs: number): string {
+export function describeFetchError(error: unknown, timeoutMs: number): string {
   if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
     return `no response within ${timeoutMs / 1000}s`;
   }
@@ -63,7 +63,7 @@ function describeFetchError(error: unknown, timeoutMs: number): string {
 }
 
 /** Reads at most `limit` bytes of the body; a body that breaks off or times out gives what came. */
-async function readBody(response: Response, limit: number): Promise<string> {
+export async function readBody(response: Response, limit: number): Promise<string> {
   if (!response.body) return '';
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];

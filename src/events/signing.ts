@@ -21,7 +21,7 @@ export function eventUri(type: string): string {
   return `${EVENT_URI_BASE}${type}`;
 }
 
-export function standardWebhookRequest(endpoint: Endpoint, eventId: string, now: Date, body: string): OutgoingRequest {
+export function standardWebhookRequest(endpoint: Pick<Endpoint, 'url' | 'sign'>, eventId: string, now: Date, body: string): OutgoingRequest {
   // The attempt's time, not the event's: receivers reject timestamps outside a few minutes to stop replays.
   const timestamp = String(Math.floor(now.getTime() / 1000));
   return {

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/schema.ts';
 import type { ConsentState } from '../consent/ledger.ts';
 import type { Logger } from '../logger.ts';
-import { isDatabaseUnavailable, type DB } from '../storage/database.ts';
+import { errorSummary, isDatabaseUnavailable, type DB } from '../storage/database.ts';
 import {
   claimDue, consentKey, currentConsents, fanOut, FAN_OUT_BATCH, refreshStatistics, settle,
   type ClaimedDelivery, type Settlement,
@@ -246,7 +246,8 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
         failures = 0;
       } catch (error) {
         failures++;
-        const err = { message: (error as Error).message, code: (error as { code?: string }).code };
+        // Whatever failed, the loop goes on: a lane that ended here would stop delivery for good.
+        const err = errorSummary(error);
         if (isDatabaseUnavailable(error)) logger.warn({ err, lane: index, failures }, 'webhook delivery paused: the database is unavailable');
         else logger.error({ err, lane: index, failures }, 'webhook delivery round failed');
       }

@@ -37,18 +37,28 @@ export function accountRoutes(deps: { config: Config; accounts: Accounts; pages:
     }
   });
 
-  router.get('/forgot-password', async (ctx) => {
+  const forgotAction = (ctx: Context) => {
     const back = safeReturn(ctx.query.return as string | undefined);
-    pages.page(ctx, 'forgot_password', {
-      csrfToken: pages.csrf(ctx), action: `/forgot-password${back ? `?return=${encodeURIComponent(back)}` : ''}`, sent: false,
-    });
+    return `/forgot-password${back ? `?return=${encodeURIComponent(back)}` : ''}`;
+  };
+
+  router.get('/forgot-password', async (ctx) => {
+    pages.page(ctx, 'forgot_password', { csrfToken: pages.csrf(ctx), action: forgotAction(ctx), sent: false });
   });
 
   router.post('/forgot-password', async (ctx) => {
     const body = await readForm(ctx);
     checkCsrf(ctx, body.get('csrf'));
     const email = body.get('email') ?? '';
-    await accounts.requestPasswordReset(email, state(ctx).locale);
+    // An address that can be no account's is the user's typo to fix; it reveals nothing.
+    const problem = accounts.emailProblem(email);
+    if (problem) {
+      return pages.page(ctx, 'forgot_password', {
+        csrfToken: pages.csrf(ctx), action: forgotAction(ctx), email, sent: false,
+        error: accountErrorMessage(pages, ctx, config, problem),
+      }, 400);
+    }
+    await accounts.requestPasswordReset(email, state(ctx).locale, ctx.ip);
     pages.page(ctx, 'forgot_password', { csrfToken: pages.csrf(ctx), action: '/forgot-password', email, sent: true });
   });
 

@@ -23,7 +23,7 @@ import {
   accountExport, accountIdParams, accountPage, apiAccount, conditionSchema, deadEvents, deadEventsQuery, errorBody,
   pageQuery, replayRequest, replayResult, segmentCount, statsQuery, statsReport,
 } from './api-schemas.ts';
-import { BodyTooLargeError } from './body.ts';
+import { BodyTooLargeError, IncompleteBodyError, readBody } from './body.ts';
 import { state } from './context.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -231,16 +231,10 @@ async function readJson(ctx: Context): Promise<unknown> {
   const declared = Number(ctx.get('content-length') || 0);
   if (declared > JSON_LIMIT) throw new BodyTooLargeError();
   if (!ctx.is('application/json')) throw new ApiProblem(415, 'invalid_request', 'send the body as application/json');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > JSON_LIMIT) throw new BodyTooLargeError();
-    chunks.push(chunk as Buffer);
-  }
+  const raw = await readBody(ctx, JSON_LIMIT);
   let body: unknown;
   try {
-    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    body = JSON.parse(raw.toString('utf8'));
   } catch {
     throw new ApiProblem(400, 'invalid_request', 'the body is not valid JSON');
   }
@@ -347,6 +341,10 @@ export function apiRoutes(deps: ApiDependencies): Router {
     }
     if (error instanceof StatsRangeError) return new ApiProblem(400, 'invalid_request', error.message);
     if (error instanceof BodyTooLargeError) return new ApiProblem(413, 'invalid_request', `the body is larger than ${JSON_LIMIT} bytes`);
+    if (error instanceof IncompleteBodyError) {
+      state(ctx).log.info(error.message);
+      return new ApiProblem(error.status, 'invalid_request', error.message);
+    }
     if (isDatabaseUnavailable(error)) {
       state(ctx).log.error({ err: { message: (error as Error).message } }, 'database unavailable');
       return new ApiProblem(503, 'temporarily_unavailable', 'the service is temporarily unavailable; try again shortly', { headers: { 'Retry-After': '5' } });

@@ -6,6 +6,7 @@ import { API_SCOPES } from '../config/schema.ts';
 import { CONSENT_STATES, conditionSchema } from '../segments/conditions.ts';
 import { MAX_PAGE_SIZE } from '../segments/service.ts';
 import { MAX_RANGE_DAYS } from '../stats/screensets.ts';
+import { ID_FORMAT } from '../storage/schema.ts';
 
 const timestamp = z.iso.datetime().meta({ description: 'An RFC 3339 timestamp in UTC' });
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date such as 2026-01-31');
@@ -113,14 +114,19 @@ export const deadEvents = z.strictObject({
   events: z.array(z.looseObject({})).meta({ description: 'Events that ran out of delivery attempts, oldest first' }),
 });
 
+const eventId = z.string().regex(ID_FORMAT, 'event ids are up to 128 letters, digits and . _ ~ -');
+
 export const replayRequest = z.union([
-  z.strictObject({ ids: z.array(z.string().min(1)).min(1).max(1000) }).meta({ description: 'Replay these dead events' }),
-  z.strictObject({ all: z.literal(true), endpoint: z.string().optional() }).meta({ description: 'Replay every dead event (of one endpoint URL)' }),
+  z.strictObject({ ids: z.array(eventId).min(1).max(1000) }).meta({ description: 'Replay these dead events' }),
+  z.strictObject({
+    all: z.literal(true),
+    endpoint: z.string().min(1).max(2048).regex(/^\P{Cc}*$/u, 'control characters are never part of a URL or an endpoint id').optional(),
+  }).meta({ description: 'Replay every dead event (of one endpoint URL or id, at most 2048 characters)' }),
 ]);
 
 export const replayResult = z.strictObject({ replayed: z.number().int().min(0) });
 
-export const accountIdParams = z.strictObject({ id: z.string().min(1).max(128).regex(/^[A-Za-z0-9._~-]+$/, 'account ids are letters, digits and . _ ~ -').meta({ description: 'The account id (the `sub` of its tokens)' }) });
+export const accountIdParams = z.strictObject({ id: z.string().regex(ID_FORMAT, 'account ids are up to 128 letters, digits and . _ ~ -').meta({ description: 'The account id (the `sub` of its tokens)' }) });
 
 export { conditionSchema };
 

@@ -9,10 +9,11 @@ import type { Logger } from 'pino';
 import type { Accounts } from '../accounts/service.ts';
 import type { Config } from '../config/schema.ts';
 import type { Interactions } from '../oidc/interactions.ts';
+import { addressMatcher, clientAddressOf, type ForwardedForRule } from '../ip-addresses.ts';
 import { isDatabaseUnavailable, type Storage } from '../storage/database.ts';
 import { ASSETS_DIR } from '../views/render.ts';
 import { accountRoutes } from './account-routes.ts';
-import { BodyTooLargeError } from './body.ts';
+import { BodyTooLargeError, IncompleteBodyError } from './body.ts';
 import { state, type PageResponder, type RequestState } from './context.ts';
 import { CsrfError } from './csrf.ts';
 import { demoRoutes } from './demo-routes.ts';
@@ -27,6 +28,7 @@ import type { PreferenceCenter } from '../consent/preference-center.ts';
 import { preferenceCenterRoutes } from './preference-center-routes.ts';
 import { routeLabel, type Metrics } from './metrics.ts';
 import { securityHeaders } from './security-headers.ts';
+import { httpsOnly } from './https-only.ts';
 import { InteractionExpiredError } from '../oidc/interactions.ts';
 import type { ApiTokenVerifier } from '../oidc/api-tokens.ts';
 import type { Segments } from '../segments/service.ts';
@@ -69,13 +71,23 @@ export function requestStateOf(req: IncomingMessage): RequestState | undefined {
   return requestStates.get(req);
 }
 
+function forwardedForRule(config: Config): ForwardedForRule | undefined {
+  if (!config.proxy) return undefined;
+  const { hops, trusted_proxies: trusted } = config.forwarded_for;
+  return trusted.length > 0 ? { isTrustedProxy: addressMatcher(trusted) } : { hops };
+}
+
 function requestContext(config: Config, logger: Logger): Middleware {
+  const forwardedFor = forwardedForRule(config);
   return async (ctx, next) => {
+    // Koa's own ctx.ip would be the leftmost X-Forwarded-For entry, which the client writes.
+    ctx.request.ip = clientAddressOf(ctx.req.socket.remoteAddress ?? '', ctx.get('x-forwarded-for') || undefined, forwardedFor);
     const forwarded = config.proxy ? ctx.get('x-request-id') : '';
     const requestId = /^[A-Za-z0-9._-]{8,128}$/.test(forwarded) ? forwarded : randomUUID();
     const chosen = chosenLocale(ctx, config.locales.supported);
     const s: RequestState = {
       requestId,
+      ip: ctx.ip,
       log: logger.child({ req_id: requestId }),
       chosenLocale: chosen,
       // Routes that learn more (an interaction's ui_locales, the signed-in account) settle it again.
@@ -96,12 +108,13 @@ function accessLog(metrics: Metrics): Middleware {
     } finally {
       // Delegated provider requests answer on ctx.res directly; read the status from there.
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
-      const route = routeLabel(ctx.path, ctx._matchedRoute as string | undefined);
+      const route = routeLabel(ctx, requestStates.get(ctx.req)?.providerRoute);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.requests.inc({ method: ctx.method, route, status: String(status) });
       metrics.latency.observe({ method: ctx.method, route }, seconds);
-      // The path only: query strings carry codes, tokens and states.
-      state(ctx).log.info({ method: ctx.method, path: ctx.path, status, ms: Math.round(seconds * 1000) }, 'request');
+      // The route, not the path: paths carry account ids and interaction uids, query strings
+      // codes, tokens and states.
+      state(ctx).log.info({ method: ctx.method, route, status, ms: Math.round(seconds * 1000), ip: ctx.ip }, 'request');
     }
   };
 }
@@ -121,6 +134,12 @@ function errorPages(pages: PageResponder): Middleware {
       if (error instanceof InteractionExpiredError) return show(400, 'error.session_expired');
       if (error instanceof CsrfError) return show(403, 'error.csrf');
       if (error instanceof BodyTooLargeError) return show(413, 'error.too_large');
+      if (error instanceof IncompleteBodyError) {
+        // The client's doing, and nobody is left to read an answer: the access log says which.
+        state(ctx).log.info(error.message);
+        ctx.status = error.status;
+        return;
+      }
       if (isDatabaseUnavailable(error)) {
         state(ctx).log.error({ err: { message: (error as Error).message } }, 'database unavailable');
         ctx.set('Retry-After', '5');
@@ -184,6 +203,7 @@ export function createHttpApp(deps: HttpDependencies): Koa {
   app.use(requestContext(config, logger));
   app.use(accessLog(metrics));
   app.use(securityHeaders(config));
+  app.use(httpsOnly({ config, logger, pages }));
   app.use(errorPages(pages));
   app.use(staticAssets());
   app.use(router.routes());

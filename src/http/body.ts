@@ -9,6 +9,44 @@ export class BodyTooLargeError extends Error {
 }
 
 /**
+ * The body did not arrive whole: the client closed the connection mid-upload (499, as proxies
+ * count a request its client gave up on), or the server cut it off at `http.request_timeout`
+ * (408; Node has already answered that on the socket). Either way nobody is left to answer,
+ * and nothing is wrong on our side.
+ */
+export class IncompleteBodyError extends Error {
+  readonly status: 408 | 499;
+  constructor(timedOut: boolean) {
+    super(timedOut ? 'the request body did not arrive within http.request_timeout' : 'the client closed the request before its body arrived');
+    this.name = 'IncompleteBodyError';
+    this.status = timedOut ? 408 : 499;
+  }
+}
+
+/** Reads the whole body, refusing more than `limit` bytes. */
+export async function readBody(ctx: Context, limit: number): Promise<Buffer> {
+  const declared = Number(ctx.get('content-length') || 0);
+  if (declared > limit) throw new BodyTooLargeError();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of ctx.req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw new BodyTooLargeError();
+      chunks.push(chunk as Buffer);
+    }
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw error;
+    // The request stream fails only when its connection does ("aborted", ECONNRESET), which
+    // is not to be mistaken for the database's connection failing. Node destroys the socket
+    // with ERR_HTTP_REQUEST_TIMEOUT when it is the one that cut the request off.
+    const socketError = ctx.req.socket?.errored as { code?: string } | null | undefined;
+    throw new IncompleteBodyError(socketError?.code === 'ERR_HTTP_REQUEST_TIMEOUT');
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
  * Reads an application/x-www-form-urlencoded body, refusing more than `limit` bytes. Only
  * Parley's own form routes use it; oidc-provider parses its endpoints itself.
  */
@@ -16,12 +54,5 @@ export async function readForm(ctx: Context, limit = 64 * 1024): Promise<URLSear
   const declared = Number(ctx.get('content-length') || 0);
   if (declared > limit) throw new BodyTooLargeError();
   if (!ctx.is('application/x-www-form-urlencoded')) return new URLSearchParams();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new BodyTooLargeError();
-    chunks.push(chunk as Buffer);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  return new URLSearchParams((await readBody(ctx, limit)).toString('utf8'));
 }

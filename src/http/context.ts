@@ -8,6 +8,10 @@ import { LOCALE_SWITCH_PATH, returnAddress } from './locale.ts';
 /** What every Parley route finds in ctx.state, set by the first middlewares. */
 export interface RequestState {
   requestId: string;
+  /** The client's address, as the proxies Parley trusts report it (ctx.ip is the same). */
+  ip: string;
+  /** For a request oidc-provider answered: the route template its router matched. */
+  providerRoute?: string;
   log: Logger;
   locale: string;
   /** The language the person chose with the switcher (a session cookie), if any. */

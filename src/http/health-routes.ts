@@ -1,6 +1,7 @@
 import { Router } from '@koa/router';
 import { timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
+import { addressMatcher } from '../ip-addresses.ts';
 import type { Metrics } from './metrics.ts';
 
 function sameSecret(a: string, b: string): boolean {
@@ -11,6 +12,7 @@ function sameSecret(a: string, b: string): boolean {
 
 export function healthRoutes(deps: { config: Config; metrics: Metrics; isReady(): Promise<{ ready: boolean; checks: Record<string, string> }> }): Router {
   const { config, metrics } = deps;
+  const scraperAddress = addressMatcher(config.metrics.allow_ips);
   const router = new Router();
 
   // Alive: the process answers. A load balancer restarts on this one failing.
@@ -31,7 +33,7 @@ export function healthRoutes(deps: { config: Config; metrics: Metrics; isReady()
     if (!config.metrics.enabled) return ctx.throw(404);
     const auth = ctx.get('authorization');
     const token = config.metrics.bearer_token;
-    const allowed = config.metrics.allow_ips.includes(ctx.ip)
+    const allowed = scraperAddress(ctx.ip)
       || (token !== '' && auth.startsWith('Bearer ') && sameSecret(auth.slice(7), token));
     if (!allowed) return ctx.throw(403);
     ctx.type = metrics.registry.contentType;

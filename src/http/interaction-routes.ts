@@ -128,6 +128,10 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     const body = await form(ctx);
     const email = body.get('email') ?? '';
     try {
+      // An address that can be no account's is refused here, before the throttle or the
+      // database sees it: saying so reveals nothing about which accounts exist.
+      const problem = accounts.emailProblem(email);
+      if (problem) throw new AccountError(problem, { field: 'email' });
       const account = await accounts.authenticate({ email, password: body.get('password') ?? '', ip: ctx.ip });
       metrics.signIns.inc({ outcome: 'success' });
       // A language chosen on the sign-in page follows the person onto their account.

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Context } from 'koa';
 import type { Storage } from '../storage/database.ts';
 
 // One registry per app instance (tests run several in one process), exposed at /metrics.
@@ -45,10 +46,15 @@ export function createMetrics(storage: Storage) {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-const OPAQUE_SEGMENT = /^[A-Za-z0-9_-]{16,}$/;
-
-/** A low-cardinality label for a path: ids and tokens inside it become ":id". */
-export function routeLabel(path: string, matched: string | undefined): string {
+/**
+ * The route a request was answered by, as a template without ids, for metrics labels and logs:
+ * Parley's routes as its router matched them (/api/v1/accounts/:id), oidc-provider's as its
+ * router did (/auth/:uid), static files as one label, anything else as "unmatched", so that no
+ * path a client makes up becomes a label or a log line.
+ */
+export function routeLabel(ctx: Context, providerRoute: string | undefined): string {
+  const matched = (ctx._matchedRoute as string | undefined) ?? providerRoute;
   if (matched) return matched;
-  return path.split('/').map((segment) => (OPAQUE_SEGMENT.test(segment) ? ':id' : segment)).join('/') || '/';
+  if (ctx.path.startsWith('/assets/')) return '/assets/*';
+  return 'unmatched';
 }

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { ProviderPages } from '../oidc/provider.ts';
-import type { PageResponder } from './context.ts';
-import { isDatabaseUnavailable } from '../storage/database.ts';
+import type { PageResponder, RequestState } from './context.ts';
+import { errorSummary, isDatabaseUnavailable } from '../storage/database.ts';
 import { requestStateOf } from './app.ts';
 
 function adoptState(ctx: Context) {
@@ -42,16 +42,44 @@ export function providerPages(pages: PageResponder, fallbackLocale: string): Pro
 }
 
 /**
+ * Runs first inside the provider's own middleware stack: gives it the client address Parley
+ * found (its own ctx.ip would trust the client-written end of X-Forwarded-For), and notes the
+ * route template its router matched, for metrics and the access log.
+ */
+export function providerRequestMiddleware() {
+  return async (ctx: Context, next: () => Promise<unknown>) => {
+    const request = requestStateOf(ctx.req);
+    if (request) ctx.request.ip = request.ip;
+    try {
+      await next();
+    } finally {
+      if (request && typeof ctx._matchedRoute === 'string') request.providerRoute = ctx._matchedRoute;
+    }
+  };
+}
+
+/**
  * Runs inside the provider's own middleware stack: when a request failed because the database
- * is unreachable, the provider's generic 500 becomes a 503 the client may retry.
+ * is unreachable, the provider's generic 500 becomes a 503 the client may retry. Most failures
+ * reach the provider's error handlers (and its server_error event); a few, such as saving the
+ * session after the authorization handlers are done, are thrown past them to here.
  */
 export function providerUnavailableMiddleware(pages: PageResponder) {
   return async (ctx: Context, next: () => Promise<unknown>) => {
-    await next();
-    const failure = (ctx.state as { serverError?: unknown }).serverError;
+    let thrown: unknown;
+    try {
+      await next();
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      thrown = error;
+      adoptState(ctx);
+      (ctx.state as Partial<RequestState>).log?.error({ err: errorSummary(error) }, 'database unavailable');
+    }
+    const failure = thrown ?? (ctx.state as { serverError?: unknown }).serverError;
     if (!failure || !isDatabaseUnavailable(failure)) return;
     ctx.set('Retry-After', '5');
-    if (ctx.type === 'application/json') {
+    const json = thrown ? ctx.accepts('html', 'json') === 'json' : ctx.type === 'application/json';
+    if (json) {
       ctx.status = 503;
       ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry shortly' };
     } else {

@@ -4,9 +4,19 @@ import type { Database } from '../storage/schema.ts';
 import type { DB } from '../storage/database.ts';
 
 // oidc-provider's storage contract (its example/my_adapter.js documents each method), kept in
-// one table for every model. Two rules matter beyond the contract's letter:
+// one table for every model. Three rules matter beyond the contract's letter:
 // - find* never returns an expired row, whatever the purge job has or has not done yet;
-// - consume is one conditional UPDATE, so of N parallel redemptions of a code exactly one wins.
+// - consume is one conditional UPDATE, so of N parallel redemptions of a code exactly one wins;
+// - a key no row can have finds nothing, and is not sent to the database (see storableKey);
+//   the other methods are only ever given keys that find* returned.
+
+/**
+ * Keys arrive from requests (a code, a refresh token, a client_id, a uid) and may hold NUL, which
+ * PostgreSQL text cannot: a query with one fails instead of matching nothing. No stored key holds
+ * one (the provider makes its own ids), so such a key is simply not found.
+ */
+const storableKey = (key: string) => !key.includes('\u0000');
+
 export class DatabaseAdapter implements Adapter {
   readonly #db: DB;
   readonly #model: string;
@@ -50,6 +60,7 @@ export class DatabaseAdapter implements Adapter {
   }
 
   async #findBy(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+    if (!storableKey(value)) return undefined;
     const row = await this.#db.selectFrom('oidc_payloads')
       .select(['payload', 'consumed_at'])
       .where('model', '=', this.#model)

@@ -3,6 +3,7 @@ import type { JWK } from 'jose';
 import { API_SCOPES, type Config, type ClientConfig } from '../config/schema.ts';
 import type { DB } from '../storage/database.ts';
 import { DatabaseAdapter, findGrantId } from './adapter.ts';
+import { logoutParamsCheck, requestParamsCheck } from './request-params.ts';
 
 // The only place that configures oidc-provider. Everything it needs from the rest of Parley
 // arrives as plain functions, so the provider knows nothing of accounts tables or templates.
@@ -111,6 +112,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
     scopes: OIDC_SCOPES,
     claims: SCOPE_CLAIMS,
     responseTypes: ['code'],
+    // No control characters, nothing overlong, in any authorization parameter (request-params.ts).
+    extraParams: requestParamsCheck,
     // PKCE with S256 (the only method oidc-provider 9 accepts) for every client unless relaxed.
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' || (clientsById.get(client.clientId)?.pkce_required ?? true) },
     allowOmittingSingleRegisteredRedirectUri: false,
@@ -224,6 +227,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(config.issuer, configuration);
   // Behind a TLS-terminating proxy, X-Forwarded-Proto makes discovery advertise https endpoints.
   provider.proxy = config.proxy;
+  provider.use(logoutParamsCheck(provider.pathFor('end_session'), deps.pages));
   for (const middleware of deps.middleware ?? []) provider.use(middleware);
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     (ctx.state as { serverError?: Error }).serverError = error;

@@ -41,7 +41,8 @@ const withinDuration = z.string().refine((text) => {
   .meta({ description: 'A whole number and a unit: s, m (minutes), h, d or w, such as 180d' });
 
 const scalar = z.union([
-  z.string().min(1).max(200).regex(/^\P{Cc}*$/u, 'control characters are never part of an answer'),
+  // Nor is half of a surrogate pair, which JSON can escape ("\ud800") and jsonb refuses.
+  z.string().min(1).max(200).regex(/^[^\p{Cc}\p{Cs}]*$/u, 'control characters and unpaired surrogates are never part of an answer'),
   z.number(), z.boolean(),
 ], { error: 'expected text, a number, or true/false' });
 

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
 import type { Question } from '../screensets/format.ts';
 import type { DB } from '../storage/database.ts';
+import { ID_FORMAT } from '../storage/schema.ts';
 import type { Condition } from './conditions.ts';
 import { segmentQueries, SegmentQueryError } from './query.ts';
 
@@ -29,7 +30,8 @@ export interface AccountPage {
 
 // A cursor is the last account id of a page (pages are in account id order, so a page is one
 // index range and later pages do not shift when accounts are added) and a digest of the condition,
-// so that a cursor cannot continue a different query by mistake. It carries nothing secret.
+// so that a cursor cannot continue a different query by mistake. It carries nothing secret, and
+// a client can write one: what it decodes to is checked to be an account id before any query.
 const CURSOR_VERSION = 'c1';
 
 function digest(condition: Condition): string {
@@ -43,7 +45,7 @@ function encodeCursor(after: string, condition: Condition): string {
 function decodeCursor(cursor: string, condition: Condition): string {
   try {
     const [version, forQuery, after] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (version === CURSOR_VERSION && typeof after === 'string' && forQuery === digest(condition)) return after;
+    if (version === CURSOR_VERSION && typeof after === 'string' && ID_FORMAT.test(after) && forQuery === digest(condition)) return after;
   } catch { /* reported below */ }
   throw new SegmentQueryError('invalid_cursor', [], 'the cursor is not one this query returned; start again without it');
 }

@@ -1,5 +1,6 @@
 import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely/migration';
@@ -32,8 +33,17 @@ export async function openStorage(config: Config['database'], logger: Logger): P
       query_timeout: config.statement_timeout * 1000 + 1000,
       idleTimeoutMillis: 30_000,
     });
-    // Without a listener, an idle client whose server goes away crashes the process.
-    pool.on('error', (error) => logger.error({ err: { message: error.message, code: (error as { code?: string }).code } }, 'database connection lost'));
+    // pg emits 'error' on a Client whose server goes away: a restart's "terminating connection
+    // due to administrator command" (57P01), a reset socket. The pool listens on idle clients
+    // only; on a client checked out (between two statements of a transaction, say) nothing
+    // would, and an unhandled 'error' event ends the process. So every client gets a listener
+    // for its whole life. The statement in flight fails on its own (the request answers 503),
+    // and the pool drops the dead client when it is released; the next one connects afresh.
+    pool.on('connect', (client) => {
+      client.on('error', (error) => logger.warn({ err: errorSummary(error) }, 'database connection lost; requests get 503 until it is back'));
+    });
+    // An idle client's error reaches the pool too; its own listener above has reported it.
+    pool.on('error', () => {});
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return {
       db,
@@ -78,6 +88,25 @@ export async function pendingMigrations(db: DB): Promise<string[]> {
   return all.filter((m) => !m.executedAt).map((m) => m.name);
 }
 
+/**
+ * Runs `task` until it does not fail for want of a database, waiting 1, 2, 4 … 10 seconds in
+ * between. A node that starts before its database (or during a restart or failover of it) waits
+ * and logs why, rather than exiting; any other failure, such as a wrong password or a missing
+ * database, is thrown at once.
+ */
+export async function whenDatabaseAnswers<T>(task: () => Promise<T>, logger: Logger): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await task();
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      const seconds = Math.min(2 ** (attempt - 1), 10);
+      logger.warn({ err: errorSummary(error), attempt, retry_in_seconds: seconds }, 'the database is unavailable; waiting for it before starting');
+      await sleep(seconds * 1000);
+    }
+  }
+}
+
 export async function ping(db: DB): Promise<void> {
   await sql`select 1`.execute(db);
 }
@@ -87,5 +116,14 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (!error || typeof error !== 'object') return false;
   const { code, message } = error as { code?: string; message?: string };
   if (code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08006', '57014'].includes(code)) return true;
-  return /timeout exceeded when trying to connect|Connection terminated|connection timeout|Query read timeout/i.test(message ?? '');
+  // "... is not queryable": a statement (a transaction's ROLLBACK, say) on a client whose
+  // connection already failed; it replaces the original error in Kysely's transaction.
+  return /timeout exceeded when trying to connect|Connection terminated|connection timeout|Query read timeout|is not queryable/i.test(message ?? '');
+}
+
+/** What a log line may say about an error: its message and code, never its other fields. */
+export function errorSummary(error: unknown): { message: string; code?: string } {
+  if (!error || typeof error !== 'object') return { message: String(error) };
+  const { message, code } = error as { message?: unknown; code?: unknown };
+  return { message: typeof message === 'string' ? message : String(error), ...(typeof code === 'string' ? { code } : {}) };
 }

@@ -4,12 +4,18 @@ import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 type CreatedAt = ColumnType<Date, Date | undefined, never>;
 type Json<T> = ColumnType<T, string, string>;
 
+/**
+ * The ids of accounts and outbox events: UUIDs, made by Parley. Text of any other shape (from a
+ * URL, a cursor, an API body) names none of them, and is refused before it reaches a query.
+ */
+export const ID_FORMAT = /^[A-Za-z0-9._~-]{1,128}$/;
+
 export interface AccountsTable {
   id: string;
   email: string;                       // lower-cased and NFKC-normalized; unique
   name: string | null;
   locale: string | null;
-  password_hash: string;
+  password_hash: string | null;        // null: no password (a passkey or an upstream provider only)
   email_verified_at: Date | null;
   created_at: CreatedAt;
   updated_at: Date;
@@ -29,10 +35,20 @@ export interface EmailTokensTable {
 }
 
 export interface LoginThrottleTable {
-  key: string;                         // "account:<email>" or "ip:<address>"
+  key: string;                         // "account:<email>" or "ip:<address or IPv6 /64>"
   failures: number;
-  last_failure_at: Date;
+  last_failure_at: Date | null;        // null while the row holds only reservations
   blocked_until: Date | null;
+  /** Password checks reserved and under way (src/accounts/throttle.ts). */
+  in_flight: Generated<number>;
+  reserved_at: Date | null;
+}
+
+/** Requests allowed a number of times per window (password reset mails), one row a key. */
+export interface RequestLimitsTable {
+  key: string;
+  count: number;
+  window_ends_at: Date;
 }
 
 export interface OidcPayloadsTable {
@@ -181,10 +197,72 @@ export interface WebhookEndpointsTable {
   updated_at: Date;
 }
 
+export interface WebAuthnCredentialsTable {
+  id: string;                          // the credential id, base64url
+  account_id: string;
+  public_key: Uint8Array;              // COSE-encoded
+  counter: number;                     // the authenticator's signature counter (0: it keeps none)
+  transports: Json<string[]>;
+  backup_eligible: boolean;            // a synced ("multi-device") passkey; never changes
+  backed_up: boolean;                  // its current backup state; refreshed at each use
+  aaguid: string | null;               // the authenticator model, when it tells
+  name: string | null;                 // given by the user
+  created_at: CreatedAt;
+  last_used_at: Date | null;
+}
+
+export type WebAuthnChallengePurpose = 'registration' | 'authentication';
+
+export interface WebAuthnChallengesTable {
+  challenge: string;                   // base64url, as sent in the options
+  purpose: WebAuthnChallengePurpose;
+  binding: string;                     // the sign-in or session it was issued to
+  account_id: string | null;           // see the migration: no foreign key
+  expires_at: Date;
+  created_at: CreatedAt;
+}
+
+export interface TotpSecretsTable {
+  account_id: string;
+  secret_encrypted: string;            // AES-256-GCM under secrets.key_encryption
+  confirmed_at: Date | null;           // null: enrolment waits for its first code
+  last_used_step: number | null;       // RFC 6238 time-step of the last accepted code
+  created_at: CreatedAt;
+}
+
+export interface RecoveryCodesTable {
+  account_id: string;
+  code_hash: string;                   // keyed hash: a copy of the table opens nothing
+  created_at: CreatedAt;
+  used_at: Date | null;
+}
+
+export type EmailCodePurpose = 'sign_in';
+
+export interface EmailCodesTable {
+  id: string;
+  email: string;                       // normalized; with or without an account
+  purpose: EmailCodePurpose;
+  code_hash: string;                   // keyed hash of address, purpose and code
+  attempts: Generated<number>;
+  expires_at: Date;
+  used_at: Date | null;
+  created_at: CreatedAt;
+  seq: Generated<number>;              // issue order: the newest code of an address is the one that counts
+}
+
+export interface SecondFactorThrottleTable {
+  account_id: string;
+  attempts: number;                    // second-factor attempts within the window, right ones cleared
+  last_attempt_at: Date;
+  blocked_until: Date | null;
+}
+
 export interface Database {
   accounts: AccountsTable;
   email_tokens: EmailTokensTable;
   login_throttle: LoginThrottleTable;
+  request_limits: RequestLimitsTable;
   oidc_payloads: OidcPayloadsTable;
   signing_keys: SigningKeysTable;
   outbox_events: OutboxEventsTable;
@@ -196,6 +274,12 @@ export interface Database {
   communication_ledger: CommunicationLedgerTable;
   deliveries: DeliveriesTable;
   webhook_endpoints: WebhookEndpointsTable;
+  webauthn_credentials: WebAuthnCredentialsTable;
+  webauthn_challenges: WebAuthnChallengesTable;
+  totp_secrets: TotpSecretsTable;
+  recovery_codes: RecoveryCodesTable;
+  email_codes: EmailCodesTable;
+  second_factor_throttle: SecondFactorThrottleTable;
 }
 
 export type Account = Selectable<AccountsTable>;

@@ -159,7 +159,7 @@ export interface PageData {
     email?: string;
     name?: string;
     /** Field errors are shown beside their field; `form` above the form. */
-    errors: { email?: string; password?: string; form?: string };
+    errors: { name?: string; email?: string; password?: string; form?: string };
     loginUrl: string;
     passwordMinLength: number;
   };

@@ -1,15 +1,15 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { importJWK, SignJWT, type JWK } from 'jose';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_SCOPES } from '../../src/config/schema.ts';
 import { apiRoutes, routerPath } from '../../src/http/api-routes.ts';
 import { loadSigningKeys } from '../../src/oidc/keys.ts';
 import { HttpBrowser, type Page } from '../support/browser.ts';
 import { appClient, authorizationRequest, exchange, oidc, register, uniqueEmail, type AppClient } from '../support/oidc-app.ts';
-import { startTestServer, TEST_CLIENTS, type TestServer } from '../support/server.ts';
+import { captureLogs, startTestServer, TEST_CLIENTS, type TestServer } from '../support/server.ts';
 
 // The management API over HTTP against a real server: client credentials tokens from the token
 // endpoint (openid-client, as a CRM would), users with answers created through the real sign-in
@@ -55,7 +55,7 @@ const API_CLIENTS = [
 let server: TestServer;
 let spa: AppClient;
 let api: string;
-const logLines: Record<string, unknown>[] = [];
+let logLines: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
   server = await startTestServer({
@@ -65,10 +65,7 @@ beforeAll(async () => {
   });
   spa = await appClient(server, 'spa');
   api = `${server.issuer}/api/v1`;
-  // Read what the server logs: the test server's logger writes nowhere; its lines come here instead.
-  const logger = server.parley.logger as pino.Logger & Record<symbol, unknown>;
-  logger.level = 'info';
-  logger[pino.symbols.streamSym] = { write: (line: string) => { logLines.push(JSON.parse(line) as Record<string, unknown>); } };
+  logLines = captureLogs(server);
 });
 afterAll(async () => { await server?.close(); });
 
@@ -395,6 +392,18 @@ describe('segments', () => {
     expect((await call('POST', '/segments/accounts?limit=1001', { token, body: { answered: BREW } })).body.details)
       .toEqual([expect.objectContaining({ path: 'query.limit' })]);
     expect((await call('POST', '/segments/accounts?cursor=bogus', { token, body: { answered: BREW } })).body.error).toBe('invalid_cursor');
+  });
+
+  it('refuses a cursor written by hand that holds no account id, with 400 and not 500', async () => {
+    const token = await crmToken();
+    const condition = { answered: BREW };
+    const digest = createHash('sha256').update(JSON.stringify(condition)).digest('base64url').slice(0, 16);
+    for (const after of ['a\u0000b', 'x'.repeat(129), '', 42]) {
+      const cursor = Buffer.from(JSON.stringify(['c1', digest, after])).toString('base64url');
+      const response = await call('POST', `/segments/accounts?cursor=${cursor}`, { token, body: condition });
+      expect(response.status, String(after)).toBe(400);
+      expect(response.body.error).toBe('invalid_cursor');
+    }
   });
 
   it('refuses conditions on purposes the client is not registered for (403), and says where', async () => {

@@ -244,16 +244,70 @@ describe('changing the email address', () => {
     expect(link).toBeDefined();
     const confirmed = await new HttpBrowser().navigate(link!);
     expect(confirmed.status).toBe(200);
-    expect(await userinfo(user)).toMatchObject({ email: newEmail, email_verified: true });
     expect((await new HttpBrowser().navigate(link!)).status).toBe(400);
     expect((await server.linksSentTo(user.email)).some((l) => l.includes('/forgot-password'))).toBe(true);
 
-    // The new address signs in; the old one no longer does.
+    // The new address signs in, and the app sees it; the old one no longer does.
     const fresh = new HttpBrowser();
-    const request = await authorizationRequest(spa);
-    expect((await signIn(fresh, await fresh.navigate(request.url), newEmail, spa.redirectUri)).url.startsWith(spa.redirectUri)).toBe(true);
+    const request = await authorizationRequest(spa, { scope: SCOPE });
+    const callback = await signIn(fresh, await fresh.navigate(request.url), newEmail, spa.redirectUri);
+    expect(callback.url.startsWith(spa.redirectUri)).toBe(true);
+    const tokens = await exchange(spa, request, callback.url);
+    expect(await oidc.fetchUserInfo(spa.config, tokens.access_token, user.sub)).toMatchObject({ email: newEmail, email_verified: true });
     const old = new HttpBrowser();
     expect((await signIn(old, await old.navigate((await authorizationRequest(spa)).url), user.email, spa.redirectUri)).status).toBe(401);
+  });
+
+  it('spends the links mailed to the old address and signs the account out everywhere', async () => {
+    const user = await newUser();
+    const elsewhere = await newUser();
+    // A reset requested before the change: its link went to the old address.
+    const asker = new HttpBrowser();
+    await asker.submit(await asker.navigate(`${server.issuer}/forgot-password`), '/forgot-password', { email: user.email });
+    let resetLink: string | undefined;
+    for (let i = 0; i < 50 && !resetLink; i++) {
+      [resetLink] = (await server.linksSentTo(user.email)).filter((l) => l.includes('/reset-password?token='));
+      if (!resetLink) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(resetLink).toBeDefined();
+
+    const newEmail = uniqueEmail('moved');
+    await user.browser.submit(await user.browser.navigate(`${server.issuer}/account/email`), '/account/email', { new_email: newEmail });
+    let link: string | undefined;
+    for (let i = 0; i < 50 && !link; i++) {
+      [link] = (await server.linksSentTo(newEmail)).filter((l) => l.includes('/account/email/confirm'));
+      if (!link) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // Confirmed from another browser, as a mail client on a phone would.
+    const confirmed = await new HttpBrowser().navigate(link!);
+    expect(confirmed.status).toBe(200);
+
+    // The old address's reset link opens nothing: not the page, not the form.
+    const resetPage = await new HttpBrowser().navigate(resetLink!);
+    expect(resetPage.status).toBe(400);
+    expect(resetPage.html).toContain('This link is not valid');
+    const token = new URL(resetLink!).searchParams.get('token')!;
+    const browser = new HttpBrowser();
+    const csrfPage = await browser.navigate(`${server.issuer}/forgot-password`);
+    const { hidden } = findForm(csrfPage.html, '/forgot-password');
+    const attempt = await browser.navigate(`${server.issuer}/reset-password`, { form: { csrf: hidden.csrf!, token, password: 'a brand new passphrase 42' } });
+    expect(attempt.status).toBe(400);
+    const stranger = new HttpBrowser();
+    const refused = await signIn(stranger, await stranger.navigate((await authorizationRequest(spa)).url), newEmail, spa.redirectUri, 'a brand new passphrase 42');
+    expect(refused.status).toBe(401);
+
+    // Every session of the account ended: its refresh and access tokens, and the preference center's session.
+    await expect(oidc.refreshTokenGrant(spa.config, user.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(userinfo(user)).rejects.toBeDefined();
+    expect((await user.browser.navigate(`${server.issuer}/account`)).url).toContain('/interaction/');
+    expect(await db().selectFrom('oidc_payloads').select('id').where('account_id', '=', user.sub).execute()).toEqual([]);
+    // Other accounts keep theirs.
+    expect((await userinfo(elsewhere)).email).toBe(elsewhere.email);
+    expect((await oidc.refreshTokenGrant(spa.config, elsewhere.tokens.refresh_token!)).access_token).toBeDefined();
+
+    // The account signs in again with its new address and its password.
+    const fresh = new HttpBrowser();
+    expect((await signIn(fresh, await fresh.navigate((await authorizationRequest(spa)).url), newEmail, spa.redirectUri)).url.startsWith(spa.redirectUri)).toBe(true);
   });
 
   it('takes a few requests an hour, taken and free addresses alike, then asks to wait', async () => {

@@ -143,7 +143,7 @@ describe('registration and email verification', () => {
     const { accounts, tokenSentTo } = setup();
     const email = uniqueEmail('purpose');
     await accounts.register({ email, password: PASSWORD, locale: 'en' });
-    await accounts.requestPasswordReset(email, 'en');
+    await accounts.requestPasswordReset(email, 'en', uniqueIp());
     const resetToken = await tokenSentTo(email, 'reset-password');
     for (const token of ['', 'short', `${'A'.repeat(43)}`, resetToken]) {
       expect((await rejection(accounts.verifyEmail(token))).code, token).toBe('token_invalid');
@@ -255,7 +255,7 @@ describe('registration and email verification', () => {
     expect(mails[1]?.text).toContain(`${ISSUER}/forgot-password`);
     const rows = await storage.db.selectFrom('accounts').select('password_hash').where('email', '=', email).execute();
     expect(rows).toHaveLength(1);
-    expect(await real.verify(rows[0]!.password_hash, PASSWORD)).toBe(true);
+    expect(await real.verify(rows[0]!.password_hash!, PASSWORD)).toBe(true);
   });
 
   it('keeps registering when the mail server is down, and logs no token', async () => {
@@ -351,7 +351,7 @@ describe('sign-in', () => {
     const email = uniqueEmail('rehash');
     await setup().accounts.register({ email, password: PASSWORD, locale: 'en' });
     const before = (await accountByEmail(email))!.password_hash;
-    expect(argon2Params(before)).toEqual({ m: 8192, t: 1, p: 1 });
+    expect(argon2Params(before!)).toEqual({ m: 8192, t: 1, p: 1 });
 
     const stronger = { memory_kib: 8192, iterations: 2, parallelism: 1 };
     const { accounts, hasher } = setup({ overrides: { accounts: { argon2: stronger } } });
@@ -359,9 +359,9 @@ describe('sign-in', () => {
     expect((await accountByEmail(email))!.password_hash).toBe(before);
 
     const account = await accounts.authenticate({ email, password: PASSWORD, ip: uniqueIp() });
-    expect(argon2Params(account.password_hash)).toEqual({ m: 8192, t: 2, p: 1 });
+    expect(argon2Params(account.password_hash!)).toEqual({ m: 8192, t: 2, p: 1 });
     expect((await accountByEmail(email))!.password_hash).toBe(account.password_hash);
-    expect(hasher.needsRehash(account.password_hash)).toBe(false);
+    expect(hasher.needsRehash(account.password_hash!)).toBe(false);
     await accounts.authenticate({ email, password: PASSWORD, ip: uniqueIp() });
   });
 
@@ -456,8 +456,8 @@ describe('throttle', () => {
 describe('password reset', () => {
   it('sends nothing for an unknown address, and does not throw', async () => {
     const { accounts, mailboxDir } = setup();
-    await accounts.requestPasswordReset(uniqueEmail('ghost'), 'en');
-    await accounts.requestPasswordReset('not an address', 'en');
+    await accounts.requestPasswordReset(uniqueEmail('ghost'), 'en', uniqueIp());
+    await accounts.requestPasswordReset('not an address', 'en', uniqueIp());
     expect(await readMailbox(mailboxDir)).toEqual([]);
   });
 
@@ -472,7 +472,7 @@ describe('password reset', () => {
       close: async () => {},
     };
     const { accounts } = setup({ mailer: slow });
-    await accounts.requestPasswordReset(email, 'en');
+    await accounts.requestPasswordReset(email, 'en', uniqueIp());
     expect(accepted).toEqual([]);
     await expect.poll(() => waiting.length).toBe(1);
     waiting[0]!();
@@ -487,7 +487,7 @@ describe('password reset', () => {
     await rejection(accounts.authenticate({ email, password: 'forgotten it', ip }));
     expect(await throttle.check({ email, ip })).toBeDefined();
 
-    await accounts.requestPasswordReset(email.toUpperCase(), 'en');
+    await accounts.requestPasswordReset(email.toUpperCase(), 'en', uniqueIp());
     const token = await tokenSentTo(email, 'reset-password');
     // Looking at the link does not use it up.
     await accounts.checkResetToken(token);
@@ -512,8 +512,8 @@ describe('password reset', () => {
     const { accounts, mailsTo } = setup();
     const email = uniqueEmail('two-links');
     await accounts.register({ email, password: PASSWORD, locale: 'en' });
-    await accounts.requestPasswordReset(email, 'en');
-    await accounts.requestPasswordReset(email, 'en');
+    await accounts.requestPasswordReset(email, 'en', uniqueIp());
+    await accounts.requestPasswordReset(email, 'en', uniqueIp());
     const [first, second] = (await mailsTo(email))
       .map((m) => /reset-password\?token=([A-Za-z0-9_-]{43})/.exec(m.text)?.[1])
       .filter((t) => t !== undefined);
@@ -525,7 +525,7 @@ describe('password reset', () => {
     const { accounts, config, tokenSentTo } = setup();
     const email = uniqueEmail('reset-expired');
     await accounts.register({ email, password: PASSWORD, locale: 'en' });
-    await accounts.requestPasswordReset(email, 'en');
+    await accounts.requestPasswordReset(email, 'en', uniqueIp());
     const token = await tokenSentTo(email, 'reset-password');
     advance(config.accounts.reset_ttl + 1);
     expect((await rejection(accounts.checkResetToken(token))).code).toBe('token_expired');

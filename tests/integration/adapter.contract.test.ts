@@ -51,6 +51,15 @@ describe.each(BACKENDS)('oidc adapter contract on $name', (backend) => {
     expect(await adapter('DeviceCode').findByUserCode(userCode)).toBeUndefined();
   });
 
+  it('finds nothing, and does not fail, for a key with a NUL byte (a code or token from a request)', async () => {
+    const id = randomUUID();
+    await adapter('AuthorizationCode').upsert(id, { grantId: 'g', uid: `uid-${id}` }, 60);
+    expect(await adapter('AuthorizationCode').find(`${id}\u0000`)).toBeUndefined();
+    expect(await adapter('AuthorizationCode').findByUid(`uid-${id}\u0000`)).toBeUndefined();
+    expect(await adapter('DeviceCode').findByUserCode('CODE\u0000')).toBeUndefined();
+    expect(await adapter('AuthorizationCode').find(id)).toBeDefined();
+  });
+
   it('marks a consumed row with the time it was consumed', async () => {
     const id = randomUUID();
     await adapter('AuthorizationCode').upsert(id, { grantId: `g-${id}` }, 60);

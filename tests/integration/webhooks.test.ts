@@ -2,7 +2,6 @@ import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, type JWK } from 'jose';
-import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
@@ -16,7 +15,7 @@ import { createSetSigner } from '../../src/events/signing.ts';
 import { createDeliveryWorker, type DeliveryWorker, type DeliveryWorkerDeps } from '../../src/events/worker.ts';
 import type { Storage } from '../../src/storage/database.ts';
 import type { DeliveryStatus } from '../../src/storage/schema.ts';
-import { DEFAULT_BACKEND, openTestStorage } from '../support/database.ts';
+import { DEFAULT_BACKEND, openTestStorage, ownDatabase } from '../support/database.ts';
 import { freePort } from '../support/server.ts';
 
 // The delivery worker against a real database and real HTTP receivers on loopback. Only the
@@ -32,24 +31,9 @@ let storage: Storage;
 let dropDatabase: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  if (DEFAULT_BACKEND.name === 'postgres') {
-    const url = new URL(DEFAULT_BACKEND.url);
-    const name = `parley_webhooks_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: DEFAULT_BACKEND.url });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    url.pathname = `/${name}`;
-    storage = await openTestStorage({ name: 'postgres', url: url.href });
-    dropDatabase = async () => {
-      const client = new pg.Client({ connectionString: DEFAULT_BACKEND.url });
-      await client.connect();
-      await client.query(`drop database if exists ${name} with (force)`);
-      await client.end();
-    };
-  } else {
-    storage = await openTestStorage();
-  }
+  const own = await ownDatabase('parley_webhooks');
+  dropDatabase = own.drop;
+  storage = await openTestStorage(own.backend);
 });
 afterAll(async () => {
   await storage?.close();

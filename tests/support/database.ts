@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import pino from 'pino';
 import { migrateToLatest, openStorage, type Storage } from '../../src/storage/database.ts';
 
@@ -22,4 +24,26 @@ export async function openTestStorage(backend: Backend = DEFAULT_BACKEND): Promi
   }, pino({ level: 'silent' }));
   await migrateToLatest(storage.db);
   return storage;
+}
+
+/**
+ * A database of the calling test file's own, for tests that count whole tables or sweep them:
+ * on PostgreSQL a fresh database on the same server (removed by `drop`), on PGlite an in-memory one.
+ */
+export async function ownDatabase(prefix: string): Promise<{ backend: Backend; drop: () => Promise<void> }> {
+  if (DEFAULT_BACKEND.name !== 'postgres') return { backend: { name: 'pglite', url: '' }, drop: async () => {} };
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const admin = async (statement: string) => {
+    const client = new pg.Client({ connectionString: DEFAULT_BACKEND.url });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`create database ${name}`);
+  const url = new URL(DEFAULT_BACKEND.url);
+  url.pathname = `/${name}`;
+  return { backend: { name: 'postgres', url: url.href }, drop: () => admin(`drop database if exists ${name} with (force)`) };
 }

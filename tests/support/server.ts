@@ -94,3 +94,15 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
     close: () => parley.close(),
   };
 }
+
+/**
+ * What the server logs from now on, at `level` and above. The test server's logger writes
+ * nowhere; its lines, and those of the request loggers made from it, come here instead.
+ */
+export function captureLogs(server: TestServer, level = 'info'): Record<string, unknown>[] {
+  const lines: Record<string, unknown>[] = [];
+  const logger = server.parley.logger as pino.Logger & Record<symbol, unknown>;
+  logger.level = level;
+  logger[pino.symbols.streamSym] = { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>); } };
+  return lines;
+}

@@ -1,24 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, developmentDefaultsInUse, loadConfig } from '../../src/config/load.ts';
-
-function configFile(text: string): string {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'parley-config-')), 'parley.yaml');
-  writeFileSync(file, text);
-  return file;
-}
-
-function problemsOf(load: () => unknown): string[] {
-  try {
-    load();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { developmentDefaultsInUse, loadConfig } from '../../src/config/load.ts';
+import { configFile, problemsOf } from '../support/config-files.ts';
 
 describe('configuration', () => {
   it('loads the shipped defaults with durations in seconds', () => {
@@ -74,9 +57,38 @@ describe('configuration', () => {
     expect(problemsOf(() => loadConfig({ env: { PORT: 'abc' } }))).toEqual([expect.stringMatching(/^environment PORT: port: /)]);
   });
 
+  it('cuts slow clients off at http.headers_timeout and http.request_timeout, headers first', () => {
+    expect(loadConfig({ env: {} }).http).toEqual({ headers_timeout: 15, request_timeout: 30 });
+    const file = configFile('http:\n  headers_timeout: 1m\n  request_timeout: 30s\n');
+    expect(problemsOf(() => loadConfig({ env: { PARLEY_CONFIG: file } }))).toEqual([
+      expect.stringMatching(/parley\.yaml:2: http\.headers_timeout: must not be longer than http\.request_timeout \(30s\)/),
+    ]);
+  });
+
   it('refuses a client that names an undeclared purpose', () => {
     const problems = problemsOf(() => loadConfig({ env: {}, overrides: { clients: [{ client_id: 'demo-shop', redirect_uris: ['http://localhost/cb'], purposes: ['telepathy'] }] } }));
     expect(problems).toEqual([expect.stringContaining('clients[0].purposes[0]: unknown purpose "telepathy"')]);
+  });
+
+  it('refuses proxy and scraper addresses that are not addresses or CIDR networks, and a hop count below one', () => {
+    const file = configFile([
+      'forwarded_for:',
+      '  hops: 0',
+      '  trusted_proxies: [10.0.0.0/8, proxy.internal, 10.0.0.0/40]',
+      'metrics:',
+      '  allow_ips: [127.0.0.1, "::1", localhost]',
+    ].join('\n'));
+    const problems = problemsOf(() => loadConfig({ env: { PARLEY_CONFIG: file } }));
+    const name = path.relative(process.cwd(), file);
+    expect(problems).toEqual([
+      expect.stringMatching(new RegExp(`^${name}:2: forwarded_for.hops: .*>=1`)),
+      expect.stringMatching(new RegExp(`^${name}:3: forwarded_for.trusted_proxies\\[1\\]: expected an IP address or a CIDR network`)),
+      expect.stringMatching(new RegExp(`^${name}:3: forwarded_for.trusted_proxies\\[2\\]: expected an IP address or a CIDR network`)),
+      expect.stringMatching(new RegExp(`^${name}:5: metrics.allow_ips\\[2\\]: expected an IP address or a CIDR network`)),
+    ]);
+    const config = loadConfig({ env: {}, overrides: { forwarded_for: { hops: 2, trusted_proxies: ['10.0.0.0/8', '2001:db8::/32'] } } });
+    expect(config.forwarded_for).toEqual({ hops: 2, trusted_proxies: ['10.0.0.0/8', '2001:db8::/32'] });
+    expect(config.throttle.password_reset).toEqual({ per_email: 3, per_ip: 20, window: 3600 });
   });
 
   it('reports YAML syntax errors with their line', () => {

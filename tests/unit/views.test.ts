@@ -1027,9 +1027,10 @@ describe('locale files', () => {
   it('have every key the routes look up', () => {
     const keys = [
       ...['openid', 'email', 'profile', 'offline_access', 'preferences'].map((s) => `scope.${s}`),
-      ...['invalid_credentials', 'throttled', 'throttled_minutes', 'email_not_verified', 'invalid_email', 'password_too_short',
+      ...['invalid_credentials', 'throttled', 'throttled_minutes', 'email_not_verified', 'invalid_email', 'email_too_long',
+        'email_invisible_characters', 'name_too_long', 'name_invalid_characters', 'password_too_short',
         'password_too_long', 'password_common', 'password_required', 'email_taken', 'token_invalid', 'token_expired', 'csrf',
-        'session_expired', 'not_found', 'server', 'unavailable', 'too_large', 'oidc'].map((e) => `error.${e}`),
+        'session_expired', 'not_found', 'server', 'unavailable', 'too_large', 'oidc', 'https_required'].map((e) => `error.${e}`),
       ...['login', 'register', 'consent', 'logout', 'logged_out', 'verify_email', 'forgot_password', 'reset_password', 'error',
         'check_email', 'demo'].map((p) => `title.${p}`),
       'verify.ok', 'verify.failed', 'reset.done', 'demo.failed',

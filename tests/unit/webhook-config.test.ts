@@ -1,20 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config/load.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { problemsOf } from '../support/config.ts';
 
 // The webhooks and events settings: defaults from config/default.yaml, and every mistake named by
 // its key path with what is expected.
 
 const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
-
-function problemsOf(overrides: Record<string, unknown>): string[] {
-  try {
-    loadConfig({ env: {}, overrides });
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('webhook configuration', () => {
   it('ships defaults for the delivery worker, durations in seconds', () => {

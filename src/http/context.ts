@@ -44,8 +44,11 @@ export function createPageResponder(renderer: Renderer, config: Config): PageRes
       ctx.status = status;
       ctx.type = 'html';
       ctx.set('Cache-Control', 'no-store');
-      const localeSwitch = { action: LOCALE_SWITCH_PATH, csrfToken: csrfToken(ctx, secure), returnTo: returnAddress(ctx) };
-      ctx.body = renderer.render(name, state(ctx).locale, data, { localeSwitch });
+      // Plain http reaching an https issuer gets a page that sets no cookie (one would have to be
+      // Secure), so it has no switcher: its post would be refused over plain http anyway.
+      const localeSwitch = secure && !ctx.secure ? undefined
+        : { action: LOCALE_SWITCH_PATH, csrfToken: csrfToken(ctx, secure), returnTo: returnAddress(ctx) };
+      ctx.body = renderer.render(name, state(ctx).locale, data, localeSwitch ? { localeSwitch } : {});
     },
     csrf: (ctx) => csrfToken(ctx, secure),
     t: (ctx, key, vars) => renderer.t(state(ctx).locale, key, vars),

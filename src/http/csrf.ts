@@ -13,10 +13,17 @@ export class CsrfError extends Error {
   }
 }
 
+// A token made during this request: a page asks for it more than once (its own form, the
+// language switcher), and the cookie sent back must match every copy.
+const issued = new WeakMap<object, string>();
+
 export function csrfToken(ctx: Context, secure: boolean): string {
   const existing = ctx.cookies.get(cookieName(ctx), { signed: true });
   if (existing && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing;
+  const already = issued.get(ctx.req);
+  if (already) return already;
   const token = randomBytes(32).toString('base64url');
+  issued.set(ctx.req, token);
   ctx.cookies.set(cookieName(ctx), token, { signed: true, httpOnly: true, sameSite: 'lax', secure: secure || ctx.secure, path: '/', overwrite: true });
   return token;
 }

@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import type { LayoutData, PageData, PageName } from '../views/pages.ts';
-import { csrfToken } from './csrf.ts';
+import { csrfToken, existingCsrfToken } from './csrf.ts';
 import { LOCALE_SWITCH_PATH, returnAddress } from './locale.ts';
 
 /** What every Parley route finds in ctx.state, set by the first middlewares. */
@@ -45,8 +45,11 @@ export function createPageResponder(renderer: Renderer, config: Config): PageRes
       ctx.type = 'html';
       ctx.set('Cache-Control', 'no-store');
       // Plain http reaching an https issuer gets a page that sets no cookie (one would have to be
-      // Secure), so it has no switcher: its post would be refused over plain http anyway.
-      const localeSwitch = secure && !ctx.secure ? undefined
+      // Secure), so it has no switcher: its post would be refused over plain http anyway. Nor
+      // does the answer to a post that came without the CSRF cookie (a cross-site form, refused):
+      // minting a token there would replace the one the person's open pages hold.
+      const mintable = ctx.method === 'GET' || ctx.method === 'HEAD' || existingCsrfToken(ctx) !== undefined;
+      const localeSwitch = (secure && !ctx.secure) || !mintable ? undefined
         : { action: LOCALE_SWITCH_PATH, csrfToken: csrfToken(ctx, secure), returnTo: returnAddress(ctx) };
       ctx.body = renderer.render(name, state(ctx).locale, data, localeSwitch ? { localeSwitch } : {});
     },

@@ -17,9 +17,15 @@ export class CsrfError extends Error {
 // language switcher), and the cookie sent back must match every copy.
 const issued = new WeakMap<object, string>();
 
-export function csrfToken(ctx: Context, secure: boolean): string {
+/** The token the browser already holds, if it sent a valid one with this request. */
+export function existingCsrfToken(ctx: Context): string | undefined {
   const existing = ctx.cookies.get(cookieName(ctx), { signed: true });
-  if (existing && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing;
+  return existing && /^[A-Za-z0-9_-]{43}$/.test(existing) ? existing : undefined;
+}
+
+export function csrfToken(ctx: Context, secure: boolean): string {
+  const existing = existingCsrfToken(ctx);
+  if (existing) return existing;
   const already = issued.get(ctx.req);
   if (already) return already;
   const token = randomBytes(32).toString('base64url');

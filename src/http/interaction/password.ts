@@ -94,7 +94,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
   const checkPassword: Step = async (ctx, signIn, next) => {
     const { form } = signIn;
     const account = await accounts.authenticate({ email: form.get('email') ?? '', password: form.get('password') ?? '', ip: ctx.ip });
-    signIn.authenticated = { accountId: account.id, outcome: 'success' };
+    signIn.authenticated = { accountId: account.id, outcome: 'success', accountLocale: account.locale };
     await next();
   };
 

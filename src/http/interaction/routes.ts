@@ -25,7 +25,7 @@ export interface InteractionRouteDeps {
 }
 
 export function interactionRoutes(deps: InteractionRouteDeps): Router {
-  const { loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt, pageOfPrompt, finishLogin, decline } = commonSteps(deps);
+  const { loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt, pageOfPrompt, keepChosenLocale, finishLogin, decline } = commonSteps(deps);
   const password = passwordSteps({ ...deps, finishLogin });
   const consent = consentSteps(deps);
   const profile = deps.profileScreen;
@@ -41,7 +41,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     'GET /': [loadInteraction, pickPageLocale, pageOfPrompt(promptPages)],
     'POST /login': [
       loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'),
-      password.answerLoginFailure, password.requirePossibleEmail, password.checkPassword, finishLogin,
+      password.answerLoginFailure, password.requirePossibleEmail, password.checkPassword, keepChosenLocale, finishLogin,
     ],
     'GET /register': [loadInteraction, pickPageLocale, requirePrompt('login'), password.showRegister],
     'POST /register': [

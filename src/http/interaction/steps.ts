@@ -4,12 +4,13 @@
 // on what they learned in the SignInRequest they share, and nothing else.
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
+import type { Accounts } from '../../accounts/service.ts';
 import type { Config } from '../../config/schema.ts';
 import type { Interactions, InteractionView } from '../../oidc/interactions.ts';
-import { pickLocale } from '../../views/i18n.ts';
 import { readForm as readFormBody } from '../body.ts';
 import { state } from '../context.ts';
 import { checkCsrf as checkCsrfToken } from '../csrf.ts';
+import { settleLocale } from '../locale.ts';
 import type { Metrics } from '../metrics.ts';
 
 export type Next = () => Promise<void>;
@@ -25,6 +26,8 @@ export interface Authenticated {
   outcome: 'success' | 'registered';
   /** The account's first sign-in, right after registering (screen-sets triggered after_registration). */
   firstSignIn?: boolean;
+  /** The language saved on the account, when the step read it. */
+  accountLocale?: string | null;
 }
 
 /** What the steps of one request have learned, for the steps after them. */
@@ -89,8 +92,13 @@ export function seeOther(ctx: Context, location: string): void {
 }
 
 /** The guards and answers every sign-in path shares, whatever proves who the user is. */
-export function commonSteps(deps: { config: Config; interactions: Interactions; metrics: Metrics }) {
-  const { config, interactions, metrics } = deps;
+export function commonSteps(deps: {
+  config: Config;
+  accounts: Pick<Accounts, 'findById' | 'setLocale'>;
+  interactions: Interactions;
+  metrics: Metrics;
+}) {
+  const { config, accounts, interactions, metrics } = deps;
 
   /** Reads this browser's interaction; a URL naming another one is not found. */
   const loadInteraction: Step = async (ctx, signIn, next) => {
@@ -100,14 +108,16 @@ export function commonSteps(deps: { config: Config; interactions: Interactions; 
     await next();
   };
 
-  /** The app's ui_locales stayed on the authorization request; it outranks Accept-Language. */
+  /**
+   * The app's ui_locales stayed on the authorization request; after login the account's own
+   * locale counts too (read only when neither the person's choice nor ui_locales decides).
+   */
   const pickPageLocale: Step = async (ctx, { interaction }, next) => {
-    if (interaction.uiLocales) {
-      state(ctx).locale = pickLocale({
-        uiLocales: interaction.uiLocales, acceptLanguage: ctx.get('accept-language') || undefined,
-        supported: config.locales.supported, fallback: config.locales.default,
-      });
-    }
+    const { accountId } = interaction;
+    await settleLocale(ctx, config, {
+      uiLocales: interaction.uiLocales,
+      accountLocale: accountId ? async () => (await accounts.findById(accountId))?.locale : undefined,
+    });
     await next();
   };
 
@@ -143,6 +153,13 @@ export function commonSteps(deps: { config: Config; interactions: Interactions; 
     };
   };
 
+  /** A language chosen on the sign-in page follows the person onto the account they signed in to. */
+  const keepChosenLocale: Step = async (ctx, { authenticated }, next) => {
+    const chosen = state(ctx).chosenLocale;
+    if (authenticated && chosen && chosen !== authenticated.accountLocale) await accounts.setLocale(authenticated.accountId, chosen);
+    await next();
+  };
+
   /** Completes the login prompt for the account a step before authenticated; the sign-in goes on. */
   const finishLogin: Step = async (ctx, { interaction, authenticated }) => {
     if (!authenticated) throw new Error('finishLogin must come after a step that authenticates');
@@ -153,5 +170,5 @@ export function commonSteps(deps: { config: Config; interactions: Interactions; 
   /** The user declined: the app receives access_denied. */
   const decline: Step = async (ctx, { interaction }) => seeOther(ctx, await interactions.abort(interaction));
 
-  return { loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt, pageOfPrompt, finishLogin, decline };
+  return { loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt, pageOfPrompt, keepChosenLocale, finishLogin, decline };
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findForm, HttpBrowser, type Page } from '../support/browser.ts';
-import { appClient, authorizationRequest, PASSWORD, uniqueEmail, type AppClient } from '../support/oidc-app.ts';
+import { appClient, authorizationRequest, PASSWORD, register, uniqueEmail, type AppClient } from '../support/oidc-app.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { watchStatements, type StatementWatch } from '../support/statements.ts';
 
@@ -110,5 +110,37 @@ describe('reads of the interaction', () => {
     const declined = await post(browser, consent, '/consent', {}, '/abort');
     expect(declined.response.status).toBe(303);
     expect(declined.interactionReads).toBe(1);
+  });
+});
+
+describe('reads of the interaction at the question screen', () => {
+  let profiling: TestServer;
+  let spa: AppClient;
+  let watch: StatementWatch;
+  beforeAll(async () => {
+    profiling = await startTestServer({ screensets: { dir: 'tests/fixtures/screensets-e2e' } });
+    spa = await appClient(profiling, 'spa');
+    watch = watchStatements(profiling.parley.storage.db);
+  });
+  afterAll(async () => {
+    watch?.stop();
+    await profiling?.close();
+  });
+
+  it('reads it once to show the questions, and once to skip them', async () => {
+    const browser = new HttpBrowser();
+    const login = await browser.navigate((await authorizationRequest(spa, { scope: 'openid email profile preferences' })).url);
+    const welcome = await register(browser, login, uniqueEmail('questions'), spa.redirectUri);
+    expect(welcome.html).toContain('/profile');
+
+    watch.clear();
+    expect((await browser.request(welcome.url)).status).toBe(200);
+    expect(watch.reads('oidc_payloads', 'Interaction')).toHaveLength(1);
+
+    const form = findForm(welcome.html, '/profile');
+    watch.clear();
+    const skipped = await browser.request(new URL(`${form.action}/skip`, welcome.url).href, { form: form.hidden });
+    expect(skipped.status).toBe(303);
+    expect(watch.reads('oidc_payloads', 'Interaction')).toHaveLength(1);
   });
 });

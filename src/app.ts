@@ -214,7 +214,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       purgeExpired(db, clock())
         .then((count) => { if (count > 0) logger.info({ count }, 'purged expired OIDC artifacts'); })
         .catch((error: unknown) => logger.warn({ err: errorSummary(error) }, 'purge of expired OIDC artifacts failed'));
-      purgeStaleThrottles(db, config.throttle.window, clock())
+      purgeStaleThrottles(db, { signIn: config.throttle.window, secondFactor: config.mfa.throttle.window }, clock())
         .catch((error: unknown) => logger.warn({ err: errorSummary(error) }, 'purge of old sign-in throttles failed'));
       eraseExpiredAnswers(db, config, clock())
         .then((count) => { if (count > 0) logger.info({ count }, 'erased answers past their purpose retention'); })

@@ -10,6 +10,8 @@ export interface RequestState {
   requestId: string;
   /** The client's address, as the proxies Parley trusts report it (ctx.ip is the same). */
   ip: string;
+  /** Forwarded headers a peer that is not a trusted proxy sent, and that were ignored. */
+  ignoredForwarded?: readonly string[];
   /** For a request oidc-provider answered: the route template its router matched. */
   providerRoute?: string;
   log: Logger;

@@ -197,7 +197,8 @@ const segments = createSegments({ db, config, question: (id) => questions.get(id
 const caller = { purposes: ['personalization', 'offers'] };
 
 const QUERIES: Record<string, Condition> = {
-  // The query of the issue, as a client would most likely write it.
+  // The segment the goal is set for (espresso drinkers who consented, answered within 180 days),
+  // as a client would most likely write it.
   representative: { all: [
     { answer: 'brew_method', in: ['espresso'] },
     { consent: 'personalization', state: 'granted' },

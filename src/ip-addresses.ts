@@ -83,6 +83,16 @@ export function addressMatcher(entries: readonly string[]): (address: string) =>
 export type ForwardedForRule = { hops: number } | { isTrustedProxy: (address: string) => boolean };
 
 /**
+ * Whether the connecting peer is a proxy whose word counts: the rule that finds the client in
+ * X-Forwarded-For trusts every peer with `hops` (no request reaches Parley without passing its
+ * proxies), only the trusted proxies otherwise, and no peer without a rule (no proxy).
+ */
+export function isTrustedPeer(peer: string, rule: ForwardedForRule | undefined): boolean {
+  if (!rule) return false;
+  return 'hops' in rule || rule.isTrustedProxy(peer);
+}
+
+/**
  * The client's address: the one the nearest proxy Parley trusts saw. X-Forwarded-For lists the
  * addresses a request passed, each appended by the proxy that received it, so only entries on the
  * right were written by proxies; anything further left was written by the client. With trusted

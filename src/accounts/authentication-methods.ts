@@ -3,7 +3,6 @@ import type { DB } from '../storage/database.ts';
 import type { Database } from '../storage/schema.ts';
 import { purgeExpiredEmailCodes } from './email-codes.ts';
 import { purgeExpiredChallenges } from './passkeys.ts';
-import { purgeStaleSecondFactorThrottles } from './second-factor-throttle.ts';
 
 // How a user proved who they are, and what an app is told about it: the `amr` values of RFC 8176
 // and an `acr` level. The functions on proofs are pure; the interaction keeps the proofs of the
@@ -149,8 +148,7 @@ export async function lockSignInMethods(trx: Transaction<Database>, accountId: s
   return { password: Boolean(account.password), passkeys: Number(passkeys.n) };
 }
 
-/** Deletes what sign-ins leave behind and no longer need: answered or expired challenges, spent codes, stale throttle rows. */
-export async function purgeSignInLeftovers(db: DB, now: Date, throttleWindow: number): Promise<number> {
-  return (await purgeExpiredChallenges(db, now)) + (await purgeExpiredEmailCodes(db, now))
-    + (await purgeStaleSecondFactorThrottles(db, throttleWindow, now));
+/** Deletes what sign-ins leave behind and no longer need: answered or expired challenges, spent codes (throttles: purgeStaleThrottles). */
+export async function purgeSignInLeftovers(db: DB, now: Date): Promise<number> {
+  return (await purgeExpiredChallenges(db, now)) + (await purgeExpiredEmailCodes(db, now));
 }

@@ -7,7 +7,8 @@ import { CredentialError } from './credential-errors.ts';
 // Wrong second-factor codes are limited per account, so that someone who has the password cannot
 // try the million six-digit codes behind it. An attempt is counted BEFORE its code is checked, in
 // one statement that also refuses it while the account is blocked: parallel guesses cannot all
-// slip in before the first failure is written. A right code clears the count.
+// slip in before the first failure is written. A right code clears the count. Stale rows go with
+// the sign-in throttle's (purgeStaleThrottles).
 
 export interface SecondFactorThrottle {
   /**
@@ -61,14 +62,4 @@ export function createSecondFactorThrottle(db: DB, config: MfaConfig['throttle']
       await trx.deleteFrom('second_factor_throttle').where('account_id', '=', accountId).execute();
     },
   };
-}
-
-/** Deletes rows whose attempts are past the window and whose block is over: they decide nothing any more. */
-export async function purgeStaleSecondFactorThrottles(db: DB, window: number, now: Date): Promise<number> {
-  const forgotten = new Date(now.getTime() - window * 1000);
-  const deleted = await db.deleteFrom('second_factor_throttle')
-    .where('last_attempt_at', '<', forgotten)
-    .where((eb) => eb.or([eb('blocked_until', 'is', null), eb('blocked_until', '<', now)]))
-    .executeTakeFirst();
-  return Number(deleted.numDeletedRows);
 }

@@ -172,19 +172,29 @@ export function createThrottle(db: DB, config: Config['throttle'], clock: () => 
   };
 }
 
+/** How long failures count: throttle.window for passwords, mfa.throttle.window for second factors. */
+export interface ThrottleWindows {
+  signIn: number;
+  secondFactor: number;
+}
+
 /**
- * Deletes the rows that decide nothing any more: failures past the window, no delay running, no
- * check under way; and request limits whose window is over. An IP address is personal data not
- * to keep for nothing.
+ * Deletes the throttle rows that decide nothing any more: failures past their window, no delay
+ * running, no check under way (passwords and second factors alike); and request limits whose
+ * window is over. An IP address is personal data not to keep for nothing.
  */
-export async function purgeStaleThrottles(db: DB, window: number, now: Date): Promise<number> {
-  const forgotten = new Date(now.getTime() - window * 1000);
-  const leaseStart = new Date(now.getTime() - RESERVATION_LEASE_SECONDS * 1000);
-  const deleted = await db.deleteFrom('login_throttle')
-    .where((eb) => eb.or([eb('last_failure_at', 'is', null), eb('last_failure_at', '<', forgotten)]))
+export async function purgeStaleThrottles(db: DB, windows: ThrottleWindows, now: Date): Promise<number> {
+  const before = (seconds: number) => new Date(now.getTime() - seconds * 1000);
+  const leaseStart = before(RESERVATION_LEASE_SECONDS);
+  const signIns = await db.deleteFrom('login_throttle')
+    .where((eb) => eb.or([eb('last_failure_at', 'is', null), eb('last_failure_at', '<', before(windows.signIn))]))
     .where((eb) => eb.or([eb('blocked_until', 'is', null), eb('blocked_until', '<', now)]))
     .where((eb) => eb.or([eb('in_flight', '=', 0), eb('reserved_at', 'is', null), eb('reserved_at', '<', leaseStart)]))
     .executeTakeFirst();
+  const secondFactors = await db.deleteFrom('second_factor_throttle')
+    .where('last_attempt_at', '<', before(windows.secondFactor))
+    .where((eb) => eb.or([eb('blocked_until', 'is', null), eb('blocked_until', '<', now)]))
+    .executeTakeFirst();
   const limits = await db.deleteFrom('request_limits').where('window_ends_at', '<=', now).executeTakeFirst();
-  return Number(deleted.numDeletedRows) + Number(limits.numDeletedRows);
+  return [signIns, secondFactors, limits].reduce((sum, deleted) => sum + Number(deleted.numDeletedRows), 0);
 }

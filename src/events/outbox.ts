@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 
-// The closed list of event types. Payload schemas and delivery come with the events issue;
-// what matters now is that each event is written in the transaction of the change it reports.
+// The closed list of event types (their payloads: schemas.ts). Each event is written in the
+// transaction of the change it reports, so none is lost or sent for a change that did not happen.
 export type EventType =
   | 'account.created' | 'account.deleted'
   | 'answer.recorded' | 'answer.changed' | 'answer.deleted'

@@ -9,16 +9,16 @@ import type { Logger } from 'pino';
 import type { Accounts } from '../accounts/service.ts';
 import type { Config } from '../config/schema.ts';
 import type { Interactions } from '../oidc/interactions.ts';
-import { addressMatcher, clientAddressOf, type ForwardedForRule } from '../ip-addresses.ts';
+import { addressMatcher, clientAddressOf, isTrustedPeer, type ForwardedForRule } from '../ip-addresses.ts';
 import { isDatabaseUnavailable, type Storage } from '../storage/database.ts';
 import { ASSETS_DIR } from '../views/render.ts';
-import { pickLocale } from '../views/i18n.ts';
 import { accountRoutes } from './pages/email-links.ts';
 import { BodyTooLargeError, IncompleteBodyError } from './body.ts';
 import { state, type PageResponder, type RequestState } from './context.ts';
 import { CsrfError } from './csrf.ts';
 import { demoRoutes } from './pages/demo.ts';
 import { healthRoutes } from './health-routes.ts';
+import { chosenLocale, initialLocale, localeRoutes } from './locale.ts';
 import { interactionRoutes } from './interaction/routes.ts';
 import { createProfileScreen, previewRoutes } from './interaction/profile-screen.ts';
 import type { Profiling } from '../screensets/profiling.ts';
@@ -77,23 +77,32 @@ function forwardedForRule(config: Config): ForwardedForRule | undefined {
   return trusted.length > 0 ? { isTrustedProxy: addressMatcher(trusted) } : { hops };
 }
 
+// What a proxy says about the request it received besides the client's address: the scheme and
+// host the client used (read by Koa and by the provider when proxy is true), and its request id.
+const FORWARDED_HEADERS = ['x-forwarded-proto', 'x-forwarded-host', 'x-request-id'] as const;
+
 function requestContext(config: Config, logger: Logger): Middleware {
   const forwardedFor = forwardedForRule(config);
   return async (ctx, next) => {
+    const peer = ctx.req.socket.remoteAddress ?? '';
+    // Believed only from a peer the X-Forwarded-For rule trusts: from anyone else they are taken
+    // off the request, so that neither Parley nor the provider reads them.
+    const ignoredForwarded = config.proxy && !isTrustedPeer(peer, forwardedFor)
+      ? FORWARDED_HEADERS.filter((name) => ctx.req.headers[name] !== undefined) : [];
+    for (const name of ignoredForwarded) delete ctx.req.headers[name];
     // Koa's own ctx.ip would be the leftmost X-Forwarded-For entry, which the client writes.
-    ctx.request.ip = clientAddressOf(ctx.req.socket.remoteAddress ?? '', ctx.get('x-forwarded-for') || undefined, forwardedFor);
+    ctx.request.ip = clientAddressOf(peer, ctx.get('x-forwarded-for') || undefined, forwardedFor);
     const forwarded = config.proxy ? ctx.get('x-request-id') : '';
     const requestId = /^[A-Za-z0-9._-]{8,128}$/.test(forwarded) ? forwarded : randomUUID();
+    const chosen = chosenLocale(ctx, config.locales.supported);
     const s: RequestState = {
       requestId,
       ip: ctx.ip,
+      ...(ignoredForwarded.length > 0 ? { ignoredForwarded } : {}),
       log: logger.child({ req_id: requestId }),
-      locale: pickLocale({
-        uiLocales: typeof ctx.query.ui_locales === 'string' ? ctx.query.ui_locales : undefined,
-        acceptLanguage: ctx.get('accept-language') || undefined,
-        supported: config.locales.supported,
-        fallback: config.locales.default,
-      }),
+      chosenLocale: chosen,
+      // Routes that learn more (an interaction's ui_locales, the signed-in account) settle it again.
+      locale: initialLocale(ctx, config, chosen),
     };
     Object.assign(ctx.state, s);
     requestStates.set(ctx.req, s);
@@ -193,6 +202,7 @@ export function createHttpApp(deps: HttpDependencies): Koa {
       profileScreen: createProfileScreen({ config, profiling: deps.profiling, interactions: deps.interactions, pages, metrics, clock: deps.clock }),
     }),
     accountRoutes({ config, accounts: deps.accounts, pages }),
+    localeRoutes({ config, accounts: deps.accounts, sessions: deps.sessions }),
     preferenceCenterRoutes({ config, accounts: deps.accounts, center: deps.preferenceCenter, sessions: deps.sessions, pages, clock: deps.clock }),
     ...(config.demo.enabled ? [demoRoutes({ config, pages })] : []),
     ...(config.env === 'development' || config.screensets.preview

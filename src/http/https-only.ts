@@ -1,7 +1,7 @@
 import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
-import type { PageResponder } from './context.ts';
+import { state, type PageResponder } from './context.ts';
 
 // Probes and scrapers reach a node over plain http inside the network; these set no cookies.
 const PLAIN_HTTP_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -9,6 +9,9 @@ const PLAIN_HTTP_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 /** Why a request reached a node whose issuer is https over plain http: a deployment mistake, most likely. */
 function causeOf(ctx: Context): { key: string; hint: string } {
   const forwarded = ctx.get('x-forwarded-proto');
+  if (state(ctx).ignoredForwarded?.includes('x-forwarded-proto')) {
+    return { key: 'proxy_peer_not_trusted', hint: `the request carries X-Forwarded-Proto from ${ctx.req.socket.remoteAddress ?? 'a peer'}, which is not in forwarded_for.trusted_proxies, so it is ignored; add the proxy's address there` };
+  }
   if (!ctx.app.proxy && forwarded) {
     return { key: 'proxy_not_trusted', hint: 'the request carries X-Forwarded-Proto, which is ignored because proxy is false; set proxy: true if a TLS-terminating proxy is in front of Parley' };
   }

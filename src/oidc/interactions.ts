@@ -1,11 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, type default as Provider } from 'oidc-provider';
 import type { Config } from '../config/schema.ts';
-import { FIRST_SIGN_IN, PROFILE_RESULT, type ProfilePromptDetails } from './profile-prompt.ts';
+import { FIRST_SIGN_IN, PROFILE_RESULT, profilePromptDetails, type ProfilePromptDetails } from './profile-prompt.ts';
 import { claimsOfScopes } from './provider.ts';
 
 // The HTTP layer drives sign-in pages through this small surface instead of reaching into
-// oidc-provider: what the current interaction asks for, and the few ways to answer it.
+// oidc-provider: what the current interaction asks for, and the few ways to answer it. A request
+// reads its interaction once (load) and answers that same interaction: the answer is written
+// without reading it again.
 
 export interface InteractionView {
   uid: string;
@@ -27,7 +29,7 @@ export interface InteractionView {
   missingClaims: string[];
   /** The signed-in account, when the interaction has one (every prompt after login). */
   accountId: string | undefined;
-  /** The questions chosen for this sign-in (profile prompt). */
+  /** The questions chosen for this sign-in and the session they count against (profile prompt). */
   profile: ProfilePromptDetails | undefined;
 }
 
@@ -41,36 +43,51 @@ export class InteractionExpiredError extends Error {
 
 type Req = IncomingMessage;
 type Res = ServerResponse;
+type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+type InteractionResult = Parameters<Provider['interactionResult']>[2];
+
+/** What the consent prompt asks for (oidc-provider's consent prompt details). */
+interface ConsentDetails { missingOIDCScope?: string[]; missingOIDCClaims?: string[] }
 
 export function createInteractions(provider: Provider, config: Config, clock: () => Date) {
+  // Each view load() returned, with the interaction it was read from, for the answer to write.
+  const loaded = new WeakMap<InteractionView, Interaction>();
 
-  async function details(req: Req, res: Res) {
-    try {
-      return await provider.interactionDetails(req, res);
-    } catch (error) {
-      if (error instanceof errors.SessionNotFound) throw new InteractionExpiredError(error);
-      throw error;
-    }
+  function interactionOf(view: InteractionView): Interaction {
+    const interaction = loaded.get(view);
+    if (!interaction) throw new TypeError('an interaction is answered with the view load() returned for it');
+    return interaction;
   }
 
-  async function result(req: Req, res: Res, outcome: Parameters<Provider['interactionResult']>[2], mergeWithLastSubmission = true): Promise<string> {
-    try {
-      return await provider.interactionResult(req, res, outcome, { mergeWithLastSubmission });
-    } catch (error) {
-      if (error instanceof errors.SessionNotFound) throw new InteractionExpiredError(error);
-      throw error;
-    }
+  /**
+   * Records the outcome of a step on the interaction this request read, as the provider's
+   * interactionResult does after reading it again; returns where to send the browser next.
+   */
+  async function result(view: InteractionView, outcome: InteractionResult, mergeWithLastSubmission = true): Promise<string> {
+    const interaction = interactionOf(view);
+    // It may have run out while the step worked (a password check, a database write).
+    if (interaction.isExpired) throw new InteractionExpiredError();
+    interaction.result = mergeWithLastSubmission && !('error' in outcome) ? { ...interaction.lastSubmission, ...outcome } : outcome;
+    await interaction.persist();
+    return interaction.returnTo;
   }
 
   return {
+    /** The interaction of this browser (its interaction cookie), as the pages need it. */
     async load(req: Req, res: Res): Promise<InteractionView> {
-      const interaction = await details(req, res);
+      let interaction: Interaction;
+      try {
+        interaction = await provider.interactionDetails(req, res);
+      } catch (error) {
+        if (error instanceof errors.SessionNotFound) throw new InteractionExpiredError(error);
+        throw error;
+      }
       const clientId = String(interaction.params.client_id);
       const client = config.clientsById.get(clientId);
-      const promptDetails = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] } & Partial<ProfilePromptDetails>;
+      const promptDetails = interaction.prompt.details as ConsentDetails;
       const missingScopes = promptDetails.missingOIDCScope ?? [];
       const carried = claimsOfScopes(missingScopes);
-      return {
+      const view: InteractionView = {
         uid: interaction.uid,
         prompt: interaction.prompt.name,
         reasons: interaction.prompt.reasons,
@@ -82,21 +99,18 @@ export function createInteractions(provider: Provider, config: Config, clock: ()
         missingScopes,
         missingClaims: (promptDetails.missingOIDCClaims ?? []).filter((claim) => !carried.has(claim)),
         accountId: interaction.session?.accountId,
-        profile: interaction.prompt.name === 'profile' && promptDetails.setId && promptDetails.sessionKey
-          ? {
-            setId: promptDetails.setId, setVersion: promptDetails.setVersion ?? 1,
-            questionIds: promptDetails.questionIds ?? [], sessionKey: promptDetails.sessionKey,
-          }
-          : undefined,
+        profile: interaction.prompt.name === 'profile' ? profilePromptDetails.decode(interaction.prompt.details) : undefined,
       };
+      loaded.set(view, interaction);
+      return view;
     },
 
     /**
      * Completes the login prompt; returns where to send the browser next. `firstSignIn` marks the
      * sign-in that follows registration (screen-sets triggered after_registration).
      */
-    finishLogin(req: Req, res: Res, accountId: string, options: { firstSignIn?: boolean } = {}): Promise<string> {
-      return result(req, res, {
+    finishLogin(interaction: InteractionView, accountId: string, options: { firstSignIn?: boolean } = {}): Promise<string> {
+      return result(interaction, {
         // The time of the password, fixed now: later steps (consent, questions) merge this result
         // back, and without `ts` the provider would take the time of the last step as the login's.
         login: { accountId, amr: ['pwd'], remember: true, ts: Math.floor(clock().getTime() / 1000) },
@@ -105,28 +119,28 @@ export function createInteractions(provider: Provider, config: Config, clock: ()
     },
 
     /** Completes the profile prompt, whatever the user chose; returns where to send the browser next. */
-    finishProfile(req: Req, res: Res): Promise<string> {
-      return result(req, res, { [PROFILE_RESULT]: { done: true } });
+    finishProfile(interaction: InteractionView): Promise<string> {
+      return result(interaction, { [PROFILE_RESULT]: { done: true } });
     },
 
     /** Grants what the app asked for in this interaction; returns where to send the browser next. */
-    async grantConsent(req: Req, res: Res): Promise<string> {
-      const interaction = await details(req, res);
+    async grantConsent(view: InteractionView): Promise<string> {
+      const interaction = interactionOf(view);
       const accountId = interaction.session?.accountId;
       if (!accountId) throw new InteractionExpiredError();
       const clientId = String(interaction.params.client_id);
       const grant = (interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined)
         ?? new provider.Grant({ accountId, clientId });
-      const requested = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
+      const requested = interaction.prompt.details as ConsentDetails;
       if (requested.missingOIDCScope?.length) grant.addOIDCScope(requested.missingOIDCScope.join(' '));
       if (requested.missingOIDCClaims?.length) grant.addOIDCClaims(requested.missingOIDCClaims);
       const grantId = await grant.save();
-      return result(req, res, { consent: { grantId } });
+      return result(view, { consent: { grantId } });
     },
 
     /** The user declined: the app receives access_denied. */
-    abort(req: Req, res: Res): Promise<string> {
-      return result(req, res, { error: 'access_denied', error_description: 'The user declined the request' });
+    abort(interaction: InteractionView): Promise<string> {
+      return result(interaction, { error: 'access_denied', error_description: 'The user declined the request' });
     },
   };
 }

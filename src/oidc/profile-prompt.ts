@@ -1,16 +1,43 @@
+import type { IncomingMessage } from 'node:http';
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
+import { z } from 'zod';
+import type { PendingScreen } from '../screensets/profiling.ts';
 
 // The progressive-profiling step of a sign-in, as a prompt in oidc-provider's interaction policy:
 // after login and consent, before the app gets its code. To the app it is invisible: the
 // authorization request is answered as any other, only a little later.
 
-/** What the prompt hands to the question screen (stored in the interaction's prompt details). */
+/**
+ * What the prompt hands to the question screen: the screen chosen for this sign-in, and the
+ * sign-in session whose ceiling it counts against. It travels in the interaction's prompt details,
+ * stored with the interaction and read back on each request of the screen, so one codec writes
+ * and reads it (profilePromptDetails).
+ */
 export interface ProfilePromptDetails {
-  setId: string;
-  setVersion: number;
-  questionIds: string[];
+  screen: PendingScreen;
   sessionKey: string;
 }
+
+// The stored shape is flat, as interactions begun before an upgrade still carry it.
+const storedDetails = z.object({
+  setId: z.string().min(1),
+  setVersion: z.number().int().min(0),
+  questionIds: z.array(z.string().min(1)),
+  sessionKey: z.string().min(1),
+});
+
+export const profilePromptDetails = {
+  encode({ screen, sessionKey }: ProfilePromptDetails): z.infer<typeof storedDetails> {
+    return { setId: screen.setId, setVersion: screen.setVersion, questionIds: [...screen.questionIds], sessionKey };
+  },
+  /** The details of a profile prompt, or undefined when these are not (another prompt's, or damaged). */
+  decode(details: unknown): ProfilePromptDetails | undefined {
+    const parsed = storedDetails.safeParse(details);
+    if (!parsed.success) return undefined;
+    const { sessionKey, ...screen } = parsed.data;
+    return { screen, sessionKey };
+  },
+};
 
 export interface ProfileSignIn {
   accountId: string;
@@ -23,8 +50,8 @@ export interface ProfileSignIn {
 }
 
 export interface ProfilePromptSource {
-  /** The screen to show now, or null. */
-  pendingScreen(signIn: ProfileSignIn): Promise<{ setId: string; setVersion: number; questionIds: string[] } | null>;
+  /** The screen to show now, or null. `request` is the HTTP request the check runs in (its language choice lives there). */
+  pendingScreen(signIn: ProfileSignIn, request: IncomingMessage): Promise<{ setId: string; setVersion: number; questionIds: string[] } | null>;
   /** Told when deciding failed; the sign-in goes on without questions. */
   onError(error: unknown): void;
 }
@@ -55,16 +82,19 @@ export function profilePrompt(source: ProfilePromptSource): interactionPolicy.Pr
         promptNone: false,
         uiLocales: typeof oidc.params?.ui_locales === 'string' ? oidc.params.ui_locales : undefined,
         acceptLanguage: ctx.get('accept-language') || undefined,
-      });
+      }, ctx.req);
       if (!screen) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-      decided.set(ctx, { ...screen, sessionKey });
+      decided.set(ctx, { screen, sessionKey });
       return interactionPolicy.Check.REQUEST_PROMPT;
     } catch (error) {
       // Profiling never blocks a sign-in.
       source.onError(error);
       return interactionPolicy.Check.NO_NEED_TO_PROMPT;
     }
-  }, (ctx: KoaContextWithOIDC) => ({ ...decided.get(ctx) }));
+  }, (ctx: KoaContextWithOIDC) => {
+    const details = decided.get(ctx);
+    return details ? profilePromptDetails.encode(details) : {};
+  });
 
   return new interactionPolicy.Prompt({ name: 'profile', requestable: false }, check);
 }

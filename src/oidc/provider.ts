@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { API_SCOPES, type Config, type ClientConfig } from '../config/schema.ts';
@@ -46,7 +47,10 @@ export interface ProviderDependencies {
   extraPrompts?: interactionPolicy.Prompt[];
   /** Koa middleware run inside the provider, around its own handling of each request. */
   middleware?: ((ctx: KoaContextWithOIDC, next: () => Promise<unknown>) => Promise<void>)[];
-  /** Told of every request the provider answered with server_error. */
+  /**
+   * Told of every request the provider answered with server_error, and of any other failure its
+   * Koa app reports (one thrown past its error handler), but for connections a client broke off.
+   */
   onServerError?: (error: Error) => void;
 }
 
@@ -334,7 +338,22 @@ export function createProvider(deps: ProviderDependencies): Provider {
     (ctx.state as { serverError?: Error }).serverError = error;
     deps.onServerError?.(error);
   });
+  // The provider is a Koa app of its own, and Koa prints to stderr what the app reports as an
+  // error when nobody listens for it: a client cutting a POST /token body short ("Parse Error")
+  // ends up there. With a listener nothing is printed; what matters goes to the logger.
+  (provider as unknown as EventEmitter).on('error', (error: Error) => {
+    if (!brokenOffByClient(error)) deps.onServerError?.(error);
+  });
   return provider;
+}
+
+/**
+ * A connection the client broke off (a body cut short, a reset, bytes the HTTP parser cannot
+ * read): the client's doing, and the access log has the request's status.
+ */
+function brokenOffByClient(error: Error & { code?: unknown }): boolean {
+  const code = typeof error.code === 'string' ? error.code : '';
+  return code.startsWith('HPE_') || ['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'].includes(code);
 }
 
 export type { Provider, KoaContextWithOIDC };

@@ -1,8 +1,8 @@
 // Which questions, if any, to ask this user now — and whether a submitted answer is acceptable.
 //
 // selectQuestions is a pure function of (screen-sets, the user's answers and prompt history, the
-// client, the sign-in session, the clock): the product's rules from issue 3 ("Which questions,
-// when") live here and nowhere else, and it is tested without a database. It runs on every
+// client, the sign-in session, the clock): the product's rules of which questions to ask, and
+// when, live here and nowhere else, and it is tested without a database. It runs on every
 // sign-in: it reads the prompt log once per call into a flat array and never scans it per question.
 import type { Config } from '../config/schema.ts';
 import {

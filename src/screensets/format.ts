@@ -1,5 +1,5 @@
-// The screen-set file format: one YAML file per screen-set, as sketched in DESIGN.md ("Screen-sets")
-// and specified in issue 3. This module is the one description of that format: the zod schema the
+// The screen-set file format: one YAML file per screen-set, as the README describes it
+// ("Screen-sets"). This module is the one description of that format: the zod schema the
 // loader validates with, the types the engine works on, and the source of the JSON Schema that
 // ships as screensets/screenset.schema.json for editors.
 //
@@ -363,7 +363,7 @@ const CONDITION_KEYS = ['answered', 'not_answered', 'equals', 'in', 'all', 'any'
 
 /** The schema of `audience.when`, as written; the loader also checks references in files with other problems. */
 export const conditionInput: z.ZodType<ConditionInput> = strictObject({
-  // `answered: { brew_method: [espresso] }` (the form in DESIGN.md) is `in` by another name.
+  // `answered: { brew_method: [espresso] }` ("answered espresso", as authors tend to write it) is `in` by another name.
   answered: z.union([z.array(questionId).min(1), z.record(questionId, z.array(conditionValue).min(1))], {
     error: 'expected a list of question ids, or a map of question id to the answers that count',
   }).optional(),

@@ -1,7 +1,7 @@
 // Loads every screen-set file in a directory and reports every problem at once, each as
-// "file:line: key.path: what is wrong and what is expected" (issue 3, "The format, and the
-// authoring experience"). The start, the development reload and `parley screensets validate` all
-// go through loadScreenSets, so they report the same problems in the same words.
+// "file:line: key.path: what is wrong and what is expected", so that an author can fix a file in
+// one pass. The start, the development reload and `parley screensets validate` all go through
+// loadScreenSets, so they report the same problems in the same words.
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { formatPath, readYamlFile, type KeyPath, type YamlFile } from '../config/load.ts';

@@ -26,8 +26,7 @@
 //     one plain column index; multiple-choice answers use a GIN index (`?|`: any of the values).
 //   - Still one probe of the ledger per candidate, which PostgreSQL 15 cannot run in parallel
 //     workers (a correlated subplan). A current-consent table written with the ledger (one row per
-//     account and purpose) would turn it into a plain, parallel join; see the closing note of the
-//     segments work.
+//     account and purpose) would turn it into a plain, parallel join.
 import { sql, type Expression, type ExpressionBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { Config } from '../config/schema.ts';
 import { parseDuration } from '../config/duration.ts';

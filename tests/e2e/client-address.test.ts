@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMailbox } from '../../src/mail/mailer.ts';
 import { HttpBrowser } from '../support/browser.ts';
 import { appClient, authorizationRequest, PASSWORD, registerAndAuthorize, uniqueEmail, type AppClient } from '../support/oidc-app.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { captureLogs, startTestServer, TEST_CLIENTS, type TestServer } from '../support/server.ts';
 
 // Whose address a request is, over HTTP with the headers a client can forge: the throttle, the
 // reset-mail limits and /metrics must all see the address the nearest proxy saw. The test is the
@@ -102,6 +102,48 @@ describe('behind trusted proxies (forwarded_for.trusted_proxies)', () => {
     expect((await fetch(`${server.issuer}/metrics`, { headers: { 'x-forwarded-for': '127.0.0.1, 203.0.113.7' } })).status).toBe(403);
     expect((await fetch(`${server.issuer}/metrics`, { headers: { 'x-forwarded-for': '203.0.113.7, 127.0.0.2' } })).status).toBe(403);
     expect((await fetch(`${server.issuer}/metrics`, { headers: { 'x-forwarded-for': '127.0.0.1' } })).status).toBe(200);
+  });
+
+  it('takes the scheme and the request id a trusted proxy forwards', async () => {
+    const page = await fetch(`${server.issuer}/forgot-password`, { headers: FORWARDED });
+    expect(page.headers.get('x-request-id')).toBe(FORWARDED['x-request-id']);
+    expect(page.headers.getSetCookie().join('\n')).toMatch(/^__Host-parley\.csrf=[^;]+;.*secure/im);
+  });
+});
+
+// What a proxy forwards besides the address: the scheme the client used, the host it asked for,
+// the id the proxy gave the request.
+const FORWARDED = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'elsewhere.example', 'x-request-id': 'proxy-request-0123456789' };
+
+describe('a peer that is not one of the trusted proxies', () => {
+  const issuer = 'https://id.parley.test';
+  let server: TestServer;
+  let logs: Record<string, unknown>[];
+  let node: string;
+  beforeAll(async () => {
+    // The test connects from 127.0.0.1, which is not among the trusted proxies.
+    server = await startTestServer({ issuer, clients: TEST_CLIENTS('${issuer}'), proxy: true, forwarded_for: { trusted_proxies: ['10.0.0.0/8'] } });
+    node = `http://127.0.0.1:${server.config.port}`;
+    logs = captureLogs(server);
+  });
+  afterAll(async () => { await server?.close(); });
+
+  it('is not believed when it says the request came over https, nor given its request id', async () => {
+    const page = await fetch(`${node}/forgot-password`, { headers: FORWARDED, redirect: 'manual' });
+    // Plain http to an https issuer: sent to the issuer, with no cookie (it would have to be Secure).
+    expect(page.status).toBe(308);
+    expect(page.headers.get('location')).toBe(`${issuer}/forgot-password`);
+    expect(page.headers.getSetCookie()).toEqual([]);
+    expect(page.headers.get('x-request-id')).not.toBe(FORWARDED['x-request-id']);
+    // Health checks answer over plain http; their id is Parley's own.
+    const health = await fetch(`${node}/healthz`, { headers: FORWARDED });
+    expect(health.status).toBe(200);
+    expect(health.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('is named in the warning, as the proxy missing from trusted_proxies', async () => {
+    const warning = logs.find((l) => Number(l.level) === 40 && String(l.msg).includes('plain http'));
+    expect(warning?.msg).toMatch(/trusted_proxies/);
   });
 });
 

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { captureLogs, startTestServer, TEST_CLIENTS, type TestServer } from '../support/server.ts';
 
 // What the HTTP edge does with clients that misbehave at the transport: a body cut short, a body
@@ -43,17 +43,20 @@ describe('a client that cuts its upload short', () => {
   });
   afterAll(async () => { await server?.close(); });
 
-  it('is logged and counted as a closed request (499), not as a database outage', async () => {
+  /** Posts the start of a 1000-byte body, then closes the connection. */
+  async function cutShort(path: string, headers: string[], start: string) {
     const { socket, received } = await connect(server.config.port);
     // Expect: 100-continue: the server answers 100 once its handler has the request, so the
     // body is cut while the handler is reading it.
-    socket.write([
-      'POST /forgot-password HTTP/1.1', 'Host: 127.0.0.1', 'Content-Type: application/x-www-form-urlencoded',
-      'Content-Length: 1000', 'Expect: 100-continue', '', '',
-    ].join('\r\n'));
+    socket.write([`POST ${path} HTTP/1.1`, 'Host: 127.0.0.1', ...headers, 'Content-Length: 1000', 'Expect: 100-continue', '', ''].join('\r\n'));
     await eventually(() => received().startsWith('HTTP/1.1 100'), '100 Continue');
-    socket.write('csrf=abc&email=someone%40exa');
+    socket.write(start);
     socket.destroy();
+  }
+  const FORM = 'Content-Type: application/x-www-form-urlencoded';
+
+  it('is logged and counted as a closed request (499), not as a database outage', async () => {
+    await cutShort('/forgot-password', [FORM], 'csrf=abc&email=someone%40exa');
 
     await eventually(() => requestLine(logs, '/forgot-password') !== undefined, 'the access log line');
     expect(requestLine(logs, '/forgot-password')).toMatchObject({ method: 'POST', status: 499 });
@@ -65,6 +68,21 @@ describe('a client that cuts its upload short', () => {
     expect(metrics).not.toMatch(/status="503"/);
   });
 
+  it('at the token endpoint: the provider answers it, and prints nothing of it to stderr', async () => {
+    // oidc-provider is a Koa app of its own; Koa prints what its app reports as an error unless
+    // the app has a listener. Everything goes to Parley's logger instead.
+    const printed = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      await cutShort('/token', [FORM], 'grant_type=client_cred');
+      // The provider is told of the broken connection before it answers, and the log line comes after.
+      await eventually(() => requestLine(logs, '/token') !== undefined, 'the access log line');
+      expect(printed).not.toHaveBeenCalled();
+      expect(logs.filter((l) => Number(l.level) >= 50)).toEqual([]);
+    } finally {
+      printed.mockRestore();
+    }
+  });
+
   it('in the management API, too', async () => {
     // A JSON body cut short after a valid token: the API's own body reader and error mapping.
     const token = await fetch(`${server.issuer}/token`, {
@@ -72,14 +90,7 @@ describe('a client that cuts its upload short', () => {
       headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('crm:crm-secret-for-tests-0123456789').toString('base64')}` },
       body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'segments:read' }),
     }).then(async (r) => (await r.json() as { access_token: string }).access_token);
-    const { socket, received } = await connect(server.config.port);
-    socket.write([
-      'POST /api/v1/segments/count HTTP/1.1', 'Host: 127.0.0.1', 'Content-Type: application/json', `Authorization: Bearer ${token}`,
-      'Content-Length: 1000', 'Expect: 100-continue', '', '',
-    ].join('\r\n'));
-    await eventually(() => received().startsWith('HTTP/1.1 100'), '100 Continue');
-    socket.write('{"all": [');
-    socket.destroy();
+    await cutShort('/api/v1/segments/count', ['Content-Type: application/json', `Authorization: Bearer ${token}`], '{"all": [');
 
     await eventually(() => logs.some((l) => l.route === '/api/v1/segments/count'), 'the API log line');
     expect(logs.find((l) => l.route === '/api/v1/segments/count')).toMatchObject({ status: 499 });

@@ -467,7 +467,7 @@ describe('throttle', () => {
     await throttle.recordFailure(blocked);
     await throttle.recordFailure(blocked);
     advance(3601);
-    await purgeStaleThrottles(storage.db, 3600, clock());
+    await purgeStaleThrottles(storage.db, { signIn: 3600, secondFactor: 3600 }, clock());
     const keys = async (email: string) => (await storage.db.selectFrom('login_throttle').select('key').where('key', '=', `account:${email}`).execute()).length;
     // A free failure, past the window → gone. A delay still running → kept.
     expect(await keys(stale.email)).toBe(0);

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrolmentOf } from '../../src/accounts/authentication-methods.ts';
 import { CredentialError } from '../../src/accounts/credential-errors.ts';
 import { createRecoveryCodes, RECOVERY_CODE_COUNT, type RecoveryCodes } from '../../src/accounts/recovery-codes.ts';
-import { createSecondFactorThrottle, purgeStaleSecondFactorThrottles } from '../../src/accounts/second-factor-throttle.ts';
+import { createSecondFactorThrottle } from '../../src/accounts/second-factor-throttle.ts';
+import { purgeStaleThrottles } from '../../src/accounts/throttle.ts';
 import { createTotp, type Totp } from '../../src/accounts/totp.ts';
 import { deepMerge, loadConfig } from '../../src/config/load.ts';
 import { KeyDecryptionError } from '../../src/oidc/keys.ts';
@@ -187,9 +188,19 @@ describe.each(BACKENDS)('second factors on $name', (backend) => {
     advance(STEP_MS);
     for (let i = 0; i < 4; i++) expect((await rejection(totp.verify(id, '123456'))).code).toBe('code_invalid');
     await totp.verify(id, appCode(secret, now));
+  });
 
-    advance(2 * 3600_000);
-    expect(await purgeStaleSecondFactorThrottles(storage.db, 3600, now)).toBeGreaterThanOrEqual(0);
+  it('has its counts purged once past the window, unless a delay is still running', async () => {
+    const strict = services({ mfa: { throttle: { free_attempts: 1, base_delay: '2h', max_delay: '2h' } } });
+    const stale = await enrolled();
+    const blocked = await enrolled();
+    expect((await rejection(totp.verify(stale.id, '123456'))).code).toBe('code_invalid');
+    expect((await rejection(strict.totp.verify(blocked.id, '123456'))).code).toBe('code_invalid');
+    advance(3601_000);
+    expect(await purgeStaleThrottles(storage.db, { signIn: 3600, secondFactor: 3600 }, now)).toBeGreaterThanOrEqual(1);
+    const kept = await storage.db.selectFrom('second_factor_throttle').select('account_id').where('account_id', 'in', [stale.id, blocked.id]).execute();
+    expect(kept.map((row) => row.account_id)).toEqual([blocked.id]);
+    expect((await rejection(strict.totp.verify(blocked.id, appCode(blocked.secret, now)))).code).toBe('throttled');
   });
 
   it('counts attempts made in parallel before any is checked: twenty wrong guesses at once get five tries', async () => {

@@ -127,7 +127,7 @@ describe('selectQuestions', () => {
       ['in: one of the answers', { in: { brew_method: ['filter', 'espresso'] } }, espresso, true],
       ['in: any selected option of a multi_choice answer', { in: { style: ['iced'] } }, styles, true],
       ['in: none selected', { in: { style: ['milk'] } }, styles, false],
-      ['answered map (the DESIGN.md form)', { answered: { brew_method: ['espresso'] } }, espresso, true],
+      ['answered map: in by another name', { answered: { brew_method: ['espresso'] } }, espresso, true],
       ['several keys: all must hold', { answered: ['brew_method'], equals: { brew_method: 'filter' } }, espresso, false],
       ['all: every one', { all: [{ answered: ['brew_method'] }, { not_answered: ['style'] }] }, espresso, true],
       ['all: not if one fails', { all: [{ answered: ['brew_method'] }, { answered: ['style'] }] }, espresso, false],

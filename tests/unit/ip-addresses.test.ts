@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addressMatcher, clientAddressOf, clientNetwork, normalizeAddress, parseNetwork } from '../../src/ip-addresses.ts';
+import { addressMatcher, clientAddressOf, clientNetwork, isTrustedPeer, normalizeAddress, parseNetwork } from '../../src/ip-addresses.ts';
 
 describe('client addresses', () => {
   it('spells each address one way', () => {
@@ -72,5 +72,15 @@ describe('the client behind proxies', () => {
     expect(clientAddressOf('198.51.100.1', '127.0.0.1', rule)).toBe('198.51.100.1');
     expect(clientAddressOf(PEER, '10.1.1.1', rule)).toBe('10.1.1.1');
     expect(clientAddressOf(PEER, '[2001:db8::7]:4711', rule)).toBe('2001:db8::7');
+  });
+
+  it('trusts what a peer forwards as far as the rule trusts the peer', () => {
+    const rule = { isTrustedProxy: addressMatcher(['10.0.0.0/8']) };
+    expect(isTrustedPeer(PEER, rule)).toBe(true);
+    expect(isTrustedPeer('::ffff:10.1.2.3', rule)).toBe(true);
+    expect(isTrustedPeer('198.51.100.1', rule)).toBe(false);
+    // With hops, every request passed the proxies; without a rule (proxy: false), no peer is one.
+    expect(isTrustedPeer('198.51.100.1', { hops: 1 })).toBe(true);
+    expect(isTrustedPeer(PEER, undefined)).toBe(false);
   });
 });

@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import type { Config } from '../../config/schema.ts';
 import type { Interactions, InteractionView } from '../../oidc/interactions.ts';
 import type { AnswerRejection } from '../../screensets/engine.ts';
-import type { Profiling, PendingScreen } from '../../screensets/profiling.ts';
+import type { Profiling } from '../../screensets/profiling.ts';
 import type { ScreenSetLibrary } from '../../screensets/library.ts';
 import { localize } from '../../screensets/loader.ts';
 import { consentText } from '../../consent/ledger.ts';
@@ -13,6 +13,7 @@ import { pickLocale } from '../../views/i18n.ts';
 import { state, type PageResponder } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
 import { answerFieldName, questionViews } from '../question-view.ts';
+import { interactionUrls, seeOther, type Step } from './steps.ts';
 
 export interface ProfileScreenDeps {
   config: Config;
@@ -23,30 +24,27 @@ export interface ProfileScreenDeps {
   clock: () => Date;
 }
 
-const urls = (uid: string) => ({ save: `/interaction/${uid}/profile`, skip: `/interaction/${uid}/profile/skip` });
-
-/** The pieces of the question screen that the sign-in routes (routes.ts) plug into its own routes. */
+/** The steps of the question screen that the sign-in routes (routes.ts) list for the profile prompt. */
 export function createProfileScreen(deps: ProfileScreenDeps) {
   const { config, profiling, interactions, pages, metrics, clock } = deps;
 
+  /** Who is asked which questions, in which session: the prompt's details, for a signed-in account. */
   function signedIn(interaction: InteractionView) {
-    const pending = interaction.profile;
-    if (!pending || !interaction.accountId) return undefined;
-    const { sessionKey, ...screen } = pending;
-    return { accountId: interaction.accountId, clientId: interaction.clientId, sessionKey, pending: screen as PendingScreen };
+    const { profile, accountId } = interaction;
+    if (!profile || !accountId) return undefined;
+    return { accountId, clientId: interaction.clientId, sessionKey: profile.sessionKey, pending: profile.screen };
   }
 
   /** Profiling never blocks a sign-in: a failure to store is logged and counted, and the user goes on. */
-  async function continueDespite(ctx: Context, error: unknown) {
+  async function continueDespite(ctx: Context, interaction: InteractionView, error: unknown) {
     state(ctx).log.error({ err: error }, 'storing the profiling screen failed; continuing the sign-in without it');
     metrics.profilingFailures.inc();
-    return finish(ctx);
+    return finish(ctx, interaction);
   }
 
   /** Leaves the screen: the sign-in goes on to the app. */
-  async function finish(ctx: Context) {
-    ctx.status = 303;
-    ctx.redirect(await interactions.finishProfile(ctx.req, ctx.res));
+  async function finish(ctx: Context, interaction: InteractionView) {
+    seeOther(ctx, await interactions.finishProfile(interaction));
   }
 
   interface Resubmission {
@@ -76,10 +74,11 @@ export function createProfileScreen(deps: ProfileScreenDeps) {
     const screen = await profiling.screen(current.accountId, current.pending);
     if (!screen) return false;
     const { locale } = state(ctx);
+    const urls = interactionUrls(interaction.uid);
     const common = {
       csrfToken: pages.csrf(ctx),
-      action: urls(interaction.uid).save,
-      skipAction: urls(interaction.uid).skip,
+      action: urls.profile,
+      skipAction: urls.profileSkip,
       clientName: interaction.clientName,
       ...(extra.formError ? { error: pages.t(ctx, 'profile.form_error') } : {}),
     };
@@ -104,60 +103,63 @@ export function createProfileScreen(deps: ProfileScreenDeps) {
     return true;
   }
 
-  return {
-    async show(ctx: Context, interaction: InteractionView): Promise<void> {
-      const current = signedIn(interaction);
-      if (!current) return finish(ctx);
-      try {
-        await profiling.markShown(current, current.pending);
-        if (await render(ctx, interaction, {})) {
-          metrics.profilingScreens.inc({ outcome: 'shown' });
-          return;
-        }
-      } catch (error) {
-        // Profiling never blocks a sign-in: on any failure the user goes on to the app.
-        state(ctx).log.error({ err: error }, 'profiling screen failed; continuing the sign-in without it');
-        metrics.profilingFailures.inc();
-      }
-      return finish(ctx);
-    },
-
-    async save(ctx: Context, interaction: InteractionView, body: URLSearchParams): Promise<void> {
-      const current = signedIn(interaction);
-      if (!current) return finish(ctx);
-      const values = new Map(current.pending.questionIds.map((id) => [id, body.getAll(answerFieldName(id))]));
-      const declined = new Set(body.getAll('decline'));
-      const consents = new Set(body.getAll('consent'));
-      let result: Awaited<ReturnType<Profiling['submit']>>;
-      try {
-        result = await profiling.submit({ ...current, locale: state(ctx).locale, values, declined, consents });
-      } catch (error) {
-        return continueDespite(ctx, error);
-      }
-      if (!result.ok) {
-        metrics.profilingScreens.inc({ outcome: 'invalid' });
-        await render(ctx, interaction, {
-          submitted: values, errors: result.errors, declined, consents, consentMissing: result.consentMissing, formError: true,
-        }, 400);
+  /** Shows the questions chosen for this sign-in; with none to show, the sign-in goes on. */
+  const show: Step = async (ctx, { interaction }) => {
+    const current = signedIn(interaction);
+    if (!current) return finish(ctx, interaction);
+    try {
+      await profiling.markShown(current, current.pending);
+      if (await render(ctx, interaction, {})) {
+        metrics.profilingScreens.inc({ outcome: 'shown' });
         return;
       }
-      metrics.profilingScreens.inc({ outcome: result.answered.length > 0 ? 'answered' : result.declined.length > 0 ? 'declined' : 'skipped' });
-      return finish(ctx);
-    },
-
-    async skip(ctx: Context, interaction: InteractionView): Promise<void> {
-      const current = signedIn(interaction);
-      if (current) {
-        try {
-          await profiling.skip({ ...current, locale: state(ctx).locale });
-          metrics.profilingScreens.inc({ outcome: 'skipped' });
-        } catch (error) {
-          return continueDespite(ctx, error);
-        }
-      }
-      return finish(ctx);
-    },
+    } catch (error) {
+      // Profiling never blocks a sign-in: on any failure the user goes on to the app.
+      state(ctx).log.error({ err: error }, 'profiling screen failed; continuing the sign-in without it');
+      metrics.profilingFailures.inc();
+    }
+    return finish(ctx, interaction);
   };
+
+  /** Stores the answers and the consents they need, or shows the screen again with what is wrong. */
+  const save: Step = async (ctx, { interaction, form }) => {
+    const current = signedIn(interaction);
+    if (!current) return finish(ctx, interaction);
+    const values = new Map(current.pending.questionIds.map((id) => [id, form.getAll(answerFieldName(id))]));
+    const declined = new Set(form.getAll('decline'));
+    const consents = new Set(form.getAll('consent'));
+    let result: Awaited<ReturnType<Profiling['submit']>>;
+    try {
+      result = await profiling.submit({ ...current, locale: state(ctx).locale, values, declined, consents });
+    } catch (error) {
+      return continueDespite(ctx, interaction, error);
+    }
+    if (!result.ok) {
+      metrics.profilingScreens.inc({ outcome: 'invalid' });
+      await render(ctx, interaction, {
+        submitted: values, errors: result.errors, declined, consents, consentMissing: result.consentMissing, formError: true,
+      }, 400);
+      return;
+    }
+    metrics.profilingScreens.inc({ outcome: result.answered.length > 0 ? 'answered' : result.declined.length > 0 ? 'declined' : 'skipped' });
+    return finish(ctx, interaction);
+  };
+
+  /** "Not now": the questions are hidden for the skip cooldown, and the sign-in goes on. */
+  const skip: Step = async (ctx, { interaction }) => {
+    const current = signedIn(interaction);
+    if (current) {
+      try {
+        await profiling.skip({ ...current, locale: state(ctx).locale });
+        metrics.profilingScreens.inc({ outcome: 'skipped' });
+      } catch (error) {
+        return continueDespite(ctx, interaction, error);
+      }
+    }
+    return finish(ctx, interaction);
+  };
+
+  return { show, save, skip };
 }
 
 export type ProfileScreen = ReturnType<typeof createProfileScreen>;

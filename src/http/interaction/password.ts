@@ -1,0 +1,160 @@
+// Signing in with an email address and a password, and registering one: the steps of the login
+// prompt's own pages.
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'koa';
+import { AccountError } from '../../accounts/errors.ts';
+import type { Accounts } from '../../accounts/service.ts';
+import type { Config } from '../../config/schema.ts';
+import type { InteractionView } from '../../oidc/interactions.ts';
+import { accountErrorMessage, accountErrorStatus, fieldErrors } from '../account-errors.ts';
+import { state, type PageResponder } from '../context.ts';
+import type { Metrics } from '../metrics.ts';
+import { interactionUrls, type Step } from './steps.ts';
+
+export interface PasswordStepDeps {
+  config: Config;
+  accounts: Accounts;
+  pages: PageResponder;
+  metrics: Metrics;
+  /** Completes the login prompt for the account a step authenticated (commonSteps().finishLogin). */
+  finishLogin: Step;
+}
+
+// After registering with require_verified_email, the browser keeps which account it is waiting
+// for, bound to this one interaction. It is set for taken addresses too (with an id that exists
+// nowhere), so the response does not reveal whether the address was already registered.
+const PENDING_COOKIE = 'parley.pending';
+
+export function passwordSteps(deps: PasswordStepDeps) {
+  const { config, accounts, pages, metrics, finishLogin } = deps;
+  const secure = config.secureCookies;
+
+  /** How an account error reads on a sign-in page: the one place these steps map errors. */
+  function failure(ctx: Context, error: AccountError) {
+    return {
+      status: accountErrorStatus(error),
+      message: () => accountErrorMessage(pages, ctx, config, error.code, error.retryAfterSeconds),
+      fields: () => fieldErrors(pages, ctx, config, error),
+    };
+  }
+
+  function loginPage(ctx: Context, interaction: InteractionView, extra: { email?: string; error?: string } = {}, status = 200) {
+    const urls = interactionUrls(interaction.uid);
+    pages.page(ctx, 'login', {
+      csrfToken: pages.csrf(ctx), action: urls.login, email: extra.email ?? interaction.loginHint,
+      error: extra.error, clientName: interaction.clientName, registerUrl: urls.register, forgotUrl: urls.forgot,
+    }, status);
+  }
+
+  function registerPage(ctx: Context, interaction: InteractionView, extra: { email?: string | undefined; name?: string | undefined; errors: ReturnType<typeof fieldErrors> }, status = 200) {
+    const urls = interactionUrls(interaction.uid);
+    pages.page(ctx, 'register', {
+      csrfToken: pages.csrf(ctx), action: urls.register, ...extra, loginUrl: urls.page,
+      passwordMinLength: config.accounts.password_min_length,
+    }, status);
+  }
+
+  function checkEmailPage(ctx: Context, interaction: InteractionView, email: string, notYetVerified?: true) {
+    pages.page(ctx, 'check_email', {
+      csrfToken: pages.csrf(ctx), email, continueAction: interactionUrls(interaction.uid).continue, ...(notYetVerified ? { notYetVerified } : {}),
+    });
+  }
+
+  const showLogin: Step = async (ctx, { interaction }) => loginPage(ctx, interaction);
+
+  /**
+   * A failed sign-in shows the login form again with one message: wrong password and unknown
+   * address alike, throttling with how long to wait.
+   */
+  const answerLoginFailure: Step = async (ctx, signIn, next) => {
+    try {
+      await next();
+    } catch (error) {
+      if (!(error instanceof AccountError)) throw error;
+      metrics.signIns.inc({ outcome: error.code });
+      if (error.code === 'throttled') {
+        metrics.throttled.inc();
+        ctx.set('Retry-After', String(Math.ceil(error.retryAfterSeconds ?? 1)));
+      }
+      const { status, message } = failure(ctx, error);
+      loginPage(ctx, signIn.interaction, { email: signIn.form.get('email') ?? '', error: message() }, status);
+    }
+  };
+
+  /**
+   * An address that can be no account's is refused here, before the throttle or the database sees
+   * it: saying so reveals nothing about which accounts exist.
+   */
+  const requirePossibleEmail: Step = async (_ctx, { form }, next) => {
+    const problem = accounts.emailProblem(form.get('email') ?? '');
+    if (problem) throw new AccountError(problem, { field: 'email' });
+    await next();
+  };
+
+  const checkPassword: Step = async (ctx, signIn, next) => {
+    const { form } = signIn;
+    const account = await accounts.authenticate({ email: form.get('email') ?? '', password: form.get('password') ?? '', ip: ctx.ip });
+    signIn.authenticated = { accountId: account.id, outcome: 'success', accountLocale: account.locale };
+    await next();
+  };
+
+  const showRegister: Step = async (ctx, { interaction }) => registerPage(ctx, interaction, { email: interaction.loginHint, errors: {} });
+
+  /** A refused registration shows the form again with each message beside its field. */
+  const answerRegisterFailure: Step = async (ctx, { interaction, form }, next) => {
+    try {
+      await next();
+    } catch (error) {
+      if (!(error instanceof AccountError)) throw error;
+      const { status, fields } = failure(ctx, error);
+      registerPage(ctx, interaction, { email: form.get('email') ?? '', name: form.get('name')?.trim() || undefined, errors: fields() }, status);
+    }
+  };
+
+  /**
+   * Creates the account. Signed in at once, the sign-in goes on; when the address must be
+   * verified first, this browser is told to check its email and waits on the account.
+   */
+  const registerAccount: Step = async (ctx, signIn, next) => {
+    const { interaction, form } = signIn;
+    const email = form.get('email') ?? '';
+    const registered = await accounts.register({
+      email, password: form.get('password') ?? '', name: form.get('name')?.trim() || undefined,
+      locale: state(ctx).locale, interactionUid: interaction.uid,
+    });
+    if (registered.outcome === 'signed_in') {
+      signIn.authenticated = { accountId: registered.account.id, outcome: 'registered', firstSignIn: true };
+      return next();
+    }
+    ctx.cookies.set(PENDING_COOKIE, registered.accountId ?? randomUUID(), {
+      signed: true, httpOnly: true, sameSite: 'lax', secure, path: interactionUrls(interaction.uid).page,
+      maxAge: config.ttl.interaction * 1000,
+    });
+    checkEmailPage(ctx, interaction, email);
+  };
+
+  /**
+   * The account this browser registered and waits on (require_verified_email), once its address
+   * is verified, is signed in; otherwise the next step answers.
+   */
+  const finishVerifiedRegistration: Step = async (ctx, signIn, next) => {
+    const pendingId = ctx.cookies.get(PENDING_COOKIE, { signed: true });
+    const account = pendingId ? await accounts.findById(pendingId) : undefined;
+    if (!account?.email_verified_at) return next();
+    ctx.cookies.set(PENDING_COOKIE, null, { path: interactionUrls(signIn.interaction.uid).page });
+    // Only a registration sets the pending cookie: this is the account's first sign-in.
+    signIn.authenticated = { accountId: account.id, outcome: 'success', firstSignIn: true };
+    await finishLogin(ctx, signIn, next);
+  };
+
+  /** Still waiting on the emailed link: says so; with nothing to wait on, the login form. */
+  const showStillWaiting: Step = async (ctx, { interaction }) => {
+    if (!ctx.cookies.get(PENDING_COOKIE, { signed: true })) return loginPage(ctx, interaction);
+    checkEmailPage(ctx, interaction, '', true);
+  };
+
+  return {
+    showLogin, answerLoginFailure, requirePossibleEmail, checkPassword,
+    showRegister, answerRegisterFailure, registerAccount, finishVerifiedRegistration, showStillWaiting,
+  };
+}

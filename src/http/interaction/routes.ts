@@ -5,7 +5,7 @@ import { AccountError } from '../../accounts/errors.ts';
 import type { Accounts } from '../../accounts/service.ts';
 import type { Config } from '../../config/schema.ts';
 import type { Interactions, InteractionView } from '../../oidc/interactions.ts';
-import { accountErrorMessage, accountErrorStatus, fieldErrors } from '../account-errors.ts';
+import { errorStatus, formErrors } from '../errors.ts';
 import { readForm } from '../body.ts';
 import { state, type PageResponder } from '../context.ts';
 import { checkCsrf } from '../csrf.ts';
@@ -158,7 +158,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
         metrics.throttled.inc();
         ctx.set('Retry-After', String(Math.ceil(error.retryAfterSeconds ?? 1)));
       }
-      loginPage(ctx, interaction, { email, error: accountErrorMessage(pages, ctx, config, error.code, error.retryAfterSeconds) }, accountErrorStatus(error));
+      loginPage(ctx, interaction, { email, error: pages.errorMessage(ctx, error) }, errorStatus(error));
     }
   });
 
@@ -192,9 +192,9 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       if (!(error instanceof AccountError)) throw error;
       pages.page(ctx, 'register', {
         csrfToken: pages.csrf(ctx), action: urls(interaction.uid).register, email, name,
-        errors: fieldErrors(pages, ctx, config, error), loginUrl: urls(interaction.uid).page,
+        errors: formErrors(pages, ctx, error), loginUrl: urls(interaction.uid).page,
         passwordMinLength: config.accounts.password_min_length,
-      }, accountErrorStatus(error));
+      }, errorStatus(error));
     }
   });
 

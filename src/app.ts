@@ -6,7 +6,7 @@ import { createPasswordHasher } from './accounts/passwords.ts';
 import { createThrottle, purgeStaleThrottles } from './accounts/throttle.ts';
 import { ConfigError, developmentDefaultsInUse } from './config/load.ts';
 import type { Config } from './config/schema.ts';
-import { createHttpApp } from './http/app.ts';
+import { createHttpApp, requestStateOf } from './http/app.ts';
 import { createPageResponder } from './http/context.ts';
 import { createMetrics } from './http/metrics.ts';
 import { providerScriptHashes } from './http/security-headers.ts';
@@ -22,7 +22,7 @@ import { loadSigningKeys } from './oidc/keys.ts';
 import { createProvider } from './oidc/provider.ts';
 import { errorSummary, isDatabaseUnavailable, migrateToLatest, openStorage, pendingMigrations, ping, whenDatabaseAnswers, type Storage } from './storage/database.ts';
 import { createRenderer } from './views/render.ts';
-import { pickLocale } from './views/i18n.ts';
+import { negotiateLocale } from './views/i18n.ts';
 import { createRelease } from './consent/release.ts';
 import { openScreenSetLibrary } from './screensets/library.ts';
 import { screenSetContext } from './screensets/loader.ts';
@@ -134,9 +134,14 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       pages: providerPages(pages, config.locales.default),
       middleware: [providerRequestMiddleware() as never, providerUnavailableMiddleware(pages) as never, providerScriptHashes() as never],
       extraPrompts: [profilePrompt({
-        pendingScreen: (signIn) => profiling.pendingScreen({
+        // The screen-sets' audiences see the language the question page will be shown in.
+        pendingScreen: async (signIn, request) => profiling.pendingScreen({
           ...signIn,
-          locale: pickLocale({ uiLocales: signIn.uiLocales, acceptLanguage: signIn.acceptLanguage, supported: config.locales.supported, fallback: config.locales.default }),
+          locale: await negotiateLocale({
+            chosen: requestStateOf(request)?.chosenLocale, uiLocales: signIn.uiLocales, acceptLanguage: signIn.acceptLanguage,
+            accountLocale: async () => (await accounts.findById(signIn.accountId))?.locale,
+            supported: config.locales.supported, fallback: config.locales.default,
+          }),
         }),
         onError: (error) => {
           metrics.profilingFailures.inc();

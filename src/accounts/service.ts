@@ -61,6 +61,8 @@ export interface Accounts {
   register(input: RegisterInput): Promise<RegisterResult>;
   authenticate(input: { email: string; password: string; ip: string; interactionUid?: string | undefined }): Promise<Account>;
   findById(id: string): Promise<Account | undefined>;
+  /** The language the person chose: their `locale` claim and the language of their mail. */
+  setLocale(accountId: string, locale: string): Promise<void>;
   sendVerification(accountId: string, options: { locale: string; interactionUid?: string | undefined }): Promise<void>;
   verifyEmail(token: string): Promise<{ account: Account; interactionUid: string | null }>;
   /** Mails a reset link to the address if it has an account and neither it nor the client is over its limit; answers alike in every case. */
@@ -341,6 +343,14 @@ export function createAccounts(deps: AccountsDeps): Accounts {
     },
 
     findById,
+
+    async setLocale(accountId, locale) {
+      // Callers offer only supported locales; anything else would be a claim no page can honour.
+      if (!config.locales.supported.includes(locale)) throw new Error(`locale ${locale} is not in locales.supported`);
+      await db.updateTable('accounts').set({ locale, updated_at: clock() })
+        .where('id', '=', accountId).where((eb) => eb('locale', 'is', null).or('locale', '<>', locale))
+        .execute();
+    },
 
     async sendVerification(accountId, { locale, interactionUid }) {
       const account = await findById(accountId);

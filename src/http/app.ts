@@ -12,12 +12,12 @@ import type { Interactions } from '../oidc/interactions.ts';
 import { addressMatcher, clientAddressOf, type ForwardedForRule } from '../ip-addresses.ts';
 import type { Storage } from '../storage/database.ts';
 import { ASSETS_DIR } from '../views/render.ts';
-import { pickLocale } from '../views/i18n.ts';
 import { accountRoutes } from './pages/email-links.ts';
 import { state, type PageResponder, type RequestState } from './context.ts';
 import { classify, logFailure, retryAfter, type Problem } from './errors.ts';
 import { demoRoutes } from './pages/demo.ts';
 import { healthRoutes } from './health-routes.ts';
+import { chosenLocale, initialLocale, localeRoutes } from './locale.ts';
 import { interactionRoutes } from './interaction/routes.ts';
 import { createProfileScreen, previewRoutes } from './interaction/profile-screen.ts';
 import type { Profiling } from '../screensets/profiling.ts';
@@ -82,16 +82,14 @@ function requestContext(config: Config, logger: Logger): Middleware {
     ctx.request.ip = clientAddressOf(ctx.req.socket.remoteAddress ?? '', ctx.get('x-forwarded-for') || undefined, forwardedFor);
     const forwarded = config.proxy ? ctx.get('x-request-id') : '';
     const requestId = /^[A-Za-z0-9._-]{8,128}$/.test(forwarded) ? forwarded : randomUUID();
+    const chosen = chosenLocale(ctx, config.locales.supported);
     const s: RequestState = {
       requestId,
       ip: ctx.ip,
       log: logger.child({ req_id: requestId }),
-      locale: pickLocale({
-        uiLocales: typeof ctx.query.ui_locales === 'string' ? ctx.query.ui_locales : undefined,
-        acceptLanguage: ctx.get('accept-language') || undefined,
-        supported: config.locales.supported,
-        fallback: config.locales.default,
-      }),
+      chosenLocale: chosen,
+      // Routes that learn more (an interaction's ui_locales, the signed-in account) settle it again.
+      locale: initialLocale(ctx, config, chosen),
     };
     Object.assign(ctx.state, s);
     requestStates.set(ctx.req, s);
@@ -184,6 +182,7 @@ export function createHttpApp(deps: HttpDependencies): Koa {
       profileScreen: createProfileScreen({ config, profiling: deps.profiling, interactions: deps.interactions, pages, metrics, clock: deps.clock }),
     }),
     accountRoutes({ config, accounts: deps.accounts, pages }),
+    localeRoutes({ config, accounts: deps.accounts, sessions: deps.sessions }),
     preferenceCenterRoutes({ config, accounts: deps.accounts, center: deps.preferenceCenter, sessions: deps.sessions, pages, clock: deps.clock }),
     ...(config.demo.enabled ? [demoRoutes({ config, pages })] : []),
     ...(config.env === 'development' || config.screensets.preview

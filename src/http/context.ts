@@ -1,8 +1,9 @@
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
-import type { PageData, PageName } from '../views/pages.ts';
-import { csrfToken } from './csrf.ts';
+import type { LayoutData, PageData, PageName } from '../views/pages.ts';
+import { csrfToken, existingCsrfToken } from './csrf.ts';
+import { LOCALE_SWITCH_PATH, returnAddress } from './locale.ts';
 import { errorMessage, type Problem } from './errors.ts';
 
 /** What every Parley route finds in ctx.state, set by the first middlewares. */
@@ -14,6 +15,10 @@ export interface RequestState {
   providerRoute?: string;
   log: Logger;
   locale: string;
+  /** The language the person chose with the switcher (a session cookie), if any. */
+  chosenLocale?: string | undefined;
+  /** Where the language switcher returns to, when the page itself cannot be fetched again. */
+  returnTo?: string | undefined;
 }
 
 export function state(ctx: Context): RequestState {
@@ -21,7 +26,7 @@ export function state(ctx: Context): RequestState {
 }
 
 export interface Renderer {
-  render<P extends PageName>(page: P, locale: string, data: PageData[P]): string;
+  render<P extends PageName>(page: P, locale: string, data: PageData[P], layout?: LayoutData): string;
   t(locale: string, key: string, vars?: Record<string, string | number>): string;
 }
 
@@ -42,7 +47,14 @@ export function createPageResponder(renderer: Renderer, config: Config): PageRes
       ctx.status = status;
       ctx.type = 'html';
       ctx.set('Cache-Control', 'no-store');
-      ctx.body = renderer.render(name, state(ctx).locale, data);
+      // Plain http reaching an https issuer gets a page that sets no cookie (one would have to be
+      // Secure), so it has no switcher: its post would be refused over plain http anyway. Nor
+      // does the answer to a post that came without the CSRF cookie (a cross-site form, refused):
+      // minting a token there would replace the one the person's open pages hold.
+      const mintable = ctx.method === 'GET' || ctx.method === 'HEAD' || existingCsrfToken(ctx) !== undefined;
+      const localeSwitch = (secure && !ctx.secure) || !mintable ? undefined
+        : { action: LOCALE_SWITCH_PATH, csrfToken: csrfToken(ctx, secure), returnTo: returnAddress(ctx) };
+      ctx.body = renderer.render(name, state(ctx).locale, data, localeSwitch ? { localeSwitch } : {});
     },
     csrf: (ctx) => csrfToken(ctx, secure),
     t: (ctx, key, vars) => renderer.t(state(ctx).locale, key, vars),

@@ -7,10 +7,23 @@ import { CsrfError } from './request-errors.ts';
 // https the cookie is __Host- prefixed: a sibling subdomain cannot plant one of its own.
 const cookieName = (ctx: Context) => (ctx.secure ? '__Host-parley.csrf' : 'parley.csrf');
 
-export function csrfToken(ctx: Context, secure: boolean): string {
+// A token made during this request: a page asks for it more than once (its own form, the
+// language switcher), and the cookie sent back must match every copy.
+const issued = new WeakMap<object, string>();
+
+/** The token the browser already holds, if it sent a valid one with this request. */
+export function existingCsrfToken(ctx: Context): string | undefined {
   const existing = ctx.cookies.get(cookieName(ctx), { signed: true });
-  if (existing && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing;
+  return existing && /^[A-Za-z0-9_-]{43}$/.test(existing) ? existing : undefined;
+}
+
+export function csrfToken(ctx: Context, secure: boolean): string {
+  const existing = existingCsrfToken(ctx);
+  if (existing) return existing;
+  const already = issued.get(ctx.req);
+  if (already) return already;
   const token = randomBytes(32).toString('base64url');
+  issued.set(ctx.req, token);
   ctx.cookies.set(cookieName(ctx), token, { signed: true, httpOnly: true, sameSite: 'lax', secure: secure || ctx.secure, path: '/', overwrite: true });
   return token;
 }

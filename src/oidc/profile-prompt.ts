@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 
 // The progressive-profiling step of a sign-in, as a prompt in oidc-provider's interaction policy:
@@ -23,8 +24,8 @@ export interface ProfileSignIn {
 }
 
 export interface ProfilePromptSource {
-  /** The screen to show now, or null. */
-  pendingScreen(signIn: ProfileSignIn): Promise<{ setId: string; setVersion: number; questionIds: string[] } | null>;
+  /** The screen to show now, or null. `request` is the HTTP request the check runs in (its language choice lives there). */
+  pendingScreen(signIn: ProfileSignIn, request: IncomingMessage): Promise<{ setId: string; setVersion: number; questionIds: string[] } | null>;
   /** Told when deciding failed; the sign-in goes on without questions. */
   onError(error: unknown): void;
 }
@@ -55,7 +56,7 @@ export function profilePrompt(source: ProfilePromptSource): interactionPolicy.Pr
         promptNone: false,
         uiLocales: typeof oidc.params?.ui_locales === 'string' ? oidc.params.ui_locales : undefined,
         acceptLanguage: ctx.get('accept-language') || undefined,
-      });
+      }, ctx.req);
       if (!screen) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       decided.set(ctx, { ...screen, sessionKey });
       return interactionPolicy.Check.REQUEST_PROMPT;

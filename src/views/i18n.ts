@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse, TYPE, type MessageFormatElement } from '@formatjs/icu-messageformat-parser';
+import IntlMessageFormat from 'intl-messageformat';
 
 const LOCALES_DIR = fileURLToPath(new URL('./locales', import.meta.url));
 
@@ -12,7 +14,24 @@ export type Messages = Record<string, Record<string, string>>;
 
 export type MessageVars = Record<string, string | number>;
 
-/** Reads every `<locale>.json` in the locales folder; a malformed file stops the start. */
+// Our messages are plain text (templates escape them); "<" is a character, never a tag. Every
+// plural and select needs its `other` branch: a count no branch covers must still say something.
+const PARSE_OPTIONS = { ignoreTag: true, requiresOtherClause: true } as const;
+
+/** Parses one message as ICU MessageFormat; throws with the file and key when it is malformed. */
+export function parseMessage(text: string, where = 'message'): MessageFormatElement[] {
+  try {
+    return parse(text, PARSE_OPTIONS);
+  } catch (error) {
+    throw new Error(`${where}: not valid ICU MessageFormat (${(error as Error).message})`, { cause: error });
+  }
+}
+
+/**
+ * Reads every `<locale>.json` in the locales folder. A malformed file, or a message that does not
+ * parse, stops the start: a translation mistake is found when it is made, not by the person who
+ * meets the broken page.
+ */
 export function loadMessages(dir: string = LOCALES_DIR): Messages {
   const messages: Messages = {};
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
@@ -21,6 +40,7 @@ export function loadMessages(dir: string = LOCALES_DIR): Messages {
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${where}: expected an object of message key → text`);
     for (const [key, text] of Object.entries(parsed)) {
       if (typeof text !== 'string') throw new Error(`${where}: "${key}" must be a string`);
+      parseMessage(text, `${where}: "${key}"`);
     }
     messages[path.basename(file, '.json')] = parsed as Record<string, string>;
   }
@@ -39,59 +59,101 @@ export function bundledMessages(): Messages {
  * The message for `key` in `locale`, else in `fallback`, else in the source locale, else the key
  * itself (so a missing translation shows up as a key, never as a crash).
  *
- * Messages use a small subset of ICU MessageFormat: `{name}` inserts a variable, and
- * `{count, plural, one {# item} other {# items}}` picks a branch by the locale's plural rules
- * (`=N` branches match exactly; `#` is the number). Arabic needs all six plural categories, so
- * counts are never glued to a fixed noun form in the source text.
+ * Messages are ICU MessageFormat, formatted by FormatJS's intl-messageformat in the language the
+ * text is written in: `{name}` inserts a variable, `{count, plural, one {# item} other {# items}}`
+ * picks a branch by that language's CLDR plural rules (Arabic has six categories, Hebrew uses
+ * one/two/other), `{choice, select, …}` picks by value, and `{n, number}` / `{d, date, medium}`
+ * format through Intl. A variable that is missing stays visible ("{seconds}"); a plural, select or
+ * number whose variable is missing leaves the whole message unformatted, never a crash.
  */
 export function translate(locale: string, key: string, vars: MessageVars = {}, fallback: string = SOURCE_LOCALE): string {
   const all = bundledMessages();
   for (const candidate of [locale, fallback, SOURCE_LOCALE]) {
     const text = all[candidate]?.[key];
-    if (text !== undefined) return format(candidate, text, vars);
+    if (text !== undefined) return format(candidate, key, text, vars);
   }
   return key;
 }
 
-// One pass over the text, so a variable's value is never itself scanned for placeholders.
-const PLACEHOLDER = /\{(\w+), plural,((?:\s*(?:=\d+|zero|one|two|few|many|other)\s*\{[^{}]*\})+)\s*\}|\{(\w+)\}/g;
-const PLURAL_BRANCH = /(=\d+|zero|one|two|few|many|other)\s*\{([^{}]*)\}/g;
-
 // Unicode "first strong isolate" … "pop directional isolate": an email address or a name inside an
-// Arabic sentence keeps its own direction and does not drag neighbouring punctuation with it
-// (Fluent isolates its placeables the same way).
+// Arabic or Hebrew sentence keeps its own direction and does not drag neighbouring punctuation
+// with it (Fluent isolates its placeables the same way). intl-messageformat inserts values as
+// they are, so the isolation is ours to add.
 const FSI = '\u2068';
 const PDI = '\u2069';
 
-// Intl formatters are costly to build and every page formats dozens of messages: one per locale.
-const numberFormats = new Map<string, Intl.NumberFormat>();
-const pluralRules = new Map<string, Intl.PluralRules>();
-const cached = <T>(cache: Map<string, T>, locale: string, make: () => T): T => {
-  let value = cache.get(locale);
-  if (value === undefined) cache.set(locale, value = make());
-  return value;
-};
+// A plain `{name}` is shown through a name of its own: the same variable can then feed a plural
+// or a number format unchanged and be inserted as text (isolated, or as a number in the
+// locale's digits and grouping, as ICU formats a number in a plain argument and
+// intl-messageformat does not).
+const SHOWN = 'shown:';
 
-function format(locale: string, text: string, vars: MessageVars): string {
-  if (!text.includes('{')) return text;
-  const numbers = cached(numberFormats, locale, () => new Intl.NumberFormat(locale));
-  const show = (value: string | number) => (typeof value === 'number' ? numbers.format(value) : FSI + value + PDI);
-  return text.replace(PLACEHOLDER, (whole, pluralName: string | undefined, branches: string | undefined, name: string | undefined) => {
-    if (name !== undefined) return Object.hasOwn(vars, name) ? show(vars[name]!) : whole;
-    const count = vars[pluralName!];
-    if (typeof count !== 'number') return whole;
-    const options = new Map([...branches!.matchAll(PLURAL_BRANCH)].map((m) => [m[1]!, m[2]!]));
-    const branch = options.get(`=${count}`) ?? options.get(cached(pluralRules, locale, () => new Intl.PluralRules(locale)).select(count)) ?? options.get('other');
-    return branch === undefined ? whole : branch.replaceAll('#', numbers.format(count));
+interface CompiledMessage {
+  formatter: IntlMessageFormat;
+  /** Variables inserted as plain `{name}`. */
+  shown: string[];
+  /** Variables a plural, select, number or date element reads as they are. */
+  raw: string[];
+}
+
+/** One formatter per locale and key, built on first use: every page formats dozens of messages. */
+const compiled = new Map<string, CompiledMessage>();
+const numberFormats = new Map<string, Intl.NumberFormat>();
+
+function compile(locale: string, text: string): CompiledMessage {
+  const shown = new Set<string>();
+  const raw = new Set<string>();
+  const rewrite = (elements: MessageFormatElement[]): MessageFormatElement[] => elements.map((element) => {
+    if (element.type === TYPE.argument) {
+      shown.add(element.value);
+      return { ...element, value: SHOWN + element.value };
+    }
+    if (element.type === TYPE.plural || element.type === TYPE.select) {
+      raw.add(element.value);
+      const options = Object.fromEntries(Object.entries(element.options).map(([branch, option]) => [branch, { ...option, value: rewrite(option.value) }]));
+      return { ...element, options };
+    }
+    if (element.type === TYPE.number || element.type === TYPE.date || element.type === TYPE.time) raw.add(element.value);
+    return element;
   });
+  const ast = rewrite(parseMessage(text));
+  return { formatter: new IntlMessageFormat(ast, locale), shown: [...shown], raw: [...raw] };
+}
+
+function format(locale: string, key: string, text: string, vars: MessageVars): string {
+  const id = `${locale}\u0000${key}`;
+  let message = compiled.get(id);
+  if (message === undefined) compiled.set(id, message = compile(locale, text));
+  const values: Record<string, string | number> = {};
+  for (const name of message.raw) {
+    if (!Object.hasOwn(vars, name)) return text;
+    values[name] = vars[name]!;
+  }
+  for (const name of message.shown) {
+    const value = Object.hasOwn(vars, name) ? vars[name]! : undefined;
+    values[SHOWN + name] = value === undefined ? `{${name}}`
+      : typeof value === 'number' ? formatNumber(locale, value)
+        : FSI + value + PDI;
+  }
+  return message.formatter.format(values) as string;
+}
+
+function formatNumber(locale: string, value: number): string {
+  let numbers = numberFormats.get(locale);
+  if (numbers === undefined) numberFormats.set(locale, numbers = new Intl.NumberFormat(locale));
+  return numbers.format(value);
 }
 
 /** A BCP 47 language tag as it may appear in ui_locales or Accept-Language. */
 const LANGUAGE_TAG = /^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$/;
 
 export interface LocaleRequest {
+  /** The language the person picked with the switcher on a page: their own word outranks every guess. */
+  chosen?: string | null | undefined;
   /** OIDC `ui_locales`: space-separated tags in order of preference (OIDC Core 3.1.2.1). */
   uiLocales?: string | undefined;
+  /** The locale saved on the signed-in account (its `locale` claim). */
+  accountLocale?: string | null | undefined;
   /** The Accept-Language header, with q-values (RFC 9110 12.5.4). */
   acceptLanguage?: string | undefined;
   supported: readonly string[];
@@ -99,16 +161,38 @@ export interface LocaleRequest {
 }
 
 /**
- * The first supported locale the request asks for: ui_locales in order, then Accept-Language by
- * q-value, then the fallback. A region or script the project does not have falls back to its
- * language ("ar-EG" → "ar"), and a bare language finds its regional variant ("pt" → "pt-BR").
+ * The first supported locale the request asks for: the person's own choice, then ui_locales in
+ * order, then the account's saved locale, then Accept-Language by q-value, then the fallback. A
+ * region or script the project does not have falls back to its language ("he-IL" → "he"), a bare
+ * language finds its regional variant ("pt" → "pt-BR"), and a language the project does not
+ * speak at all ("pt-BR" with no Portuguese) is passed over.
  */
-export function pickLocale({ uiLocales, acceptLanguage, supported, fallback }: LocaleRequest): string {
-  for (const tag of [...parseUiLocales(uiLocales), ...parseAcceptLanguage(acceptLanguage)]) {
+export function pickLocale(request: LocaleRequest): string {
+  return preferredLocale(request) ?? request.fallback;
+}
+
+/** Like pickLocale, but undefined instead of the fallback: so a caller can look further (the account) only when needed. */
+export function preferredLocale({ chosen, uiLocales, accountLocale, acceptLanguage, supported }: Omit<LocaleRequest, 'fallback'>): string | undefined {
+  const single = (tag: string | null | undefined) => (tag && LANGUAGE_TAG.test(tag) ? [tag] : []);
+  for (const tag of [...single(chosen), ...parseUiLocales(uiLocales), ...single(accountLocale), ...parseAcceptLanguage(acceptLanguage)]) {
     const match = matchSupported(tag, supported);
     if (match) return match;
   }
-  return fallback;
+  return undefined;
+}
+
+/**
+ * pickLocale, reading the account's saved locale only when the person's choice and ui_locales
+ * leave the question open: it costs a database read, and most requests never need it.
+ */
+export async function negotiateLocale(
+  request: Omit<LocaleRequest, 'accountLocale'> & { accountLocale?: (() => Promise<string | null | undefined>) | undefined },
+): Promise<string> {
+  const { chosen, uiLocales, acceptLanguage, supported, fallback } = request;
+  const early = preferredLocale({ chosen, uiLocales, supported });
+  if (early) return early;
+  const accountLocale = await request.accountLocale?.();
+  return pickLocale({ accountLocale, acceptLanguage, supported, fallback });
 }
 
 function parseUiLocales(header: string | undefined): string[] {
@@ -128,8 +212,17 @@ function parseAcceptLanguage(header: string | undefined): string[] {
   return ranked.sort((a, b) => b.q - a.q).map((r) => r.tag);
 }
 
+/** The canonical form of a tag: case, and deprecated codes replaced ("iw" → "he", as older Android sends). */
+function canonical(tag: string): string {
+  try {
+    return Intl.getCanonicalLocales(tag)[0]!.toLowerCase();
+  } catch {
+    return tag.toLowerCase(); // well-formed by our pattern yet not valid BCP 47: matched as written
+  }
+}
+
 function matchSupported(tag: string, supported: readonly string[]): string | undefined {
-  const wanted = tag.toLowerCase();
+  const wanted = canonical(tag);
   const byLower = new Map(supported.map((s) => [s.toLowerCase(), s]));
   // RFC 4647 lookup: drop subtags from the end until something matches.
   const subtags = wanted.split('-');
@@ -146,4 +239,13 @@ const RTL_LANGUAGES = new Set(['ar', 'ckb', 'dv', 'fa', 'he', 'ps', 'ur', 'yi'])
 
 export function direction(locale: string): 'rtl' | 'ltr' {
   return RTL_LANGUAGES.has(locale.toLowerCase().split('-')[0]!) ? 'rtl' : 'ltr';
+}
+
+/** The language's name in itself ("עברית", "ไทย"), as a language switcher lists it. */
+export function languageName(locale: string): string {
+  try {
+    return new Intl.DisplayNames([locale], { type: 'language' }).of(locale) ?? locale;
+  } catch {
+    return locale;
+  }
 }

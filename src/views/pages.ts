@@ -12,6 +12,15 @@ export const PAGE_NAMES = [
 
 export type PageName = (typeof PAGE_NAMES)[number];
 
+/** What the layout shows around every page: it comes from the request, not from the page. */
+export interface LayoutData {
+  /**
+   * The language switcher: one form that posts `locale` (a button per supported language) with
+   * the CSRF token and `return`, the page to come back to in the chosen language.
+   */
+  localeSwitch?: { action: string; csrfToken: string; returnTo: string };
+}
+
 /** One question on the profiling screen, with every text already in the page's locale. */
 export interface ProfileQuestionView {
   /** The question id: the element id prefix. */

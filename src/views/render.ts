@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
-import { bundledMessages, direction, translate, type MessageVars } from './i18n.ts';
-import { PAGE_NAMES, type PageData, type PageName } from './pages.ts';
+import { bundledMessages, direction, languageName, translate, type MessageVars } from './i18n.ts';
+import { PAGE_NAMES, type LayoutData, type PageData, type PageName } from './pages.ts';
 
 const VIEWS_DIR = fileURLToPath(new URL('.', import.meta.url));
 
@@ -18,7 +18,7 @@ export interface RendererOptions {
 }
 
 export interface Renderer {
-  render<P extends PageName>(page: P, locale: string, data: PageData[P]): string;
+  render<P extends PageName>(page: P, locale: string, data: PageData[P], layout?: LayoutData): string;
   t(locale: string, key: string, vars?: MessageVars): string;
 }
 
@@ -59,9 +59,11 @@ export function createRenderer({ defaultLocale, supported, assetsPath = '/assets
     hbs.registerPartial(path.basename(file, '.hbs'), compile(hbs, path.join(partialsDir, file)));
   }
   const pages = new Map(PAGE_NAMES.map((name) => [name, compile(hbs, path.join(VIEWS_DIR, 'pages', `${name}.hbs`))]));
+  // Each language named in itself ("עברית", "ไทย"): whoever cannot read the current page can still find theirs.
+  const languages = supported.map((code) => ({ code, name: languageName(code), dir: direction(code) }));
 
   return {
-    render(page, requestedLocale, data) {
+    render(page, requestedLocale, data, layout = {}) {
       // pickLocale only returns supported locales; anything else is shown in the default one, and
       // labelled as such.
       const locale = messages[requestedLocale] ? requestedLocale : defaultLocale;
@@ -80,6 +82,9 @@ export function createRenderer({ defaultLocale, supported, assetsPath = '/assets
         documentTitle: t(locale, hasErrors(data) ? 'page.title_error' : 'page.title', { title: pageTitle }),
         // The demo stands for someone else's app, so it does not wear Parley's name.
         showBrand: page !== 'demo',
+        localeSwitch: layout.localeSwitch
+          ? { ...layout.localeSwitch, locales: languages.map((l) => ({ ...l, current: l.code === locale })) }
+          : undefined,
       };
       return pages.get(page)!(context);
     },
@@ -95,6 +100,7 @@ interface RenderContext {
   pageTitle: string;
   documentTitle: string;
   showBrand: boolean;
+  localeSwitch: (NonNullable<LayoutData['localeSwitch']> & { locales: { code: string; name: string; dir: 'rtl' | 'ltr'; current: boolean }[] }) | undefined;
 }
 
 /** Parses now, so a syntax error stops the start and names its file; Handlebars compiles on first use, once. */

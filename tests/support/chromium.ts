@@ -17,14 +17,14 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
-export type UiLocale = 'en' | 'ar' | 'ja';
+export type UiLocale = 'en' | 'ar' | 'ja' | 'he' | 'th';
 
 /** The UI strings, from the same message files the pages are rendered with. */
-function uiMessages(locale: UiLocale): Record<string, string> {
+export function uiMessages(locale: UiLocale): Record<string, string> {
   return JSON.parse(readFileSync(path.resolve(`src/views/locales/${locale}.json`), 'utf8')) as Record<string, string>;
 }
 
-const BROWSER_LOCALE: Record<UiLocale, string> = { en: 'en-US', ar: 'ar', ja: 'ja-JP' };
+export const BROWSER_LOCALE: Record<UiLocale, string> = { en: 'en-US', ar: 'ar', ja: 'ja-JP', he: 'he-IL', th: 'th-TH' };
 
 export async function htmlLangDir(page: Page): Promise<{ lang: string | null; dir: string | null }> {
   const html = page.locator('html');
@@ -72,4 +72,49 @@ export function consentBoxes(page: Page, t: Record<string, string>) {
 export async function callbackUrl(page: Page, app: AppClient): Promise<string> {
   await page.waitForURL((url) => url.href.startsWith(app.redirectUri));
   return page.url();
+}
+
+/**
+ * What does not fit on the page as laid out: the page scrolling sideways, and every element whose
+ * content is wider or taller than its box (text running out of a button, a label or a cell, or
+ * clipped by it). Empty when everything wraps as it should.
+ */
+export async function layoutProblems(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    // Runs in the page; the project compiles without the DOM library, so the little it uses is typed here.
+    interface Box { left: number; right: number; width: number }
+    interface Element {
+      tagName: string; className: string; textContent: string | null; classList: { contains(name: string): boolean };
+      scrollWidth: number; clientWidth: number; scrollHeight: number; clientHeight: number;
+      getBoundingClientRect(): Box; closest(selector: string): Element | null;
+    }
+    const { document, getComputedStyle } = globalThis as unknown as {
+      document: { documentElement: Element; body: { querySelectorAll(selector: string): Iterable<Element> } };
+      getComputedStyle(element: Element): { display: string; overflowY: string };
+    };
+    const problems: string[] = [];
+    const root = document.documentElement;
+    if (root.scrollWidth > root.clientWidth) problems.push(`the page scrolls sideways: ${root.scrollWidth}px of content in ${root.clientWidth}px`);
+    for (const element of document.body.querySelectorAll('*')) {
+      const style = getComputedStyle(element);
+      // Inline boxes have no width of their own, and the visually hidden text is meant to be clipped.
+      if (style.display === 'inline' || style.display === 'none' || element.classList.contains('visually-hidden')) continue;
+      if (element.tagName === 'svg' || element.closest('svg')) continue;
+      // A text field scrolls what is typed into it; that is how it is meant to work.
+      if (['INPUT', 'TEXTAREA', 'SELECT'].includes(element.tagName)) continue;
+      // Off the screen on either side: a right-to-left page overflows to the left, which scrollWidth does not count.
+      const box = element.getBoundingClientRect();
+      if (box.width > 0 && (box.left < -1 || box.right > root.clientWidth + 1)) {
+        problems.push(`<${element.tagName.toLowerCase()} class="${element.className}"> is off the screen (${Math.round(box.left)}px to ${Math.round(box.right)}px)`);
+        continue;
+      }
+      const wide = element.scrollWidth > element.clientWidth + 1;
+      const tall = style.overflowY !== 'visible' && element.scrollHeight > element.clientHeight + 1;
+      if (wide || tall) {
+        const text = (element.textContent ?? '').trim().replace(/\s+/g, ' ').slice(0, 60);
+        problems.push(`<${element.tagName.toLowerCase()} class="${element.className}"> ${wide ? `${element.scrollWidth}px wide in ${element.clientWidth}px` : `${element.scrollHeight}px tall in ${element.clientHeight}px`}: ${text}`);
+      }
+    }
+    return problems;
+  });
 }

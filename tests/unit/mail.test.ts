@@ -4,7 +4,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createMailer, readMailbox } from '../../src/mail/mailer.ts';
-import { describeDuration, registrationAttemptMessage, resetPasswordMessage, verifyEmailMessage } from '../../src/mail/messages.ts';
+import { describeDuration, emailChangedMessage, registrationAttemptMessage, resetPasswordMessage, verifyEmailMessage } from '../../src/mail/messages.ts';
 
 const LINK = 'https://id.example.test/verify-email?token=abc_DEF-123';
 
@@ -13,7 +13,8 @@ describe('mail messages', () => {
     const message = verifyEmailMessage({ locale: 'en', link: LINK, ttlText: '1 day' });
     expect(message.subject).toBe('Confirm your email address');
     expect(message.text.split('\n')).toContain(LINK);
-    expect(message.text).toContain('The link expires in 1 day.');
+    // Inserted values are isolated (FSI … PDI), as on the pages: right-to-left mail needs it.
+    expect(message.text).toContain('The link expires in \u20681 day\u2069.');
   });
 
   it('speaks Arabic right to left, Japanese, and English for anything else', () => {
@@ -25,6 +26,21 @@ describe('mail messages', () => {
     expect(fallback.subject).toBe('Someone tried to create an account with your email address');
     expect(fallback.html).toContain('<html lang="en" dir="ltr">');
     expect(registrationAttemptMessage({ locale: null, resetLink: LINK }).subject).toBe(fallback.subject);
+  });
+
+  it('speaks Hebrew right to left and Thai, from the same locale files as the pages', () => {
+    const hebrew = verifyEmailMessage({ locale: 'he-IL', link: LINK, ttlText: describeDuration(86400, 'he-IL') });
+    expect(hebrew.subject).toBe('אישור כתובת האימייל שלך');
+    expect(hebrew.html).toContain('<html lang="he" dir="rtl">');
+    expect(hebrew.text).toContain('תוקף הקישור יפוג בעוד \u20681 יום\u2069.');
+    expect(hebrew.text.split('\n')).toContain(LINK);
+    const thai = emailChangedMessage({ locale: 'th', resetLink: LINK });
+    expect(thai.subject).toBe('อีเมลของคุณถูกเปลี่ยนแล้ว');
+    expect(thai.html).toContain('<html lang="th" dir="ltr">');
+    // Two paragraphs in one message (a blank line between them) become two paragraphs of the mail.
+    expect(thai.html.match(/<p>/g)).toHaveLength(5);
+    expect(describeDuration(7200, 'th')).toBe('2 ชั่วโมง');
+    expect(describeDuration(7200, 'he')).toBe('שעתיים');
   });
 
   it('escapes every interpolated value in the HTML version', () => {

@@ -95,6 +95,30 @@ describe('loading screen-sets', () => {
     expect(sustainability.audience?.when).toEqual({ op: 'answered', questionId: 'brew_method' });
   });
 
+  it('warns about a question without a translation in a supported locale, Hebrew and Thai included', () => {
+    const config = loadConfig({ env: {} });
+    expect(config.locales.supported).toEqual(expect.arrayContaining(['he', 'th']));
+    const { dir, name } = screenSetDir({
+      'c.yaml': [
+        'id: c',
+        'title: { en: Tea, ar: شاي, ja: お茶, he: תה, th: ชา }',
+        'trigger: [after_login]',
+        'questions:',
+        '  - id: likes_tea',
+        '    type: boolean',
+        '    purpose: offers',
+        '    label: { en: Tea?, ar: شاي؟, ja: お茶？, he: תה? }',
+        '    help: { en: Or not., ar: أو لا., ja: またはいいえ。, th: หรือไม่ }',
+      ].join('\n'),
+    });
+    const result = loadScreenSets(dir, screenSetContext(config));
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toEqual([
+      `${name('c.yaml')}:8: questions[0].label: no th translation; the en text is shown instead`,
+      `${name('c.yaml')}:9: questions[0].help: no he translation; the en text is shown instead`,
+    ]);
+  });
+
   it('applies the defaults: version 1, priority 0, optional questions, text up to 200 characters', () => {
     const { dir } = screenSetDir({
       'x.yaml': MINIMAL('x', 'likes_x'),

@@ -2,13 +2,19 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AnswerErrorCode, AnswerErrorParams } from '../../src/screensets/engine.ts';
-import { direction, loadMessages, pickLocale, translate } from '../../src/views/i18n.ts';
+import { parse, TYPE, type MessageFormatElement } from '@formatjs/icu-messageformat-parser';
+import { direction, languageName, loadMessages, negotiateLocale, parseMessage, pickLocale, translate } from '../../src/views/i18n.ts';
 import type { AccountAnswerView, AccountConsentView, PageData, PageName } from '../../src/views/pages.ts';
 import { ASSETS_DIR, createRenderer } from '../../src/views/render.ts';
 
-const LOCALES = ['en', 'ar', 'ja'];
-const renderer = createRenderer({ defaultLocale: 'en', supported: LOCALES });
 const messages = loadMessages();
+// Every locale that has a message file: a new file is tested here without editing this list.
+const LOCALES = Object.keys(messages);
+const renderer = createRenderer({ defaultLocale: 'en', supported: LOCALES });
+
+// How each locale is written. A new locale fails the test below until its direction is stated here.
+const DIRECTION: Record<string, 'ltr' | 'rtl'> = { en: 'ltr', ar: 'rtl', ja: 'ltr', he: 'rtl', th: 'ltr' };
+const LOCALE_SWITCH = { action: '/locale', csrfToken: 'tok', returnTo: '/interaction/u1?x=1&y="2"' };
 
 type Sample = { [P in PageName]: { page: P; data: PageData[P] } }[PageName];
 const sample = <P extends PageName>(page: P, data: PageData[P]): Sample => ({ page, data }) as Sample;
@@ -286,7 +292,7 @@ const SAMPLES: Sample[] = [
 ];
 
 function render(s: Sample, locale: string): string {
-  return renderer.render(s.page, locale, s.data as never);
+  return renderer.render(s.page, locale, s.data as never, { localeSwitch: LOCALE_SWITCH });
 }
 
 const attribute = (tag: string, name: string) => new RegExp(`\\s${name}="([^"]*)"`).exec(tag)?.[1];
@@ -302,7 +308,7 @@ describe('every page', () => {
       it.each(SAMPLES.map((s, i) => [`${s.page} #${i}`, s] as const))('%s renders a complete, accessible document', (_, s) => {
         const html = render(s, locale);
         expect(html.startsWith('<!doctype html>\n')).toBe(true);
-        expect(html).toContain(`<html lang="${locale}" dir="${locale === 'ar' ? 'rtl' : 'ltr'}">`);
+        expect(html).toContain(`<html lang="${locale}" dir="${DIRECTION[locale]}">`);
         expect(html).toContain('<meta charset="utf-8">');
         expect(html).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
         expect(html).toContain('<link rel="stylesheet" href="/assets/parley.css">');
@@ -333,6 +339,13 @@ describe('every page', () => {
       });
     });
   }
+
+  it('knows the direction of every locale', () => {
+    for (const locale of LOCALES) {
+      expect(DIRECTION[locale], `${locale}: add it to DIRECTION`).toBeDefined();
+      expect(direction(locale), locale).toBe(DIRECTION[locale]);
+    }
+  });
 
   it('puts a CSRF token in every form of ours', () => {
     for (const s of SAMPLES.filter((x) => x.page !== 'logout')) {
@@ -945,21 +958,61 @@ describe('deleting the account', () => {
 });
 
 describe('locale files', () => {
-  const placeholders = (text: string) =>
-    [...text.matchAll(/\{(\w+)(?:, plural,|\})/g)].map((m) => m[1]!).sort();
-
-  it('ship en, ar and ja', () => {
-    expect(Object.keys(messages).sort()).toEqual(['ar', 'en', 'ja']);
+  /** Every argument a message uses, with how it is used ("count:plural", "email:argument"), nested ones included. */
+  const argumentsOf = (elements: MessageFormatElement[]): string[] => elements.flatMap((element) => {
+    if (element.type === TYPE.literal || element.type === TYPE.pound || element.type === TYPE.tag) return [];
+    const kind = TYPE[element.type];
+    const nested = element.type === TYPE.plural || element.type === TYPE.select
+      ? Object.values(element.options).flatMap((option) => argumentsOf(option.value)) : [];
+    return [`${element.value}:${kind === 'plural' || kind === 'number' ? 'number' : kind}`, ...nested];
+  });
+  const argumentNames = (text: string) => new Set(argumentsOf(parseMessage(text)).map((a) => a.split(':')[0]));
+  // A plural argument and a plain one both take a number: a translation may spell a count either way.
+  const argumentKinds = (text: string) => new Set(argumentsOf(parseMessage(text)).map((a) => a.replace(/:(argument|number)$/, ':value')));
+  const pluralsOf = (elements: MessageFormatElement[]): { options: string[] }[] => elements.flatMap((element) => {
+    if (element.type !== TYPE.plural && element.type !== TYPE.select) return [];
+    const nested = Object.values(element.options).flatMap((option) => pluralsOf(option.value));
+    return element.type === TYPE.plural && element.pluralType !== 'ordinal' ? [{ options: Object.keys(element.options) }, ...nested] : nested;
   });
 
-  it.each(['ar', 'ja'])('%s has exactly the keys of en, with the same placeholders', (locale) => {
+  it('include the source locale, and every locale in the shipped configuration', () => {
+    const shipped = readFileSync(path.join(import.meta.dirname, '../../config/default.yaml'), 'utf8');
+    const supported = /^\s+supported: \[([^\]]*)\]/m.exec(shipped)![1]!.split(',').map((l) => l.trim());
+    expect(supported).toContain('en');
+    for (const locale of supported) expect(LOCALES).toContain(locale);
+    expect(LOCALES).toEqual(expect.arrayContaining(['en', 'ar', 'ja', 'he', 'th']));
+  });
+
+  it.each(LOCALES)('%s: every message parses as ICU MessageFormat, with an `other` branch in every plural', (locale) => {
+    for (const [key, text] of Object.entries(messages[locale]!)) {
+      expect(() => parse(text, { ignoreTag: true, requiresOtherClause: true }), `${locale}: ${key}`).not.toThrow();
+    }
+  });
+
+  it.each(LOCALES.filter((l) => l !== 'en'))('%s has exactly the keys of en, with the same arguments', (locale) => {
     const source = messages.en!;
     const target = messages[locale]!;
     expect(Object.keys(target).sort()).toEqual(Object.keys(source).sort());
     for (const [key, text] of Object.entries(source)) {
-      expect(new Set(placeholders(target[key]!)), `${locale}: ${key}`).toEqual(new Set(placeholders(text)));
+      expect(argumentNames(target[key]!), `${locale}: ${key}`).toEqual(argumentNames(text));
+      expect(argumentKinds(target[key]!), `${locale}: ${key}`).toEqual(argumentKinds(text));
       expect(target[key]!.trim(), `${locale}: ${key}`).not.toBe('');
     }
+  });
+
+  it.each(LOCALES)('%s: every plural has a branch for each of the language\'s CLDR plural categories, and no other', (locale) => {
+    const categories = new Intl.PluralRules(locale).resolvedOptions().pluralCategories as string[];
+    for (const [key, text] of Object.entries(messages[locale]!)) {
+      for (const plural of pluralsOf(parseMessage(text))) {
+        const named = plural.options.filter((o) => !o.startsWith('='));
+        // Hebrew: one, two, other (CLDR dropped "many" for Hebrew in version 42); Arabic all six; Thai and Japanese only other.
+        expect(new Set(named), `${locale}: ${key}`).toEqual(new Set(categories));
+      }
+    }
+  });
+
+  it('keeps the files in the same key order as en, so merges and reviews line up', () => {
+    for (const locale of LOCALES) expect(Object.keys(messages[locale]!), locale).toEqual(Object.keys(messages.en!));
   });
 
   it('have every key a template uses', () => {
@@ -1055,6 +1108,38 @@ describe('translate', () => {
 describe('pickLocale', () => {
   const supported = ['en', 'ar', 'ja'];
   const pick = (uiLocales?: string, acceptLanguage?: string) => pickLocale({ uiLocales, acceptLanguage, supported, fallback: 'en' });
+  const shipped = ['en', 'ar', 'ja', 'he', 'th'];
+
+  it('takes the person\'s choice first, then ui_locales, the account\'s locale, Accept-Language, the default', () => {
+    const all = { chosen: 'th', uiLocales: 'ja', accountLocale: 'ar', acceptLanguage: 'he', supported: shipped, fallback: 'en' };
+    expect(pickLocale(all)).toBe('th');
+    expect(pickLocale({ ...all, chosen: undefined })).toBe('ja');
+    expect(pickLocale({ ...all, chosen: undefined, uiLocales: undefined })).toBe('ar');
+    expect(pickLocale({ ...all, chosen: undefined, uiLocales: undefined, accountLocale: null })).toBe('he');
+    expect(pickLocale({ supported: shipped, fallback: 'en' })).toBe('en');
+    // Each source that names nothing supported is passed over, not taken as the answer.
+    expect(pickLocale({ ...all, chosen: 'fr', uiLocales: 'de', accountLocale: 'pt-BR' })).toBe('he');
+  });
+
+  it('falls back from he-IL to he, passes over pt-BR without Portuguese, and reads the old code iw as he', () => {
+    expect(pickLocale({ acceptLanguage: 'he-IL,he;q=0.9,en-US;q=0.8', supported: shipped, fallback: 'en' })).toBe('he');
+    expect(pickLocale({ acceptLanguage: 'pt-BR, th;q=0.5', supported: shipped, fallback: 'en' })).toBe('th');
+    expect(pickLocale({ acceptLanguage: 'pt-BR, pt;q=0.9', supported: shipped, fallback: 'en' })).toBe('en');
+    expect(pickLocale({ uiLocales: 'iw-IL', supported: shipped, fallback: 'en' })).toBe('he');
+    expect(pickLocale({ acceptLanguage: 'th-TH', supported: shipped, fallback: 'ja' })).toBe('th');
+  });
+
+  it('reads the account only when the choice and ui_locales leave it open', async () => {
+    let reads = 0;
+    const accountLocale = async () => { reads++; return 'he'; };
+    const base = { supported: shipped, fallback: 'en', acceptLanguage: 'ja', accountLocale };
+    expect(await negotiateLocale({ ...base, chosen: 'th' })).toBe('th');
+    expect(await negotiateLocale({ ...base, uiLocales: 'ar' })).toBe('ar');
+    expect(reads).toBe(0);
+    expect(await negotiateLocale(base)).toBe('he');
+    expect(reads).toBe(1);
+    expect(await negotiateLocale({ ...base, accountLocale: async () => null })).toBe('ja');
+  });
 
   it('prefers ui_locales over Accept-Language, in the order given', () => {
     expect(pick('ar', 'ja')).toBe('ar');
@@ -1080,6 +1165,72 @@ describe('pickLocale', () => {
     expect(pick('fr de', 'es, *;q=0.1')).toBe('en');
     expect(pick(undefined, undefined)).toBe('en');
     expect(pick('<script>', 'ja;q=2, ar;q=abc')).toBe('en');
+  });
+});
+
+describe('the language switcher', () => {
+  const html = renderer.render('login', 'he', {
+    csrfToken: 'tok', action: '/interaction/u1/login', registerUrl: '/r', forgotUrl: '/f',
+  }, { localeSwitch: LOCALE_SWITCH });
+  const nav = /<nav class="locale-switch"[\s\S]*?<\/nav>/.exec(html)?.[0] ?? '';
+
+  it('is one form posting to /locale with the CSRF token and the page to return to, outside the page\'s own form', () => {
+    expect(html.indexOf('</main>')).toBeLessThan(html.indexOf('<nav class="locale-switch"'));
+    expect(nav).toContain('<form method="post" action="/locale">');
+    expect(nav).toContain('<input type="hidden" name="csrf" value="tok">');
+    expect(nav).toContain('<input type="hidden" name="return" value="/interaction/u1?x&#x3D;1&amp;y&#x3D;&quot;2&quot;">');
+    expect(nav).toContain('aria-labelledby="locale-switch-label"');
+    expect(nav).toContain('<h2 id="locale-switch-label" class="locale-switch__label">שפה</h2>');
+  });
+
+  it('names each language in itself, with its own lang and dir; the current one is marked, not a button', () => {
+    expect(nav).toContain('<span class="locale-switch__current" lang="he" dir="rtl" aria-current="true">עברית</span>');
+    for (const [code, name, dir] of [['en', 'English', 'ltr'], ['ar', 'العربية', 'rtl'], ['ja', '日本語', 'ltr'], ['th', 'ไทย', 'ltr']]) {
+      expect(nav).toContain(`<button type="submit" class="locale-switch__option" name="locale" value="${code}" lang="${code}" dir="${dir}">${name}</button>`);
+    }
+    expect(nav.match(/<button\b/g)).toHaveLength(LOCALES.length - 1);
+    expect(languageName('th')).toBe('ไทย');
+  });
+
+  it('is left out when the request gives none (an email, a test of the page alone)', () => {
+    expect(renderer.render('logged_out', 'th', {})).not.toContain('locale-switch');
+  });
+});
+
+describe('Hebrew and Thai', () => {
+  it('count in Hebrew with one, two and other', () => {
+    expect(translate('he', 'error.throttled', { seconds: 1 })).toContain('בעוד שנייה אחת.');
+    expect(translate('he', 'error.throttled', { seconds: 2 })).toContain('בעוד שתי שניות.');
+    expect(translate('he', 'error.throttled', { seconds: 30 })).toContain('בעוד 30 שניות.');
+    expect(translate('he', 'stats.accounts', { count: 2 })).toBe('שני חשבונות');
+    expect(translate('he', 'stats.accounts', { count: 1234 })).toBe('1,234 חשבונות');
+  });
+
+  it('count in Thai without plural forms, exact one aside', () => {
+    expect(translate('th', 'account.consent.delete_answers', { count: 1 })).toBe('ลบคำตอบที่ฉันให้ไว้สำหรับวัตถุประสงค์นี้ด้วย');
+    expect(translate('th', 'account.consent.delete_answers', { count: 3 })).toBe('ลบคำตอบ 3 ข้อที่ฉันให้ไว้สำหรับวัตถุประสงค์นี้ด้วย');
+    expect(translate('th', 'error.throttled', { seconds: 90 })).toBe('พยายามไม่สำเร็จหลายครั้งเกินไป กรุณาลองใหม่ในอีก 90 วินาที');
+  });
+
+  it('isolate inserted text in a right-to-left sentence', () => {
+    expect(translate('he', 'account.signed_in_as', { email: 'dana@example.com' })).toBe('החשבון המחובר: \u2068dana@example.com\u2069');
+  });
+
+  it('render their pages with lang and dir', () => {
+    expect(renderer.render('logged_out', 'he', {})).toContain('<html lang="he" dir="rtl">');
+    expect(renderer.render('logged_out', 'th', {})).toContain('<html lang="th" dir="ltr">');
+    expect(renderer.render('logged_out', 'th', {})).toContain('คุณปิดหน้าต่างนี้ได้แล้ว');
+  });
+});
+
+describe('translate with intl-messageformat', () => {
+  it('formats a plain number argument in the locale\'s digits and grouping, as ICU does', () => {
+    expect(translate('en', 'stats.bar', { date: 'May 1', shown: 1234, answered: 5 })).toBe('\u2068May 1\u2069: 1,234 shown, 5 answered');
+    expect(translate('ar', 'answer.error.number_too_small', { min: 1234.5 })).toContain(new Intl.NumberFormat('ar').format(1234.5));
+  });
+
+  it('never lets a value act as markup or as a placeholder', () => {
+    expect(translate('en', 'error.oidc', { description: '<b>{x}</b> it\'s' })).toBe('The app sent an invalid sign-in request: \u2068<b>{x}</b> it\'s\u2069');
   });
 });
 

@@ -9,9 +9,9 @@ import { errorStatus, formErrors } from '../errors.ts';
 import { readForm } from '../body.ts';
 import { state, type PageResponder } from '../context.ts';
 import { checkCsrf } from '../csrf.ts';
+import { settleLocale } from '../locale.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ProfileScreen } from './profile-screen.ts';
-import { pickLocale } from '../../views/i18n.ts';
 import { localize } from '../../screensets/loader.ts';
 
 // The pages of a sign-in, one route per step of the interaction policy. Each handler is the
@@ -58,13 +58,13 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   async function load(ctx: Context): Promise<InteractionView> {
     const interaction = await interactions.load(ctx.req, ctx.res);
     if (interaction.uid !== ctx.params.uid) ctx.throw(404);
-    // The app's ui_locales stayed on the authorization request; it outranks Accept-Language.
-    if (interaction.uiLocales) {
-      state(ctx).locale = pickLocale({
-        uiLocales: interaction.uiLocales, acceptLanguage: ctx.get('accept-language') || undefined,
-        supported: config.locales.supported, fallback: config.locales.default,
-      });
-    }
+    // The app's ui_locales stayed on the authorization request; after login the account's own
+    // locale counts too (read only when neither the person's choice nor ui_locales decides).
+    const { accountId } = interaction;
+    await settleLocale(ctx, config, {
+      uiLocales: interaction.uiLocales,
+      accountLocale: accountId ? async () => (await accounts.findById(accountId))?.locale : undefined,
+    });
     return interaction;
   }
 
@@ -149,6 +149,9 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       if (problem) throw new AccountError(problem, { field: 'email' });
       const account = await accounts.authenticate({ email, password: body.get('password') ?? '', ip: ctx.ip });
       metrics.signIns.inc({ outcome: 'success' });
+      // A language chosen on the sign-in page follows the person onto their account.
+      const chosen = state(ctx).chosenLocale;
+      if (chosen && chosen !== account.locale) await accounts.setLocale(account.id, chosen);
       redirect(ctx, await interactions.finishLogin(ctx.req, ctx.res, account.id));
     } catch (error) {
       if (!(error instanceof AccountError)) throw error;

@@ -25,6 +25,8 @@ export function accountRoutes(deps: { config: Config; accounts: Accounts; pages:
   router.get('/verify-email', async (ctx) => {
     try {
       const { interactionUid } = await accounts.verifyEmail(tokenOf(ctx));
+      // The link works once: switching the language of this page goes on where the link leads.
+      state(ctx).returnTo = interactionUid ? `/interaction/${interactionUid}` : '/account';
       pages.page(ctx, 'verify_email', {
         ok: true, message: pages.t(ctx, 'verify.ok'),
         continueUrl: interactionUid ? `/interaction/${interactionUid}` : undefined,
@@ -79,8 +81,11 @@ export function accountRoutes(deps: { config: Config; accounts: Accounts; pages:
     checkCsrf(ctx, body.get('csrf'));
     const token = body.get('token') ?? '';
     const base = { csrfToken: pages.csrf(ctx), action: '/reset-password', token, passwordMinLength: config.accounts.password_min_length };
+    // Back to the form while the link still works; once it is used, on to signing in.
+    state(ctx).returnTo = `/reset-password?token=${encodeURIComponent(token)}`;
     try {
       await accounts.resetPassword(token, body.get('password') ?? '');
+      state(ctx).returnTo = '/account';
       pages.page(ctx, 'reset_password', { ...base, errors: {}, done: true, invalidToken: false });
     } catch (error) {
       if (!(error instanceof AccountError)) throw error;

@@ -19,6 +19,7 @@ import type { AnswerErrorCode } from '../../screensets/engine.ts';
 import { readForm } from '../body.ts';
 import { state, type PageResponder } from '../context.ts';
 import { checkCsrf } from '../csrf.ts';
+import { settleLocale } from '../locale.ts';
 import { answerFieldName, formatAnswer, questionViews } from '../question-view.ts';
 
 export interface PreferenceCenterDeps {
@@ -50,10 +51,15 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
     ctx.redirect(location);
   };
 
+  /** The pages of a signed-in user are in the language saved on their account, unless they chose another here. */
+  const speakTheirLanguage = (ctx: Context, signedIn: SignedInUser) =>
+    settleLocale(ctx, config, { accountLocale: async () => (await accounts.findById(signedIn.accountId))?.locale });
+
   /** The signed-in user, or a redirect to sign in (then back to `returnTo`). */
   async function user(ctx: Context, returnTo = '/account'): Promise<SignedInUser | undefined> {
     const signedIn = await sessions.current(ctx.req, ctx.res, ctx.secure);
     if (!signedIn) redirect(ctx, `/account/login?return=${encodeURIComponent(returnTo)}`);
+    else await speakTheirLanguage(ctx, signedIn);
     return signedIn;
   }
 
@@ -66,6 +72,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
       redirect(ctx, '/account/login');
       return undefined;
     }
+    await speakTheirLanguage(ctx, signedIn);
     return { user: signedIn, body };
   }
 
@@ -212,7 +219,10 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
     const raw = form.body.getAll(answerFieldName(questionId));
     const result = await center.updateAnswer({ accountId: form.user.accountId, questionId, raw, locale: state(ctx).locale });
     if (!result.ok && result.reason === 'not_found') return ctx.throw(404);
-    if (!result.ok) return editPage(ctx, form.user, questionId, raw, new Map([[questionId, result.rejection]]));
+    if (!result.ok) {
+      state(ctx).returnTo = `/account/answers/${questionId}/edit`;
+      return editPage(ctx, form.user, questionId, raw, new Map([[questionId, result.rejection]]));
+    }
     redirect(ctx, '/account?done=answer_saved#answers');
   });
 
@@ -303,6 +313,8 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
   router.get('/email/confirm', async (ctx) => {
     try {
       await accounts.confirmEmailChange(typeof ctx.query.token === 'string' ? ctx.query.token : '');
+      // The link works once: switching the language of this page goes on to the account instead.
+      state(ctx).returnTo = '/account';
       pages.page(ctx, 'verify_email', { ok: true, message: pages.t(ctx, 'account.email.changed'), continueUrl: '/account' });
     } catch (error) {
       if (!(error instanceof AccountError)) throw error;

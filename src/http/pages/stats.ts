@@ -13,6 +13,7 @@ import type { QuestionStats, Stats } from '../../stats/screensets.ts';
 import { direction } from '../../views/i18n.ts';
 import type { PageData, StatsQuestionView } from '../../views/pages.ts';
 import { state, type PageResponder } from '../context.ts';
+import { settleLocale } from '../locale.ts';
 import { formatAnswer } from '../question-view.ts';
 
 export interface StatsPageDeps {
@@ -45,6 +46,7 @@ export function statsPageRoutes(deps: StatsPageDeps): Router {
       return ctx.redirect(`/account/login?return=${encodeURIComponent('/stats')}`);
     }
     const account = await deps.findAccount(signedIn.accountId);
+    await settleLocale(ctx, config, { accountLocale: async () => account?.locale });
     // The address must be proven: otherwise whoever registers an operator's address first is one.
     if (!account || account.email_verified_at === null || !operators.has(normalizeEmail(account.email))) {
       return pages.page(ctx, 'message', { title: pages.t(ctx, 'title.error'), message: pages.t(ctx, 'stats.forbidden') }, 403);

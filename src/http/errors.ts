@@ -17,7 +17,7 @@ import { isDatabaseUnavailable, errorSummary } from '../storage/database.ts';
 import { translate, type MessageVars } from '../views/i18n.ts';
 import type { PageResponder } from './context.ts';
 
-/** What a message may need to be precise: the limits in force, how long to wait, and the error's own values. */
+/** What a message may need besides the error's own values (`params`): the limits in force, and how long to wait. */
 export interface MessageFacts {
   config: Pick<Config, 'accounts'>;
   retryAfterSeconds?: number | undefined;
@@ -76,8 +76,6 @@ const TOO_MANY_REQUESTS = mistake(429, 'error.too_many_requests', {
 // Whatever a passkey ceremony failed on, the person reads the same: which check failed would tell
 // an attacker holding someone's authenticator more than it tells the owner.
 const PASSKEY_FAILED = mistake(401, 'error.credential.passkey_failed');
-// Errors of the command line and of the start; one that reached a request would be Parley's bug.
-const NOT_FOR_REQUESTS = failure(500, 'error.server', { problem: 'server_error' });
 const INTERNAL = failure(500, 'error.server', { problem: 'server_error' });
 
 export const ERROR_TABLE: ErrorTable = {
@@ -173,10 +171,12 @@ export const ERROR_TABLE: ErrorTable = {
     database_unavailable: failure(503, 'error.unavailable', { problem: 'temporarily_unavailable', retryAfterSeconds: 5, log: 'outage' }),
     sealed_value_unreadable: INTERNAL,
   },
-  config: { invalid_config: NOT_FOR_REQUESTS },
-  screensets: { invalid_screensets: NOT_FOR_REQUESTS },
-  import: { usage: NOT_FOR_REQUESTS },
-  foreign_hash: { unusable_hash: NOT_FOR_REQUESTS },
+  // Errors of the start and of the command line (main.ts answers them there), and a hash the
+  // import refuses: one that reached a request would be Parley's bug.
+  config: { invalid_config: INTERNAL },
+  screensets: { invalid_screensets: INTERNAL },
+  import: { usage: INTERNAL },
+  foreign_hash: { unusable_hash: INTERNAL },
 };
 
 /** A code of a module, with what its message needs: a DomainError, a FieldError with its module, a classified failure. */
@@ -189,7 +189,8 @@ export interface Problem<M extends ErrorModule = ErrorModule> {
 
 export function entryOf(problem: Problem): ErrorEntry {
   const section = ERROR_TABLE[problem.module] as Readonly<Record<string, ErrorEntry>> | undefined;
-  return section?.[problem.code] ?? INTERNAL;
+  // Own entries only: no code may find an Object.prototype member by its name.
+  return section && Object.hasOwn(section, problem.code) ? section[problem.code]! : INTERNAL;
 }
 
 /** Any failure, placed in the table. */

@@ -117,12 +117,12 @@ function accessLog(metrics: Metrics): Middleware {
   };
 }
 
+const NOT_FOUND: Problem<'request'> = { module: 'request', code: 'not_found' };
+
 /**
  * Maps every failure to a page through the one table (errors.ts); users never see a stack trace,
  * and their mistakes are never a 500.
  */
-const NOT_FOUND: Problem<'request'> = { module: 'request', code: 'not_found' };
-
 function errorPages(pages: PageResponder): Middleware {
   return async (ctx, next) => {
     try {

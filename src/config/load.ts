@@ -2,17 +2,22 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { DomainError } from '../errors.ts';
 import { configSchema, type Config } from './schema.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const DEFAULT_CONFIG_FILE = path.join(PROJECT_ROOT, 'config/default.yaml');
 
+export const CONFIG_ERROR_CODES = ['invalid_config'] as const;
+declare module '../errors.ts' {
+  interface ErrorCodes { config: (typeof CONFIG_ERROR_CODES)[number] }
+}
+
 /** Every problem found in the configuration, each naming where it is and what is expected. */
-export class ConfigError extends Error {
+export class ConfigError extends DomainError<'config'> {
   readonly problems: string[];
   constructor(problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
+    super('config', 'invalid_config', { message: `invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}` });
     this.problems = problems;
   }
 }

@@ -24,6 +24,7 @@ import { createCipheriv, createHash, pbkdf2, scrypt, timingSafeEqual } from 'nod
 import { promisify } from 'node:util';
 import argon2 from 'argon2';
 import bcrypt from 'bcryptjs';
+import { DomainError } from '../errors.ts';
 
 export const FOREIGN_PREFIX = '$foreign';
 
@@ -60,11 +61,16 @@ export const LIMITS = {
   saltBytes: 1024,
 } as const;
 
+/** unusable_hash: not a format Parley reads, malformed, or with work factors above LIMITS. */
+export const FOREIGN_HASH_ERROR_CODES = ['unusable_hash'] as const;
+declare module '../errors.ts' {
+  interface ErrorCodes { foreign_hash: (typeof FOREIGN_HASH_ERROR_CODES)[number] }
+}
+
 /** Why a hash cannot be imported. The message never quotes the hash. */
-export class ForeignHashError extends Error {
+export class ForeignHashError extends DomainError<'foreign_hash'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'ForeignHashError';
+    super('foreign_hash', 'unusable_hash', { message });
   }
 }
 

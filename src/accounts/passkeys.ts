@@ -127,7 +127,7 @@ const toPasskey = (row: CredentialRow): Passkey => ({
 /** A user-given name: trimmed, 1 to 64 characters, no control characters. */
 function cleanName(name: string): string {
   const trimmed = name.normalize('NFC').trim();
-  if (trimmed === '' || [...trimmed].length > NAME_MAX || /\p{Cc}/u.test(trimmed)) throw new CredentialError('name_invalid');
+  if (trimmed === '' || [...trimmed].length > NAME_MAX || /\p{Cc}/u.test(trimmed)) throw new CredentialError('name_invalid', { params: { max: NAME_MAX } });
   return trimmed;
 }
 

@@ -1,8 +1,8 @@
 import { Secret, TOTP } from 'otpauth';
 import encodeQR from 'qr';
 import type { Config } from '../config/schema.ts';
-import { decryptJwk, encryptJwk } from '../oidc/keys.ts';
 import type { DB } from '../storage/database.ts';
+import { seal as sealValue, unseal as unsealValue } from '../storage/sealed.ts';
 import type { Alongside } from './authentication-methods.ts';
 import { CredentialError } from './credential-errors.ts';
 import type { SecondFactorThrottle } from './second-factor-throttle.ts';
@@ -71,11 +71,11 @@ export function createTotp(deps: TotpDeps): Totp {
     if (!config.mfa.totp.enabled) throw new CredentialError('method_disabled');
   }
 
-  // The secret is stored as a symmetric JWK (RFC 7517 §6.4, kty "oct") so that the signing keys'
-  // encryption under secrets.key_encryption applies to it unchanged.
-  const seal = (secret: Secret) => encryptJwk({ kty: 'oct', k: Buffer.from(secret.bytes).toString('base64url') }, encryptionSecret);
+  // The secret is sealed as a symmetric JWK (RFC 7517 §6.4, kty "oct"), the shape the first
+  // enrolments were stored in.
+  const seal = (secret: Secret) => sealValue({ kty: 'oct', k: Buffer.from(secret.bytes).toString('base64url') }, encryptionSecret);
   const unseal = (accountId: string, sealed: string) => {
-    const { k } = decryptJwk(`totp:${accountId}`, sealed, encryptionSecret);
+    const { k } = unsealValue<{ k?: string }>(`the authenticator-app secret of account ${accountId}`, sealed, encryptionSecret);
     return new Secret({ buffer: new Uint8Array(Buffer.from(k ?? '', 'base64url')).buffer });
   };
 

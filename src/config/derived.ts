@@ -15,6 +15,11 @@ export interface DerivedSettings {
   readonly clientsById: ReadonlyMap<string, ClientConfig>;
 }
 
+/** The issuer without a trailing slash, the start of the URLs built from it ("${issuer}/..." too). */
+export function baseUrlOf(issuer: string): string {
+  return issuer.replace(/\/$/, '');
+}
+
 function accountClient(baseUrl: string): ValidatedConfig['clients'][number] {
   return {
     client_id: ACCOUNT_CLIENT_ID,
@@ -32,7 +37,7 @@ function accountClient(baseUrl: string): ValidatedConfig['clients'][number] {
 
 /** Completes a checked configuration with what derives from it, and freezes it all. */
 export function completeConfig(validated: ValidatedConfig): Config {
-  const baseUrl = validated.issuer.replace(/\/$/, '');
+  const baseUrl = baseUrlOf(validated.issuer);
   const clients = [...validated.clients, accountClient(baseUrl)];
   return deepFreeze({
     ...validated,

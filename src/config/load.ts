@@ -2,18 +2,23 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
-import { completeConfig } from './derived.ts';
+import { DomainError } from '../errors.ts';
+import { baseUrlOf, completeConfig } from './derived.ts';
 import { configSchema, type Config } from './schema.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const DEFAULT_CONFIG_FILE = path.join(PROJECT_ROOT, 'config/default.yaml');
 
+export const CONFIG_ERROR_CODES = ['invalid_config'] as const;
+declare module '../errors.ts' {
+  interface ErrorCodes { config: (typeof CONFIG_ERROR_CODES)[number] }
+}
+
 /** Every problem found in the configuration, each naming where it is and what is expected. */
-export class ConfigError extends Error {
+export class ConfigError extends DomainError<'config'> {
   readonly problems: string[];
   constructor(problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
+    super('config', 'invalid_config', { message: `invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}` });
     this.problems = problems;
   }
 }
@@ -128,7 +133,7 @@ export function formatPath(p: readonly PropertyKey[]): string {
 }
 
 function substituteIssuer(value: unknown, issuer: string): unknown {
-  if (typeof value === 'string') return value.replaceAll('${issuer}', issuer.replace(/\/$/, ''));
+  if (typeof value === 'string') return value.replaceAll('${issuer}', baseUrlOf(issuer));
   if (Array.isArray(value)) return value.map((v) => substituteIssuer(v, issuer));
   if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteIssuer(v, issuer)]));
   return value;

@@ -5,6 +5,7 @@
 import { sql } from 'kysely';
 import type { Logger } from '../logger.ts';
 import type { DB } from '../storage/database.ts';
+import { DomainError } from '../errors.ts';
 
 export type DeadLetterStatus = 'dead' | 'disabled';
 
@@ -51,14 +52,18 @@ export interface ReplayResult {
   reenabled: string[];
 }
 
-export type EventsErrorCode = 'replay_selection_missing' | 'too_many_ids' | 'invalid_cursor' | 'invalid_limit';
+export const EVENTS_ERROR_CODES = ['replay_selection_missing', 'too_many_ids', 'invalid_cursor', 'invalid_limit'] as const;
 
-export class EventsError extends Error {
-  readonly code: EventsErrorCode;
+export type EventsErrorCode = (typeof EVENTS_ERROR_CODES)[number];
+
+declare module '../errors.ts' {
+  interface ErrorCodes { events: EventsErrorCode }
+}
+
+/** An operator's request to list or replay that cannot be done; the message says why. */
+export class EventsError extends DomainError<'events'> {
   constructor(code: EventsErrorCode, message: string) {
-    super(message);
-    this.name = 'EventsError';
-    this.code = code;
+    super('events', code, { message });
   }
 }
 

@@ -1,3 +1,5 @@
+import { DomainError } from '../errors.ts';
+
 // What can go wrong with an upstream identity provider, as a closed list of codes. The person is
 // shown a message per code (the HTTP layer's table); operators get the details in the logs.
 
@@ -24,6 +26,10 @@ export const UPSTREAM_ERROR_CODES = [
 
 export type UpstreamErrorCode = (typeof UPSTREAM_ERROR_CODES)[number];
 
+declare module '../errors.ts' {
+  interface ErrorCodes { upstream: UpstreamErrorCode }
+}
+
 /** Where in the exchange it went wrong. */
 export type UpstreamStage = 'transaction' | 'discovery' | 'callback' | 'token' | 'userinfo' | 'emails';
 
@@ -40,15 +46,11 @@ export interface UpstreamErrorDetails {
   status?: number;
 }
 
-export class UpstreamError extends Error {
-  readonly code: UpstreamErrorCode;
-  readonly details: UpstreamErrorDetails;
+export class UpstreamError extends DomainError<'upstream'> {
+  declare readonly details: UpstreamErrorDetails;
 
   constructor(code: UpstreamErrorCode, details: UpstreamErrorDetails) {
     // The message is the code and the stage only: it may end up in a log line of its own.
-    super(`${code} (${details.provider}, ${details.stage})`);
-    this.name = 'UpstreamError';
-    this.code = code;
-    this.details = details;
+    super('upstream', code, { details, message: `${code} (${details.provider}, ${details.stage})` });
   }
 }

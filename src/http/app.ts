@@ -10,12 +10,11 @@ import type { Accounts } from '../accounts/service.ts';
 import type { Config } from '../config/schema.ts';
 import type { Interactions } from '../oidc/interactions.ts';
 import { addressMatcher, clientAddressOf, isTrustedPeer, type ForwardedForRule } from '../ip-addresses.ts';
-import { isDatabaseUnavailable, type Storage } from '../storage/database.ts';
+import type { Storage } from '../storage/database.ts';
 import { ASSETS_DIR } from '../views/render.ts';
 import { accountRoutes } from './pages/email-links.ts';
-import { BodyTooLargeError, IncompleteBodyError } from './body.ts';
 import { state, type PageResponder, type RequestState } from './context.ts';
-import { CsrfError } from './csrf.ts';
+import { classify, logFailure, retryAfter, type Problem } from './errors.ts';
 import { demoRoutes } from './pages/demo.ts';
 import { healthRoutes } from './health-routes.ts';
 import { chosenLocale, initialLocale, localeRoutes } from './locale.ts';
@@ -29,7 +28,6 @@ import { preferenceCenterRoutes } from './pages/preference-center.ts';
 import { routeLabel, type Metrics } from './metrics.ts';
 import { securityHeaders } from './security-headers.ts';
 import { httpsOnly } from './https-only.ts';
-import { InteractionExpiredError } from '../oidc/interactions.ts';
 import type { ApiTokenVerifier } from '../oidc/api-tokens.ts';
 import type { Segments } from '../segments/service.ts';
 import type { Stats } from '../stats/screensets.ts';
@@ -130,36 +128,29 @@ function accessLog(metrics: Metrics): Middleware {
   };
 }
 
-/** Maps every failure to a page; users never see a stack trace, and their mistakes are never a 500. */
+const NOT_FOUND: Problem<'request'> = { module: 'request', code: 'not_found' };
+
+/**
+ * Maps every failure to a page through the one table (errors.ts); users never see a stack trace,
+ * and their mistakes are never a 500.
+ */
 function errorPages(pages: PageResponder): Middleware {
   return async (ctx, next) => {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
-        pages.page(ctx, 'message', { title: pages.t(ctx, 'title.error'), message: pages.t(ctx, 'error.not_found') }, 404);
+        pages.page(ctx, 'message', { title: pages.t(ctx, 'title.error'), message: pages.errorMessage(ctx, NOT_FOUND) }, 404);
       }
     } catch (error) {
-      const requestId = state(ctx).requestId;
-      const show = (status: number, key: string) =>
-        pages.page(ctx, 'message', { title: pages.t(ctx, 'title.error'), message: pages.t(ctx, key), requestId }, status);
-      if (error instanceof InteractionExpiredError) return show(400, 'error.session_expired');
-      if (error instanceof CsrfError) return show(403, 'error.csrf');
-      if (error instanceof BodyTooLargeError) return show(413, 'error.too_large');
-      if (error instanceof IncompleteBodyError) {
-        // The client's doing, and nobody is left to read an answer: the access log says which.
-        state(ctx).log.info(error.message);
-        ctx.status = error.status;
-        return;
-      }
-      if (isDatabaseUnavailable(error)) {
-        state(ctx).log.error({ err: { message: (error as Error).message } }, 'database unavailable');
-        ctx.set('Retry-After', '5');
-        return show(503, 'error.unavailable');
-      }
-      const status = (error as { status?: number; expose?: boolean }).status;
-      if (status && status >= 400 && status < 500) return show(status, status === 404 ? 'error.not_found' : 'error.server');
-      state(ctx).log.error({ err: error }, 'unhandled error');
-      show(500, 'error.server');
+      const failure = classify(error);
+      logFailure(state(ctx).log, failure);
+      ctx.status = failure.status;
+      if (failure.entry.silent) return;
+      const wait = retryAfter(failure);
+      if (wait) ctx.set('Retry-After', wait);
+      pages.page(ctx, 'message', {
+        title: pages.t(ctx, 'title.error'), message: pages.errorMessage(ctx, failure), requestId: state(ctx).requestId,
+      }, failure.status);
     }
   };
 }

@@ -1,38 +1,16 @@
 import type { Context } from 'koa';
-
-/** A request body larger than the limit: answered with 413 before anything is parsed. */
-export class BodyTooLargeError extends Error {
-  constructor() {
-    super('request body too large');
-    this.name = 'BodyTooLargeError';
-  }
-}
-
-/**
- * The body did not arrive whole: the client closed the connection mid-upload (499, as proxies
- * count a request its client gave up on), or the server cut it off at `http.request_timeout`
- * (408; Node has already answered that on the socket). Either way nobody is left to answer,
- * and nothing is wrong on our side.
- */
-export class IncompleteBodyError extends Error {
-  readonly status: 408 | 499;
-  constructor(timedOut: boolean) {
-    super(timedOut ? 'the request body did not arrive within http.request_timeout' : 'the client closed the request before its body arrived');
-    this.name = 'IncompleteBodyError';
-    this.status = timedOut ? 408 : 499;
-  }
-}
+import { BodyTooLargeError, IncompleteBodyError } from './request-errors.ts';
 
 /** Reads the whole body, refusing more than `limit` bytes. */
 export async function readBody(ctx: Context, limit: number): Promise<Buffer> {
   const declared = Number(ctx.get('content-length') || 0);
-  if (declared > limit) throw new BodyTooLargeError();
+  if (declared > limit) throw new BodyTooLargeError(limit);
   const chunks: Buffer[] = [];
   let size = 0;
   try {
     for await (const chunk of ctx.req) {
       size += (chunk as Buffer).length;
-      if (size > limit) throw new BodyTooLargeError();
+      if (size > limit) throw new BodyTooLargeError(limit);
       chunks.push(chunk as Buffer);
     }
   } catch (error) {
@@ -52,7 +30,7 @@ export async function readBody(ctx: Context, limit: number): Promise<Buffer> {
  */
 export async function readForm(ctx: Context, limit = 64 * 1024): Promise<URLSearchParams> {
   const declared = Number(ctx.get('content-length') || 0);
-  if (declared > limit) throw new BodyTooLargeError();
+  if (declared > limit) throw new BodyTooLargeError(limit);
   if (!ctx.is('application/x-www-form-urlencoded')) return new URLSearchParams();
   return new URLSearchParams((await readBody(ctx, limit)).toString('utf8'));
 }

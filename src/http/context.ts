@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.ts';
 import type { LayoutData, PageData, PageName } from '../views/pages.ts';
 import { csrfToken, existingCsrfToken } from './csrf.ts';
 import { LOCALE_SWITCH_PATH, returnAddress } from './locale.ts';
+import { errorMessage, type Problem } from './errors.ts';
 
 /** What every Parley route finds in ctx.state, set by the first middlewares. */
 export interface RequestState {
@@ -37,6 +38,8 @@ export interface PageResponder {
   /** A page form's CSRF token, creating the cookie when needed. */
   csrf(ctx: Context): string;
   t(ctx: Context, key: string, vars?: Record<string, string | number>): string;
+  /** What a person reads about an error code (errors.ts has the table), in the request's locale. */
+  errorMessage(ctx: Context, problem: Problem): string;
 }
 
 export function createPageResponder(renderer: Renderer, config: Config): PageResponder {
@@ -57,5 +60,6 @@ export function createPageResponder(renderer: Renderer, config: Config): PageRes
     },
     csrf: (ctx) => csrfToken(ctx, secure),
     t: (ctx, key, vars) => renderer.t(state(ctx).locale, key, vars),
+    errorMessage: (ctx, problem) => errorMessage((key, vars) => renderer.t(state(ctx).locale, key, vars), problem, config),
   };
 }

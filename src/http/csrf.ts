@@ -1,17 +1,11 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
+import { CsrfError } from './request-errors.ts';
 
 // Double-submit token: a random value in a signed, httpOnly, SameSite=Lax cookie, repeated in a
 // hidden form field. A cross-site page can neither read the cookie nor forge its signature. Over
 // https the cookie is __Host- prefixed: a sibling subdomain cannot plant one of its own.
 const cookieName = (ctx: Context) => (ctx.secure ? '__Host-parley.csrf' : 'parley.csrf');
-
-export class CsrfError extends Error {
-  constructor() {
-    super('missing or invalid CSRF token');
-    this.name = 'CsrfError';
-  }
-}
 
 // A token made during this request: a page asks for it more than once (its own form, the
 // language switcher), and the cookie sent back must match every copy.

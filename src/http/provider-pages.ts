@@ -1,7 +1,8 @@
 import type { Context } from 'koa';
 import type { ProviderPages } from '../oidc/provider.ts';
 import type { PageResponder, RequestState } from './context.ts';
-import { errorSummary, isDatabaseUnavailable } from '../storage/database.ts';
+import { isDatabaseUnavailable } from '../storage/database.ts';
+import { classified, classify, logFailure, problemBody, retryAfter, type Classified } from './errors.ts';
 import { requestStateOf } from './app.ts';
 
 function adoptState(ctx: Context) {
@@ -16,17 +17,20 @@ export function providerPages(pages: PageResponder, fallbackLocale: string): Pro
     Object.assign(ctx.state, { locale: fallbackLocale, requestId: '' }, requestStateOf(ctx.req));
   };
   return {
-    error(ctx, out) {
+    error(ctx, out, error) {
       adopt(ctx as unknown as Context);
       const c = ctx as unknown as Context;
-      // The description is the provider's fixed text about the request (e.g. "redirect_uri did
-      // not match any of the client's registered redirect_uris"); it never contains user data
-      // beyond what the app itself sent, and the template escapes it.
-      pages.page(c, 'message', {
-        title: pages.t(c, 'title.error'),
-        message: pages.t(c, 'error.oidc', { description: out.error_description ?? out.error }),
-        requestId: c.state.requestId,
-      }, c.status >= 400 ? c.status : 400);
+      // A request the provider refuses keeps the protocol's status, and the page shows the
+      // provider's description: its fixed text about the request (e.g. "redirect_uri did not
+      // match any of the client's registered redirect_uris"), which never contains user data
+      // beyond what the app itself sent, and which the template escapes. A failure of its own is
+      // looked up like any other (an unreachable database is a 503 to retry).
+      const failure: Classified = c.status >= 500
+        ? classify(error)
+        : { ...classified({ module: 'request', code: 'protocol_error', params: { description: out.error_description ?? out.error } }, error), status: c.status >= 400 ? c.status : 400 };
+      const wait = retryAfter(failure);
+      if (wait) c.set('Retry-After', wait);
+      pages.page(c, 'message', { title: pages.t(c, 'title.error'), message: pages.errorMessage(c, failure), requestId: c.state.requestId }, failure.status);
     },
     logout(ctx, formHtml) {
       adopt(ctx as unknown as Context);
@@ -60,9 +64,10 @@ export function providerRequestMiddleware() {
 
 /**
  * Runs inside the provider's own middleware stack: when a request failed because the database
- * is unreachable, the provider's generic 500 becomes a 503 the client may retry. Most failures
- * reach the provider's error handlers (and its server_error event); a few, such as saving the
- * session after the authorization handlers are done, are thrown past them to here.
+ * is unreachable, the provider's generic 500 becomes the table's answer to it, a 503 the client
+ * may retry. Most failures reach the provider's error handlers (and its server_error event); a
+ * few, such as saving the session after the authorization handlers are done, are thrown past them
+ * to here.
  */
 export function providerUnavailableMiddleware(pages: PageResponder) {
   return async (ctx: Context, next: () => Promise<unknown>) => {
@@ -72,19 +77,23 @@ export function providerUnavailableMiddleware(pages: PageResponder) {
     } catch (error) {
       if (!isDatabaseUnavailable(error)) throw error;
       thrown = error;
-      adoptState(ctx);
-      (ctx.state as Partial<RequestState>).log?.error({ err: errorSummary(error) }, 'database unavailable');
     }
-    const failure = thrown ?? (ctx.state as { serverError?: unknown }).serverError;
-    if (!failure || !isDatabaseUnavailable(failure)) return;
-    ctx.set('Retry-After', '5');
+    const failed = thrown ?? (ctx.state as { serverError?: unknown }).serverError;
+    if (!failed) return;
+    const failure = classify(failed);
+    if (failure.module !== 'storage' || failure.code !== 'database_unavailable') return;
+    adoptState(ctx);
+    // A failure the provider saw was logged by its server_error event; one thrown past it was not.
+    const log = (ctx.state as Partial<RequestState>).log;
+    if (thrown && log) logFailure(log, failure);
+    const wait = retryAfter(failure);
+    if (wait) ctx.set('Retry-After', wait);
     const json = thrown ? ctx.accepts('html', 'json') === 'json' : ctx.type === 'application/json';
     if (json) {
-      ctx.status = 503;
-      ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry shortly' };
+      ctx.status = failure.status;
+      ctx.body = problemBody(failure, (ctx.state as Partial<RequestState>).requestId ?? '');
     } else {
-      adoptState(ctx);
-      pages.page(ctx, 'message', { title: pages.t(ctx, 'title.error'), message: pages.t(ctx, 'error.unavailable') }, 503);
+      pages.page(ctx, 'message', { title: pages.t(ctx, 'title.error'), message: pages.errorMessage(ctx, failure) }, failure.status);
     }
   };
 }

@@ -1,7 +1,7 @@
 // Turns a screen (questions from the engine) into the profile page's data: every text localized,
 // each control's options and bounds, what the user typed or answered before, and the messages of
 // refused values. Shared by the question screen and the authors' preview, so both look the same.
-import type { AnswerRejection, AnswerValue, AskedQuestion } from '../screensets/engine.ts';
+import type { AnswerValue, AskedQuestion } from '../screensets/engine.ts';
 import { dateBounds } from '../screensets/engine.ts';
 import type { Question } from '../screensets/format.ts';
 import { localize } from '../screensets/loader.ts';
@@ -17,7 +17,8 @@ export interface QuestionViewOptions {
   t: (key: string, vars?: Record<string, string | number>) => string;
   /** What the user submitted, by question id (re-rendering a refused form keeps it). */
   submitted?: ReadonlyMap<string, string[]>;
-  errors?: ReadonlyMap<string, AnswerRejection>;
+  /** The message of each refused answer, by question id (fieldMessages in errors.ts). */
+  errors?: ReadonlyMap<string, string>;
   declined?: ReadonlySet<string>;
 }
 
@@ -30,7 +31,7 @@ function questionView(question: Question, currentAnswer: AnswerValue | undefined
   const submitted = options.submitted?.get(question.id);
   // What is selected or typed: the submission if there was one, else the earlier answer.
   const selected: string[] = submitted ?? (currentAnswer === undefined ? [] : Array.isArray(currentAnswer) ? currentAnswer : [String(currentAnswer)]);
-  const rejection = options.errors?.get(question.id);
+  const error = options.errors?.get(question.id);
   const view: ProfileQuestionView = {
     id: question.id,
     name: answerFieldName(question.id),
@@ -42,7 +43,7 @@ function questionView(question: Question, currentAnswer: AnswerValue | undefined
   };
   if (question.help) view.help = text(question.help);
   if (question.reward) view.reward = text(question.reward.label);
-  if (rejection) view.error = options.t(`answer.error.${rejection.code}`, rejection.params as Record<string, string | number>);
+  if (error) view.error = error;
   const choices = (values: { value: string; label: string }[]) =>
     values.map((o) => ({ value: o.value, label: o.label, checked: selected.includes(o.value) }));
 

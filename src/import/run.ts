@@ -11,6 +11,7 @@
 // events a change in Parley would (account.created, answer.recorded, consent.granted, ...).
 // Either way one account.imported event reports the run.
 import { parseArgs } from 'node:util';
+import { DomainError } from '../errors.ts';
 import { IMPORT_FORMATS, type ImportFormat } from './read.ts';
 
 export const EVENTS_MODES = ['none', 'all'] as const;
@@ -23,10 +24,15 @@ export interface ImportOptions {
   events: EventsMode;
 }
 
-export class ImportUsageError extends Error {
+/** usage: the command line of `parley import users` is wrong; the message says how. */
+export const IMPORT_ERROR_CODES = ['usage'] as const;
+declare module '../errors.ts' {
+  interface ErrorCodes { import: (typeof IMPORT_ERROR_CODES)[number] }
+}
+
+export class ImportUsageError extends DomainError<'import'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'ImportUsageError';
+    super('import', 'usage', { message });
   }
 }
 

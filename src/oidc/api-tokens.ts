@@ -4,6 +4,7 @@
 // introspection request.
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWK } from 'jose';
 import type { ClientConfig } from '../config/schema.ts';
+import { DomainError } from '../errors.ts';
 import { apiScopesOf } from './provider.ts';
 
 export interface ApiCaller {
@@ -14,11 +15,16 @@ export interface ApiCaller {
   purposes: readonly string[];
 }
 
-/** The token is missing, malformed, expired, not for this API, or of a client no longer configured. */
-export class InvalidApiTokenError extends Error {
+/** invalid_token: missing, malformed, expired, not for this API, or of a client no longer configured. */
+export const API_TOKEN_ERROR_CODES = ['invalid_token'] as const;
+declare module '../errors.ts' {
+  interface ErrorCodes { api_token: (typeof API_TOKEN_ERROR_CODES)[number] }
+}
+
+/** The message says what is wrong with the token, for the API's caller (RFC 6750 §3.1). */
+export class InvalidApiTokenError extends DomainError<'api_token'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'InvalidApiTokenError';
+    super('api_token', 'invalid_token', { message });
   }
 }
 

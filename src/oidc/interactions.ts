@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, type default as Provider } from 'oidc-provider';
 import type { Config } from '../config/schema.ts';
+import { DomainError } from '../errors.ts';
 import { FIRST_SIGN_IN, PROFILE_RESULT, profilePromptDetails, type ProfilePromptDetails } from './profile-prompt.ts';
 import { claimsOfScopes } from './provider.ts';
 
@@ -33,11 +34,15 @@ export interface InteractionView {
   profile: ProfilePromptDetails | undefined;
 }
 
+export const INTERACTION_ERROR_CODES = ['session_expired'] as const;
+declare module '../errors.ts' {
+  interface ErrorCodes { interaction: (typeof INTERACTION_ERROR_CODES)[number] }
+}
+
 /** The interaction is gone: expired, already finished, or its cookie is missing. */
-export class InteractionExpiredError extends Error {
+export class InteractionExpiredError extends DomainError<'interaction'> {
   constructor(cause?: unknown) {
-    super('the sign-in interaction has expired or was already completed', { cause });
-    this.name = 'InteractionExpiredError';
+    super('interaction', 'session_expired', { message: 'the sign-in interaction has expired or was already completed', cause });
   }
 }
 

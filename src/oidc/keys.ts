@@ -1,53 +1,21 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, calculateJwkThumbprint, type JWK } from 'jose';
 import { sql, type Transaction } from 'kysely';
 import type { DB } from '../storage/database.ts';
 import type { Database } from '../storage/schema.ts';
+import { seal, unseal } from '../storage/sealed.ts';
 
 // Signing keys live in the database so that every node serves the same JWKS and signs with the
-// same key. Private parts are encrypted with a key derived from secrets.key_encryption; a
-// database dump alone cannot forge tokens.
+// same key. Private parts are sealed under secrets.key_encryption (storage/sealed.ts); a database
+// dump alone cannot forge tokens.
 
 const ALG = 'RS256';
-const FORMAT = 'v1';
-
-function encryptionKey(secret: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, 'parley', 'signing-key-encryption', 32));
-}
-
-export function encryptJwk(jwk: JWK, secret: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', encryptionKey(secret), iv);
-  const ciphertext = Buffer.concat([cipher.update(JSON.stringify(jwk), 'utf8'), cipher.final()]);
-  return [FORMAT, iv, cipher.getAuthTag(), ciphertext].map((part) => (typeof part === 'string' ? part : part.toString('base64url'))).join('.');
-}
-
-export class KeyDecryptionError extends Error {
-  constructor(kid: string) {
-    super(`signing key ${kid} cannot be decrypted: secrets.key_encryption (PARLEY_KEY_ENCRYPTION_SECRET) differs from the one it was stored with`);
-    this.name = 'KeyDecryptionError';
-  }
-}
-
-export function decryptJwk(kid: string, encrypted: string, secret: string): JWK {
-  const [format, iv, tag, ciphertext] = encrypted.split('.');
-  if (format !== FORMAT || !iv || !tag || !ciphertext) throw new KeyDecryptionError(kid);
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', encryptionKey(secret), Buffer.from(iv, 'base64url'));
-    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-    const plain = Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]);
-    return JSON.parse(plain.toString('utf8')) as JWK;
-  } catch {
-    throw new KeyDecryptionError(kid);
-  }
-}
 
 async function newSigningKey(secret: string) {
   const { privateKey, publicKey } = await generateKeyPair(ALG, { extractable: true, modulusLength: 2048 });
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk);
   const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: ALG, use: 'sig' };
-  return { kid, publicJwk: { ...publicJwk, kid, alg: ALG, use: 'sig' }, encrypted: encryptJwk(privateJwk, secret) };
+  return { kid, publicJwk: { ...publicJwk, kid, alg: ALG, use: 'sig' }, encrypted: seal(privateJwk, secret) };
 }
 
 // One node at a time creates or rotates keys; the others wait and then read what it wrote.
@@ -77,7 +45,7 @@ export async function loadSigningKeys(db: DB, secret: string, now: Date): Promis
     .orderBy(sql`retired_at is null`, 'desc')
     .orderBy('created_at', 'desc')
     .execute();
-  return rows.map((row) => decryptJwk(row.kid, row.private_jwk_encrypted, secret));
+  return rows.map((row) => unseal<JWK>(`signing key ${row.kid}`, row.private_jwk_encrypted, secret));
 }
 
 /**

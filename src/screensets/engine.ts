@@ -217,6 +217,18 @@ export interface AnswerErrorParams {
 
 export type AnswerErrorCode = keyof AnswerErrorParams;
 
+/** The same codes at run time, for the HTTP table's tests; `satisfies` keeps it to exactly the codes above. */
+export const ANSWER_ERROR_CODES = Object.keys({
+  required: true, single_value_expected: true, not_an_option: true, too_few_selections: true, too_many_selections: true,
+  not_a_boolean: true, not_a_date: true, date_too_early: true, date_too_late: true, not_a_number: true,
+  number_too_small: true, number_too_large: true, number_off_step: true, not_on_scale: true, text_too_long: true,
+  pattern_mismatch: true, control_characters: true,
+} satisfies Record<AnswerErrorCode, true>) as readonly AnswerErrorCode[];
+
+declare module '../errors.ts' {
+  interface ErrorCodes { answer: AnswerErrorCode }
+}
+
 export type AnswerRejection = {
   [Code in AnswerErrorCode]: { ok: false; code: Code; params: AnswerErrorParams[Code] };
 }[AnswerErrorCode];

@@ -3,14 +3,21 @@
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { DomainError } from '../errors.ts';
 import type { ScreenSet } from './format.ts';
 import { loadScreenSets, type ScreenSetContext } from './loader.ts';
 
-export class ScreenSetsInvalidError extends Error {
+export const SCREENSETS_ERROR_CODES = ['invalid_screensets'] as const;
+declare module '../errors.ts' {
+  interface ErrorCodes { screensets: (typeof SCREENSETS_ERROR_CODES)[number] }
+}
+
+export class ScreenSetsInvalidError extends DomainError<'screensets'> {
   readonly problems: string[];
   constructor(dir: string, problems: string[]) {
-    super(`invalid screen-sets in ${dir}:\n${problems.map((p) => `  - ${p}`).join('\n')}\nRun "parley screensets validate ${dir}" to check them again.`);
-    this.name = 'ScreenSetsInvalidError';
+    super('screensets', 'invalid_screensets', {
+      message: `invalid screen-sets in ${dir}:\n${problems.map((p) => `  - ${p}`).join('\n')}\nRun "parley screensets validate ${dir}" to check them again.`,
+    });
     this.problems = problems;
   }
 }

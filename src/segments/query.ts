@@ -33,24 +33,30 @@ import { parseDuration } from '../config/duration.ts';
 import { isCalendarDate, type Question } from '../screensets/format.ts';
 import type { DB } from '../storage/database.ts';
 import type { Database } from '../storage/schema.ts';
+import { DomainError } from '../errors.ts';
 import { conditionBoundsProblem, type AnswerScalar, type Condition, type ConsentStateName } from './conditions.ts';
 
-export type SegmentErrorCode =
+export const SEGMENT_ERROR_CODES = [
   /** The condition names an unknown question or purpose, or a value the question cannot have. */
-  | 'invalid_condition'
+  'invalid_condition',
   /** The condition names a question or purpose outside the calling client's purposes. */
-  | 'purpose_not_allowed'
+  'purpose_not_allowed',
   /** The cursor is malformed or belongs to another query. */
-  | 'invalid_cursor';
+  'invalid_cursor',
+] as const;
 
-export class SegmentQueryError extends Error {
-  readonly code: SegmentErrorCode;
+export type SegmentErrorCode = (typeof SEGMENT_ERROR_CODES)[number];
+
+declare module '../errors.ts' {
+  interface ErrorCodes { segment: SegmentErrorCode }
+}
+
+/** A condition or cursor the client must fix; the message says what, for the API's caller. */
+export class SegmentQueryError extends DomainError<'segment'> {
   /** Where in the condition the problem is, e.g. ['all', 0, 'in', 1]. */
   readonly path: (string | number)[];
   constructor(code: SegmentErrorCode, path: (string | number)[], message: string) {
-    super(message);
-    this.name = 'SegmentQueryError';
-    this.code = code;
+    super('segment', code, { message });
     this.path = path;
   }
 }

@@ -14,6 +14,7 @@ import { isCalendarDate, type LocalizedText, type QuestionType, type ScreenSet }
 import { answerReleasable } from '../segments/query.ts';
 import type { DB } from '../storage/database.ts';
 import type { Database } from '../storage/schema.ts';
+import { DomainError } from '../errors.ts';
 
 export interface OutcomeCounts {
   shown: number;
@@ -55,10 +56,16 @@ export interface StatsReport {
   screensets: ScreenSetStats[];
 }
 
-export class StatsRangeError extends Error {
+/** invalid_range: a day that is not a date, a start after the end, or more than MAX_RANGE_DAYS. */
+export const STATS_ERROR_CODES = ['invalid_range'] as const;
+declare module '../errors.ts' {
+  interface ErrorCodes { stats: (typeof STATS_ERROR_CODES)[number] }
+}
+
+/** The message says what is wrong with the range, for the API's caller. */
+export class StatsRangeError extends DomainError<'stats'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'StatsRangeError';
+    super('stats', 'invalid_range', { message, params: { max: MAX_RANGE_DAYS } });
   }
 }
 

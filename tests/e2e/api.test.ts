@@ -467,6 +467,11 @@ describe('statistics', () => {
     // The first day is drawn at the start of the reading direction: the right in Arabic.
     expect(firstBar(page.html)).toBeLessThan(20);
     expect(firstBar(arabic.html)).toBeGreaterThan(580);
+
+    // A period that cannot be shown says why, rather than blaming the server.
+    const reversed = await alice.browser.navigate(`${server.issuer}/stats?from=2026-03-01&to=2026-01-01`);
+    expect(reversed.status).toBe(400);
+    expect(reversed.html).toContain('This period cannot be shown: use dates such as 2026-01-31, a start on or before the end, and at most 366 days.');
   });
 
   it('refuses the page to other users and sends signed-out visitors to sign in', async () => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findForm, HttpBrowser, type FormFields, type Page } from '../support/browser.ts';
 import {
-  appClient, authorizationRequest, exchange, oidc, register, signIn, uniqueEmail, type AppClient,
+  appClient, authorizationRequest, exchange, oauthErrorOf, oidc, register, signIn, uniqueEmail, type AppClient,
 } from '../support/oidc-app.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -302,7 +302,7 @@ describe('changing the email address', () => {
 
     // Every session of the account ended: its refresh and access tokens, and the preference center's session.
     await expect(oidc.refreshTokenGrant(spa.config, user.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
-    await expect(userinfo(user)).rejects.toBeDefined();
+    expect(await oauthErrorOf(userinfo(user))).toBe('invalid_token');
     expect((await user.browser.navigate(`${server.issuer}/account`)).url).toContain('/interaction/');
     expect(await db().selectFrom('oidc_payloads').select('id').where('account_id', '=', user.sub).execute()).toEqual([]);
     // Other accounts keep theirs.
@@ -378,7 +378,7 @@ describe('deleting the account', () => {
     expect(JSON.stringify(await db().selectFrom('outbox_events').select('payload').execute())).not.toContain(user.email);
 
     await expect(oidc.refreshTokenGrant(spa.config, user.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
-    await expect(userinfo(user)).rejects.toBeDefined();
+    expect(await oauthErrorOf(userinfo(user))).toBe('invalid_token');
     // The session is gone with it, and the password opens nothing any more.
     const again = await user.browser.navigate(`${server.issuer}/account`);
     expect(again.url).toContain('/interaction/');

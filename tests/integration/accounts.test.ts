@@ -153,7 +153,7 @@ describe('registration and email verification', () => {
     const { accounts } = setup();
     const error = await rejection(accounts.register({ email: 'not an email', password: 'short', locale: 'en' }));
     expect(error).toBeInstanceOf(AccountValidationError);
-    expect((error as AccountValidationError).fields).toEqual({ email: 'invalid_email', password: 'password_too_short' });
+    expect((error as AccountValidationError).fields).toEqual(new Map([['email', { code: 'invalid_email' }], ['password', { code: 'password_too_short' }]]));
     expect(error.code).toBe('invalid_email');
     expect(error.field).toBe('email');
     expect(await accountByEmail('not an email')).toBeUndefined();
@@ -163,9 +163,9 @@ describe('registration and email verification', () => {
     const { accounts } = setup();
     const email = uniqueEmail('context');
     const common = await rejection(accounts.register({ email, password: 'Password123', locale: 'en' }));
-    expect((common as AccountValidationError).fields).toEqual({ password: 'password_common' });
+    expect((common as AccountValidationError).fields).toEqual(new Map([['password', { code: 'password_common' }]]));
     const own = await rejection(accounts.register({ email, password: email.toUpperCase(), locale: 'en' }));
-    expect((own as AccountValidationError).fields).toEqual({ password: 'password_common' });
+    expect((own as AccountValidationError).fields).toEqual(new Map([['password', { code: 'password_common' }]]));
     expect(await accountByEmail(email)).toBeUndefined();
   });
 
@@ -550,7 +550,7 @@ describe('password reset', () => {
     await accounts.checkResetToken(token);
 
     const weak = await rejection(accounts.resetPassword(token, 'short'));
-    expect((weak as AccountValidationError).fields).toEqual({ password: 'password_too_short' });
+    expect((weak as AccountValidationError).fields).toEqual(new Map([['password', { code: 'password_too_short' }]]));
     await accounts.checkResetToken(token);
 
     const account = await accounts.resetPassword(token, 'a brand new passphrase');

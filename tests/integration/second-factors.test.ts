@@ -8,7 +8,7 @@ import { createSecondFactorThrottle } from '../../src/accounts/second-factor-thr
 import { purgeStaleThrottles } from '../../src/accounts/throttle.ts';
 import { createTotp, type Totp } from '../../src/accounts/totp.ts';
 import { deepMerge, loadConfig } from '../../src/config/load.ts';
-import { KeyDecryptionError } from '../../src/oidc/keys.ts';
+import { SealedValueError } from '../../src/storage/sealed.ts';
 import type { Storage } from '../../src/storage/database.ts';
 import { insertAccount } from '../support/accounts.ts';
 import { BACKENDS, openTestStorage } from '../support/database.ts';
@@ -121,7 +121,7 @@ describe.each(BACKENDS)('second factors on $name', (backend) => {
     expect(row.secret_encrypted).not.toContain(secret);
     expect(row.secret_encrypted).not.toContain(Buffer.from(Secret.fromBase32(secret).bytes).toString('base64url'));
     const otherKey = services({ secrets: { key_encryption: 'another-key-encryption-secret-0123456789' } });
-    await expect(otherKey.totp.confirm(account.id, appCode(secret, now))).rejects.toBeInstanceOf(KeyDecryptionError);
+    await expect(otherKey.totp.confirm(account.id, appCode(secret, now))).rejects.toBeInstanceOf(SealedValueError);
     await totp.confirm(account.id, appCode(secret, now));
   });
 

@@ -96,4 +96,17 @@ export async function registerAndAuthorize(server: TestServer, app: AppClient, p
   return { browser, email, tokens, request };
 }
 
+/**
+ * The OAuth error a refused call ended with, or undefined when it succeeded: the `error` of a
+ * JSON error body, or of the bearer challenge in WWW-Authenticate when a resource refuses a token
+ * (RFC 6750 §3), as userinfo does. Anything else (a network error, a body that is no OAuth
+ * error) comes back as its code, so it never passes for the refusal a test expects.
+ */
+export function oauthErrorOf(promise: Promise<unknown>): Promise<string | undefined> {
+  return promise.then(() => undefined, (error: { error?: string; code?: string }) => {
+    if (error instanceof oidc.WWWAuthenticateChallengeError) return error.cause[0]?.parameters.error ?? error.code;
+    return error.error ?? error.code;
+  });
+}
+
 export { oidc };

@@ -16,15 +16,15 @@ import type { Segments } from '../../segments/service.ts';
 import { SegmentQueryError } from '../../segments/query.ts';
 import { conditionBoundsProblem } from '../../segments/conditions.ts';
 import type { Stats } from '../../stats/screensets.ts';
-import { StatsRangeError } from '../../stats/screensets.ts';
-import { isDatabaseUnavailable } from '../../storage/database.ts';
 import type { ApiAccounts } from './accounts.ts';
 import {
   accountExport, accountIdParams, accountPage, apiAccount, conditionSchema, deadEvents, deadEventsQuery, errorBody,
   pageQuery, replayRequest, replayResult, segmentCount, statsQuery, statsReport,
 } from './schemas.ts';
-import { BodyTooLargeError, IncompleteBodyError, readBody } from '../body.ts';
+import { readBody } from '../body.ts';
 import { state } from '../context.ts';
+import { classify, logFailure, problemBody, retryAfter } from '../errors.ts';
+import { BodyTooLargeError, RequestError } from '../request-errors.ts';
 
 export const API_PREFIX = '/api/v1';
 
@@ -48,22 +48,6 @@ export interface ApiDependencies {
   events?: EventsAdmin | undefined;
   /** The OpenAPI document, built once from the same operations. */
   openApi: () => Record<string, unknown>;
-}
-
-/** A JSON error response. */
-export class ApiProblem extends Error {
-  readonly status: number;
-  readonly error: string;
-  readonly details: { path: string; message: string }[] | undefined;
-  readonly headers: Record<string, string>;
-  constructor(status: number, error: string, description: string, more: { details?: { path: string; message: string }[]; headers?: Record<string, string> } = {}) {
-    super(description);
-    this.name = 'ApiProblem';
-    this.status = status;
-    this.error = error;
-    this.details = more.details;
-    this.headers = more.headers ?? {};
-  }
 }
 
 export interface ApiResult { status: number; body?: unknown }
@@ -96,14 +80,15 @@ function operation<P extends Schema | undefined = undefined, Q extends Schema | 
   return spec as unknown as ApiOperation;
 }
 
-const notFound = (what: string) => new ApiProblem(404, 'not_found', what);
+const notFound = (what: string) => new RequestError('not_found', { message: what });
 const ACCOUNT_NOT_FOUND = { description: 'No account has this id', schema: errorBody };
 
 /** The operations of the API. Metadata only is read when the document is built. */
 export function apiOperations(deps: Omit<ApiDependencies, 'openApi'> & { openApi?: () => Record<string, unknown> }): ApiOperation[] {
   const { accounts, segments, stats } = deps;
-  const eventsMissing = () => new ApiProblem(501, 'not_implemented',
-    'webhook delivery is not part of this server yet: there are no dead events to list or replay');
+  const eventsMissing = () => new RequestError('not_implemented', {
+    message: 'webhook delivery is not part of this server yet: there are no dead events to list or replay',
+  });
 
   return [
     operation({
@@ -229,19 +214,19 @@ const JSON_LIMIT = 64 * 1024;
 
 async function readJson(ctx: Context): Promise<unknown> {
   const declared = Number(ctx.get('content-length') || 0);
-  if (declared > JSON_LIMIT) throw new BodyTooLargeError();
-  if (!ctx.is('application/json')) throw new ApiProblem(415, 'invalid_request', 'send the body as application/json');
+  if (declared > JSON_LIMIT) throw new BodyTooLargeError(JSON_LIMIT);
+  if (!ctx.is('application/json')) throw new RequestError('unsupported_media_type', { message: 'send the body as application/json' });
   const raw = await readBody(ctx, JSON_LIMIT);
   let body: unknown;
   try {
     body = JSON.parse(raw.toString('utf8'));
   } catch {
-    throw new ApiProblem(400, 'invalid_request', 'the body is not valid JSON');
+    throw new RequestError('malformed_body', { message: 'the body is not valid JSON' });
   }
   // Validators recurse; a body nested thousands deep would exhaust the stack before any limit of
   // theirs is checked. Nothing the API takes is nested anywhere near this deep.
   if (nestingDepth(body) > MAX_JSON_DEPTH) {
-    throw new ApiProblem(400, 'invalid_request', `the body is nested more than ${MAX_JSON_DEPTH} levels deep`);
+    throw new RequestError('malformed_body', { message: `the body is nested more than ${MAX_JSON_DEPTH} levels deep` });
   }
   return body;
 }
@@ -290,8 +275,8 @@ const CONDITION_HINT = 'expected one condition: { "all": [...] }, { "any": [...]
 function parse<S extends Schema>(schema: S, value: unknown, where: string | undefined): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const details = describeIssues(result.error.issues, where ? [where] : [], schema === conditionSchema ? CONDITION_HINT : UNION_HINT);
-  throw new ApiProblem(400, 'invalid_request', details.map((d) => `${d.path}: ${d.message}`).join('; '), { details });
+  const issues = describeIssues(result.error.issues, where ? [where] : [], schema === conditionSchema ? CONDITION_HINT : UNION_HINT);
+  throw new RequestError('invalid_parameters', { message: issues.map((d) => `${d.path}: ${d.message}`).join('; '), issues });
 }
 
 function quoted(text: string): string {
@@ -307,50 +292,40 @@ export function apiRoutes(deps: ApiDependencies): Router {
 
   async function authenticate(ctx: Context, scope: ApiScope): Promise<ApiCaller> {
     const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(ctx.get('authorization'));
-    const refuse = (description: string) => new ApiProblem(401, 'invalid_token', description, {
-      headers: { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_token", error_description="${quoted(description)}"` },
-    });
-    if (!match) throw refuse('send an access token: Authorization: Bearer <token> (client credentials grant at the token endpoint)');
-    let caller: ApiCaller;
-    try {
-      caller = await deps.tokens.verify(match[1]!);
-    } catch (error) {
-      if (error instanceof InvalidApiTokenError) throw refuse(error.message);
-      throw error;
-    }
+    if (!match) throw new InvalidApiTokenError('send an access token: Authorization: Bearer <token> (client credentials grant at the token endpoint)');
+    const caller = await deps.tokens.verify(match[1]!);
     (ctx.state as { apiClient?: string }).apiClient = caller.clientId;
     if (!caller.scopes.has(scope)) {
-      throw new ApiProblem(403, 'insufficient_scope', `this call needs the scope ${scope}`, {
-        headers: { 'WWW-Authenticate': `Bearer realm="${realm}", error="insufficient_scope", scope="${scope}"` },
-      });
+      throw new RequestError('insufficient_scope', { message: `this call needs the scope ${scope}`, params: { scope } });
     }
     return caller;
   }
 
-  function respondWithProblem(ctx: Context, problem: ApiProblem) {
-    ctx.status = problem.status;
-    for (const [name, value] of Object.entries(problem.headers)) ctx.set(name, value);
-    ctx.body = { error: problem.error, error_description: problem.message, ...(problem.details ? { details: problem.details } : {}) };
+  /** The bearer token's challenge (RFC 6750 §3) for the two refusals that concern the token. */
+  function challenge(error: unknown): string | undefined {
+    if (error instanceof InvalidApiTokenError) {
+      return `Bearer realm="${realm}", error="invalid_token", error_description="${quoted(error.message)}"`;
+    }
+    if (error instanceof RequestError && error.code === 'insufficient_scope') {
+      return `Bearer realm="${realm}", error="insufficient_scope", scope="${error.params?.scope}"`;
+    }
+    return undefined;
   }
 
-  function problemOf(ctx: Context, error: unknown): ApiProblem {
-    if (error instanceof ApiProblem) return error;
-    if (error instanceof SegmentQueryError) {
-      const details = [{ path: formatPath(error.path), message: error.message }];
-      return new ApiProblem(error.code === 'purpose_not_allowed' ? 403 : 400, error.code, error.message, { details });
-    }
-    if (error instanceof StatsRangeError) return new ApiProblem(400, 'invalid_request', error.message);
-    if (error instanceof BodyTooLargeError) return new ApiProblem(413, 'invalid_request', `the body is larger than ${JSON_LIMIT} bytes`);
-    if (error instanceof IncompleteBodyError) {
-      state(ctx).log.info(error.message);
-      return new ApiProblem(error.status, 'invalid_request', error.message);
-    }
-    if (isDatabaseUnavailable(error)) {
-      state(ctx).log.error({ err: { message: (error as Error).message } }, 'database unavailable');
-      return new ApiProblem(503, 'temporarily_unavailable', 'the service is temporarily unavailable; try again shortly', { headers: { 'Retry-After': '5' } });
-    }
-    state(ctx).log.error({ err: error }, 'unhandled error in the management API');
-    return new ApiProblem(500, 'server_error', `something went wrong on our side (request ${state(ctx).requestId})`);
+  /** Every failure as a JSON problem, from the one table (../errors.ts). */
+  function respondWithProblem(ctx: Context, error: unknown) {
+    const failure = classify(error);
+    logFailure(state(ctx).log, failure, 'unhandled error in the management API');
+    ctx.status = failure.status;
+    if (failure.entry.silent) return;
+    const wait = retryAfter(failure);
+    if (wait) ctx.set('Retry-After', wait);
+    const bearer = challenge(error);
+    if (bearer) ctx.set('WWW-Authenticate', bearer);
+    const details = error instanceof RequestError ? error.issues
+      : error instanceof SegmentQueryError ? [{ path: formatPath(error.path), message: error.message }]
+        : undefined;
+    ctx.body = { ...problemBody(failure, state(ctx).requestId), ...(details ? { details } : {}) };
   }
 
   for (const op of operations) {
@@ -365,13 +340,13 @@ export function apiRoutes(deps: ApiDependencies): Router {
         const body = op.body ? parse(op.body, await readJson(ctx), undefined) : undefined;
         if (op.body === conditionSchema) {
           const bounds = conditionBoundsProblem(body as z.output<typeof conditionSchema>);
-          if (bounds) throw new ApiProblem(400, 'invalid_request', bounds.message, { details: [{ path: formatPath(bounds.path), message: bounds.message }] });
+          if (bounds) throw new RequestError('invalid_parameters', { message: bounds.message, issues: [{ path: formatPath(bounds.path), message: bounds.message }] });
         }
         const result = await op.handle({ caller, params, query, body });
         ctx.status = result.status;
         if (result.body !== undefined) ctx.body = result.body;
       } catch (error) {
-        respondWithProblem(ctx, problemOf(ctx, error));
+        respondWithProblem(ctx, error);
       } finally {
         // Who called what, never with whom: the route template, not the path (it holds account ids).
         state(ctx).log.info({
@@ -388,9 +363,9 @@ export function apiRoutes(deps: ApiDependencies): Router {
     ctx.set('Cache-Control', 'no-store');
     if (allowed.length > 0) {
       ctx.set('Allow', [...new Set(allowed)].join(', '));
-      respondWithProblem(ctx, new ApiProblem(405, 'invalid_request', `${ctx.method} is not allowed here; use ${[...new Set(allowed)].join(', ')}`));
+      respondWithProblem(ctx, new RequestError('method_not_allowed', { message: `${ctx.method} is not allowed here; use ${[...new Set(allowed)].join(', ')}` }));
     } else {
-      respondWithProblem(ctx, new ApiProblem(404, 'not_found', 'no such API endpoint; see /api/v1/openapi.json'));
+      respondWithProblem(ctx, new RequestError('not_found', { message: 'no such API endpoint; see /api/v1/openapi.json' }));
     }
   });
   return router;

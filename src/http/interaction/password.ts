@@ -6,7 +6,7 @@ import { AccountError } from '../../accounts/errors.ts';
 import type { Accounts } from '../../accounts/service.ts';
 import type { Config } from '../../config/schema.ts';
 import type { InteractionView } from '../../oidc/interactions.ts';
-import { accountErrorMessage, accountErrorStatus, fieldErrors } from '../account-errors.ts';
+import { errorStatus, formErrors } from '../errors.ts';
 import { state, type PageResponder } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
 import { interactionUrls, type Step } from './steps.ts';
@@ -32,9 +32,9 @@ export function passwordSteps(deps: PasswordStepDeps) {
   /** How an account error reads on a sign-in page: the one place these steps map errors. */
   function failure(ctx: Context, error: AccountError) {
     return {
-      status: accountErrorStatus(error),
-      message: () => accountErrorMessage(pages, ctx, config, error.code, error.retryAfterSeconds),
-      fields: () => fieldErrors(pages, ctx, config, error),
+      status: errorStatus(error),
+      message: () => pages.errorMessage(ctx, error),
+      fields: () => formErrors(pages, ctx, error),
     };
   }
 
@@ -46,7 +46,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
     }, status);
   }
 
-  function registerPage(ctx: Context, interaction: InteractionView, extra: { email?: string | undefined; name?: string | undefined; errors: ReturnType<typeof fieldErrors> }, status = 200) {
+  function registerPage(ctx: Context, interaction: InteractionView, extra: { email?: string | undefined; name?: string | undefined; errors: ReturnType<typeof formErrors> }, status = 200) {
     const urls = interactionUrls(interaction.uid);
     pages.page(ctx, 'register', {
       csrfToken: pages.csrf(ctx), action: urls.register, ...extra, loginUrl: urls.page,

@@ -3,8 +3,9 @@ import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import type { Config } from '../../config/schema.ts';
 import type { Interactions, InteractionView } from '../../oidc/interactions.ts';
-import type { AnswerRejection } from '../../screensets/engine.ts';
-import type { Profiling } from '../../screensets/profiling.ts';
+import type { AnswerErrorCode } from '../../screensets/engine.ts';
+import type { FieldErrors } from '../../errors.ts';
+import type { Profiling, PendingScreen } from '../../screensets/profiling.ts';
 import type { ScreenSetLibrary } from '../../screensets/library.ts';
 import { localize } from '../../screensets/loader.ts';
 import { consentText } from '../../consent/ledger.ts';
@@ -12,6 +13,7 @@ import type { ConsentRequestView } from '../../views/pages.ts';
 import { pickLocale } from '../../views/i18n.ts';
 import { state, type PageResponder } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
+import { fieldMessages } from '../errors.ts';
 import { answerFieldName, questionViews } from '../question-view.ts';
 import { interactionUrls, seeOther, type Step } from './steps.ts';
 
@@ -49,7 +51,7 @@ export function createProfileScreen(deps: ProfileScreenDeps) {
 
   interface Resubmission {
     submitted?: ReadonlyMap<string, string[]>;
-    errors?: ReadonlyMap<string, AnswerRejection>;
+    errors?: FieldErrors<AnswerErrorCode>;
     declined?: ReadonlySet<string>;
     /** Purposes whose box the user ticked, and those an answer needed but did not get. */
     consents?: ReadonlySet<string>;
@@ -95,7 +97,7 @@ export function createProfileScreen(deps: ProfileScreenDeps) {
       questions: questionViews(screen.questions, {
         locale, defaultLocale: config.locales.default, now: clock(), t: (key, vars) => pages.t(ctx, key, vars),
         ...(extra.submitted ? { submitted: extra.submitted } : {}),
-        ...(extra.errors ? { errors: extra.errors } : {}),
+        ...(extra.errors ? { errors: fieldMessages(pages, ctx, 'answer', extra.errors) } : {}),
         ...(extra.declined ? { declined: extra.declined } : {}),
       }),
       consents: consentViews(ctx, screen.consentNeeded, extra),

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { AccountError } from '../../accounts/errors.ts';
 import type { Accounts } from '../../accounts/service.ts';
 import type { Config } from '../../config/schema.ts';
-import { accountErrorMessage, accountErrorStatus, fieldErrors } from '../account-errors.ts';
+import { errorStatus, formErrors } from '../errors.ts';
 import { readForm } from '../body.ts';
 import { state, type PageResponder } from '../context.ts';
 import { checkCsrf } from '../csrf.ts';
@@ -33,7 +33,7 @@ export function accountRoutes(deps: { config: Config; accounts: Accounts; pages:
       });
     } catch (error) {
       if (!(error instanceof AccountError)) throw error;
-      pages.page(ctx, 'verify_email', { ok: false, message: accountErrorMessage(pages, ctx, config, error.code) }, accountErrorStatus(error));
+      pages.page(ctx, 'verify_email', { ok: false, message: pages.errorMessage(ctx, error) }, errorStatus(error));
     }
   });
 
@@ -53,10 +53,10 @@ export function accountRoutes(deps: { config: Config; accounts: Accounts; pages:
     // An address that can be no account's is the user's typo to fix; it reveals nothing.
     const problem = accounts.emailProblem(email);
     if (problem) {
+      const refusal = { module: 'account', code: problem } as const;
       return pages.page(ctx, 'forgot_password', {
-        csrfToken: pages.csrf(ctx), action: forgotAction(ctx), email, sent: false,
-        error: accountErrorMessage(pages, ctx, config, problem),
-      }, 400);
+        csrfToken: pages.csrf(ctx), action: forgotAction(ctx), email, sent: false, error: pages.errorMessage(ctx, refusal),
+      }, errorStatus(refusal));
     }
     await accounts.requestPasswordReset(email, state(ctx).locale, ctx.ip);
     pages.page(ctx, 'forgot_password', { csrfToken: pages.csrf(ctx), action: '/forgot-password', email, sent: true });
@@ -71,8 +71,8 @@ export function accountRoutes(deps: { config: Config; accounts: Accounts; pages:
     } catch (error) {
       if (!(error instanceof AccountError)) throw error;
       pages.page(ctx, 'reset_password', {
-        ...base, invalidToken: true, errors: { form: accountErrorMessage(pages, ctx, config, error.code) },
-      }, accountErrorStatus(error));
+        ...base, invalidToken: true, errors: { form: pages.errorMessage(ctx, error) },
+      }, errorStatus(error));
     }
   });
 
@@ -91,8 +91,8 @@ export function accountRoutes(deps: { config: Config; accounts: Accounts; pages:
       if (!(error instanceof AccountError)) throw error;
       const tokenProblem = error.code === 'token_invalid' || error.code === 'token_expired';
       pages.page(ctx, 'reset_password', {
-        ...base, errors: fieldErrors(pages, ctx, config, error), done: false, invalidToken: tokenProblem,
-      }, accountErrorStatus(error));
+        ...base, errors: formErrors(pages, ctx, error), done: false, invalidToken: tokenProblem,
+      }, errorStatus(error));
     }
   });
 

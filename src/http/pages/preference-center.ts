@@ -14,7 +14,9 @@ import { localize } from '../../screensets/loader.ts';
 import type { AccountConsentView } from '../../views/pages.ts';
 import { AccountError } from '../../accounts/errors.ts';
 import type { Accounts } from '../../accounts/service.ts';
-import { accountErrorMessage, accountErrorStatus } from '../account-errors.ts';
+import { errorStatus, fieldMessages, formErrors } from '../errors.ts';
+import type { FieldErrors } from '../../errors.ts';
+import type { AnswerErrorCode } from '../../screensets/engine.ts';
 import { readForm } from '../body.ts';
 import { state, type PageResponder } from '../context.ts';
 import { checkCsrf } from '../csrf.ts';
@@ -186,7 +188,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
     });
   });
 
-  async function editPage(ctx: Context, signedIn: SignedInUser, questionId: string, submitted?: string[], rejection?: Parameters<typeof questionViews>[1]['errors']) {
+  async function editPage(ctx: Context, signedIn: SignedInUser, questionId: string, submitted?: string[], errors?: FieldErrors<AnswerErrorCode>) {
     const answer = await center.answer(signedIn.accountId, questionId);
     if (!answer?.question) return ctx.throw(404);
     const { locale } = state(ctx);
@@ -194,15 +196,15 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
     const [view] = questionViews([{ question: answer.question, currentAnswer: answer.value }], {
       locale, defaultLocale, now: clock(), t: (key, vars) => pages.t(ctx, key, vars),
       ...(submitted ? { submitted: new Map([[questionId, submitted]]) } : {}),
-      ...(rejection ? { errors: rejection } : {}),
+      ...(errors ? { errors: fieldMessages(pages, ctx, 'answer', errors) } : {}),
     });
     const purpose = config.purposes[answer.purpose];
     pages.page(ctx, 'account_edit_answer', {
       csrfToken: pages.csrf(ctx), action: `/account/answers/${questionId}`, cancelUrl: '/account#answers',
       purposeTitle: purpose ? localize(purpose.title, locale, defaultLocale) : answer.purpose,
       question: { ...view!, reasked: false, hideDecline: true },
-      ...(rejection ? { error: pages.t(ctx, 'profile.form_error') } : {}),
-    }, rejection ? 400 : 200);
+      ...(errors ? { error: pages.t(ctx, 'profile.form_error') } : {}),
+    }, errors ? 400 : 200);
   }
 
   router.get('/answers/:questionId/edit', async (ctx) => {
@@ -301,7 +303,8 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
       await accounts.requestEmailChange(form.user.accountId, newEmail, state(ctx).locale);
     } catch (error) {
       if (!(error instanceof AccountError)) throw error;
-      return emailPage(ctx, form.user, email, { newEmail, error: accountErrorMessage(pages, ctx, config, error.code, error.retryAfterSeconds) }, accountErrorStatus(error));
+      const errors = formErrors(pages, ctx, error);
+      return emailPage(ctx, form.user, email, { newEmail, error: errors.email ?? errors.form }, errorStatus(error));
     }
     emailPage(ctx, form.user, email, { sent: true });
   });
@@ -315,7 +318,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
       pages.page(ctx, 'verify_email', { ok: true, message: pages.t(ctx, 'account.email.changed'), continueUrl: '/account' });
     } catch (error) {
       if (!(error instanceof AccountError)) throw error;
-      pages.page(ctx, 'verify_email', { ok: false, message: accountErrorMessage(pages, ctx, config, error.code) }, accountErrorStatus(error));
+      pages.page(ctx, 'verify_email', { ok: false, message: pages.errorMessage(ctx, error) }, errorStatus(error));
     }
   });
 

@@ -9,7 +9,7 @@ import type { SessionReader } from '../../oidc/sessions.ts';
 import { localize } from '../../screensets/loader.ts';
 import type { Question, QuestionType, ScreenSet } from '../../screensets/format.ts';
 import type { Account } from '../../storage/schema.ts';
-import { StatsRangeError, type QuestionStats, type Stats } from '../../stats/screensets.ts';
+import type { QuestionStats, Stats } from '../../stats/screensets.ts';
 import { direction } from '../../views/i18n.ts';
 import type { PageData, StatsQuestionView } from '../../views/pages.ts';
 import { state, type PageResponder } from '../context.ts';
@@ -52,13 +52,8 @@ export function statsPageRoutes(deps: StatsPageDeps): Router {
       return pages.page(ctx, 'message', { title: pages.t(ctx, 'title.error'), message: pages.t(ctx, 'stats.forbidden') }, 403);
     }
     const query = { from: stringParam(ctx.query.from), to: stringParam(ctx.query.to) };
-    let report;
-    try {
-      report = await deps.stats.screenSets({ ...query, purposes: 'all' });
-    } catch (error) {
-      if (error instanceof StatsRangeError) return ctx.throw(400);
-      throw error;
-    }
+    // A range that cannot be shown (StatsRangeError) is answered by the error page, with its message.
+    const report = await deps.stats.screenSets({ ...query, purposes: 'all' });
     pages.page(ctx, 'stats', view(ctx, report));
   });
 

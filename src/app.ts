@@ -13,8 +13,9 @@ import { providerScriptHashes } from './http/security-headers.ts';
 import { providerPages, providerRequestMiddleware, providerUnavailableMiddleware } from './http/provider-pages.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMailer } from './mail/mailer.ts';
+import { createMailOutbox } from './mail/outbox.ts';
 import { accountGrants, purgeExpired, revokeAccountSessions, revokeGrant } from './oidc/adapter.ts';
-import { accountClient, createSessionReader } from './oidc/sessions.ts';
+import { createSessionReader } from './oidc/sessions.ts';
 import { createPreferenceCenter } from './consent/preference-center.ts';
 import { eraseExpiredAnswers } from './consent/retention.ts';
 import { createInteractions } from './oidc/interactions.ts';
@@ -33,7 +34,7 @@ import { createApiTokenVerifier } from './oidc/api-tokens.ts';
 import { createDeadLetters } from './events/dead-letters.ts';
 import { endpointId } from './events/endpoints.ts';
 import { createSetSigner } from './events/signing.ts';
-import { createDeliveryWorker } from './events/worker.ts';
+import { createDeliveryWorker, type DeliveryWorker } from './events/worker.ts';
 import { createApiAccounts } from './http/api/accounts.ts';
 import { createSegments } from './segments/service.ts';
 import { createStats } from './stats/screensets.ts';
@@ -46,6 +47,8 @@ export interface Parley {
   logger: Logger;
   storage: Storage;
   accounts: Accounts;
+  /** Sends webhooks and mail from the outbox; tests drive it (runOnce, drainMail). */
+  deliveryWorker: DeliveryWorker;
   app: Koa;
   /** Starts listening; resolves with the bound port. */
   listen(port?: number, host?: string): Promise<number>;
@@ -56,16 +59,30 @@ export interface Parley {
 export interface ParleyOptions {
   config: Config;
   logger?: Logger;
-  /** Parley's notion of "now" for its own records; tests move it forward. */
+  /**
+   * Parley's one clock, read wherever Parley decides by time: every record it writes, what is
+   * still valid (emailed links, codes, throttles and limits, stored sessions, grants and tokens,
+   * a sign-in's time and how recent it is), profiling, retries. Tests move it forward. The
+   * provider itself checks the times inside tokens and cookies (exp, iat) with the real time.
+   */
   clock?: () => Date;
+  /**
+   * The delivery target mail is queued for ("mail"). Parleys that share a database also share
+   * their queued mail, which is right for the nodes of one deployment; the test suite runs many
+   * differently configured Parleys on one database and gives each its own.
+   */
+  mailEndpointId?: string;
 }
+
+/** The real time: Parley's clock outside tests. */
+export const systemClock = (): Date => new Date();
 
 const PURGE_EVERY_MS = 10 * 60 * 1000;
 
 export async function createParley(options: ParleyOptions): Promise<Parley> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config);
-  const clock = options.clock ?? (() => new Date());
+  const clock = options.clock ?? systemClock;
 
   const unsafe = developmentDefaultsInUse(config);
   if (unsafe.length > 0 && config.env === 'production') throw new ConfigError(unsafe.map((w) => `${w} (refused in production)`));
@@ -93,16 +110,20 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       return loadSigningKeys(db, config.secrets.key_encryption, clock());
     }, logger);
 
-    const mailer = createMailer(config.mail, logger);
+    // Mail is written to the outbox with the change it is about, and sent by the delivery worker.
+    const mailer = createMailer(config.mail, logger, { timeoutSeconds: config.events.timeout, clock });
+    const mail = createMailOutbox({ config, endpointId: options.mailEndpointId });
+    // Webhook delivery runs in every node (unless events.worker is false); several nodes share the
+    // work through row leases. So does mail, always.
+    const deliveryWorker = createDeliveryWorker({ db, config, logger, clock, signSet: createSetSigner(signingKeys[0]!), mail: { outbox: mail, mailer } });
     const accounts = createAccounts({
-      db, config, clock, mailer, logger,
+      db, config, clock, mail, logger,
       hasher: createPasswordHasher(config.accounts.argon2),
       throttle: createThrottle(db, config.throttle, clock),
       revokeSessions: revokeAccountSessions,
     });
     const metrics = createMetrics(storage);
     const profiling = createProfiling({ db, config, clock, screenSets: screenSets.current });
-    const clients = new Map(config.clients.map((c) => [c.client_id, c]));
     const release = createRelease({
       db, config,
       currentAnswers: (accountId) => profiling.currentAnswers(accountId),
@@ -110,10 +131,8 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     });
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);
 
-    // The apps of the configuration, and the preference center's own built-in client.
-    const providerConfig = { ...config, clients: [...config.clients, accountClient(config)] };
     const provider = createProvider({
-      config: providerConfig, db, signingKeys,
+      config, db, signingKeys, clock,
       accounts: {
         async accountClaims(accountId) {
           const account = await accounts.findById(accountId);
@@ -126,7 +145,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
           };
         },
         async answerClaims(accountId, clientId) {
-          const released = await release.forClient(accountId, (clientId ? clients.get(clientId)?.purposes : undefined) ?? []);
+          const released = await release.forClient(accountId, (clientId ? config.clientsById.get(clientId)?.purposes : undefined) ?? []);
           return { ...released.standardClaims, preferences: released.preferences };
         },
         answerClaimNames: ['preferences', ...Object.keys(CLAIM_QUESTION_TYPES)],
@@ -166,15 +185,13 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       pseudonymSecret: config.secrets.key_encryption,
     });
 
-    // Webhook delivery runs in every node; several nodes share the work through row leases.
-    const deliveryWorker = createDeliveryWorker({ db, config, logger, clock, signSet: createSetSigner(signingKeys[0]!) });
     const deadLetters = createDeadLetters({ db, clock, logger });
     // The API names an endpoint by its URL or its id.
     const endpointOf = (urlOrId: string) => endpointId(config.webhooks.find((w) => w.url === urlOrId) ?? { url: urlOrId, id: urlOrId });
 
     const app = createHttpApp({
       config, logger, storage, accounts, metrics, pages, profiling, screenSets, clock,
-      interactions: createInteractions(provider, providerConfig),
+      interactions: createInteractions(provider, config, clock),
       sessions: createSessionReader(provider),
       preferenceCenter,
       api: {
@@ -224,7 +241,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
 
     let server: http.Server | undefined;
     return {
-      config, logger, storage, accounts, app,
+      config, logger, storage, accounts, deliveryWorker, app,
       listen(port = config.port, host = config.host) {
         const headersTimeout = config.http.headers_timeout * 1000;
         const requestTimeout = config.http.request_timeout * 1000;

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { createParley } from './app.ts';
+import { createParley, systemClock } from './app.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
 import { rotateSigningKey } from './oidc/keys.ts';
@@ -16,7 +16,8 @@ commands:
   migrate        apply pending database migrations and exit
   keys rotate    add a new signing key; the old one stays published until its tokens expire
   events dead [--endpoint <id>] [--limit <n>]
-                 list webhook deliveries that ran out of retries (or whose endpoint answered 410)
+                 list webhook and mail deliveries that ran out of retries (or whose endpoint
+                 answered 410); mail is the endpoint "mail"
   events replay --id <event id>... | --endpoint <id> | --all
                  put them back into delivery (re-enables a disabled endpoint)
   screensets validate [dir]
@@ -29,7 +30,7 @@ async function start(): Promise<void> {
   const config = loadConfig();
   const parley = await createParley({ config });
   const port = await parley.listen();
-  parley.logger.info({ port, issuer: config.issuer, database: parley.storage.kind }, `Parley listening on ${config.issuer}${config.demo.enabled ? ` (demo: ${config.issuer.replace(/\/$/, '')}/demo)` : ''}`);
+  parley.logger.info({ port, issuer: config.issuer, database: parley.storage.kind }, `Parley listening on ${config.issuer}${config.demo.enabled ? ` (demo: ${config.baseUrl}/demo)` : ''}`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -88,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
     case 'events dead':
       await withStorage(async ({ db }, config) => {
         await migrateToLatest(db);
-        const page = await createDeadLetters({ db, clock: () => new Date(), logger: createLogger(config) })
+        const page = await createDeadLetters({ db, clock: systemClock, logger: createLogger(config) })
           .listDead({ ...(values.endpoint ? { endpointId: values.endpoint } : {}), limit: Number(values.limit ?? 100) });
         if (page.items.length === 0) console.log('no dead or disabled deliveries');
         for (const d of page.items) {
@@ -107,7 +108,7 @@ async function main(argv: string[]): Promise<number> {
       }
       await withStorage(async ({ db }, config) => {
         await migrateToLatest(db);
-        const result = await createDeadLetters({ db, clock: () => new Date(), logger: createLogger(config) }).replay(selection);
+        const result = await createDeadLetters({ db, clock: systemClock, logger: createLogger(config) }).replay(selection);
         console.log(`${result.replayed} deliveries back in the queue${result.reenabled.length ? `; re-enabled ${result.reenabled.join(', ')}` : ''}`);
       });
       return 0;
@@ -117,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
         await migrateToLatest(db);
         // An old key must outlive everything it signed: ID tokens and JWT access tokens.
         const keep = Math.max(config.ttl.id_token, config.ttl.access_token) + 60;
-        const { kid, retired } = await rotateSigningKey(db, config.secrets.key_encryption, new Date(), keep);
+        const { kid, retired } = await rotateSigningKey(db, config.secrets.key_encryption, systemClock(), keep);
         console.log(`new signing key ${kid}; retired ${retired.join(', ') || 'none'} (published ${keep}s more).`);
         console.log('Restart each node (one at a time) to sign with the new key.');
       });

@@ -1,13 +1,9 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { recordEvent } from '../events/outbox.ts';
-import type { Mailer, MailMessage } from '../mail/mailer.ts';
-import {
-  changeEmailMessage, describeDuration, emailChangedMessage, registrationAttemptMessage, resetPasswordMessage, verifyEmailMessage,
-} from '../mail/messages.ts';
+import type { MailOutbox } from '../mail/outbox.ts';
 import { clientNetwork } from '../ip-addresses.ts';
 import type { DB } from '../storage/database.ts';
 import type { Account, Database, EmailTokenPurpose } from '../storage/schema.ts';
@@ -24,7 +20,8 @@ export interface AccountsDeps {
   db: DB;
   config: Config;
   clock: () => Date;
-  mailer: Mailer;
+  /** Mail is queued in the transaction of its token or change; the delivery worker sends it. */
+  mail: MailOutbox;
   hasher: PasswordHasher;
   throttle: Throttle;
   logger: Logger;
@@ -65,7 +62,11 @@ export interface Accounts {
   setLocale(accountId: string, locale: string): Promise<void>;
   sendVerification(accountId: string, options: { locale: string; interactionUid?: string | undefined }): Promise<void>;
   verifyEmail(token: string): Promise<{ account: Account; interactionUid: string | null }>;
-  /** Mails a reset link to the address if it has an account and neither it nor the client is over its limit; answers alike in every case. */
+  /**
+   * Mails a reset link to the address if it has an account and neither it nor the client is over
+   * its limit. Answers alike in every case, after the same database work: the mail is queued in
+   * the statements that look for the account, and sent later by the delivery worker.
+   */
   requestPasswordReset(email: string, locale: string, ip: string): Promise<void>;
   checkResetToken(token: string): Promise<void>;
   resetPassword(token: string, newPassword: string): Promise<Account>;
@@ -86,20 +87,12 @@ export interface Accounts {
 const TOKEN_FORMAT = /^[A-Za-z0-9_-]{43}$/;
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
-/**
- * A password reset request answers after this long whatever the address, so its timing does
- * not tell whether an account exists. The work for a known address (a token and an email) runs
- * alongside and, when the mail server is slower than this, finishes after the answer.
- */
-const RESET_REQUEST_ANSWER_MS = 250;
-
 /** Email-change requests an account may make in an hour. */
 const EMAIL_CHANGES_PER_HOUR = 5;
 
 export function createAccounts(deps: AccountsDeps): Accounts {
-  const { db, config, clock, mailer, hasher, throttle, logger } = deps;
+  const { db, config, clock, mail, hasher, throttle, logger } = deps;
   const requestLimits = createRequestLimits(db, clock);
-  const issuer = config.issuer.replace(/\/$/, '');
 
   const passwordPolicy = (email: string): PasswordPolicy => ({
     min: config.accounts.password_min_length,
@@ -112,17 +105,23 @@ export function createAccounts(deps: AccountsDeps): Accounts {
   const findById = (id: string) =>
     db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
 
-  function newToken(accountId: string, purpose: EmailTokenPurpose, interactionUid: string | null, now: Date) {
+  /** A fresh emailed token: what goes in the link, its hash for the table, and when it expires. */
+  function mintToken(purpose: EmailTokenPurpose, now: Date) {
     const token = randomBytes(32).toString('base64url');
     const ttl = purpose === 'reset_password' ? config.accounts.reset_ttl : config.accounts.verification_ttl;
+    return { token, tokenHash: hashToken(token), expiresAt: new Date(now.getTime() + ttl * 1000) };
+  }
+
+  function newToken(accountId: string, purpose: EmailTokenPurpose, interactionUid: string | null, now: Date) {
+    const { token, tokenHash, expiresAt } = mintToken(purpose, now);
     return {
       token,
       row: {
-        token_hash: hashToken(token),
+        token_hash: tokenHash,
         account_id: accountId,
         purpose,
         interaction_uid: interactionUid,
-        expires_at: new Date(now.getTime() + ttl * 1000),
+        expires_at: expiresAt,
         created_at: now,
       },
     };
@@ -168,49 +167,22 @@ export function createAccounts(deps: AccountsDeps): Accounts {
     return account;
   }
 
-  const verificationMail = (to: string, token: string, locale: string | null): MailMessage => ({
-    to,
-    ...verifyEmailMessage({
-      locale,
-      link: `${issuer}/verify-email?token=${token}`,
-      ttlText: describeDuration(config.accounts.verification_ttl, locale),
-    }),
-  });
-
-  async function issueVerification(account: Account, locale: string | null, interactionUid: string | null): Promise<MailMessage> {
-    const { token, row } = newToken(account.id, 'verify_email', interactionUid, clock());
-    await db.insertInto('email_tokens').values(row).execute();
-    return verificationMail(account.email, token, locale);
-  }
-
   /**
-   * Sends mail that accompanies an operation which has already succeeded. A mail server that is
-   * down must not undo a registration; the user can ask for the link again.
+   * Runs a transaction that queues mail, then tells the delivery worker, which sends it at once
+   * (it would find it at its next poll anyway).
    */
-  async function deliver(message: MailMessage, kind: string): Promise<void> {
-    try {
-      await mailer.send(message);
-    } catch (error) {
-      const { message: reason, code } = error as { message?: string; code?: string };
-      logger.error({ err: { message: reason, code }, mail: kind }, 'mail could not be sent');
-    }
+  async function withMail<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    const result = await db.transaction().execute(work);
+    mail.queued();
+    return result;
   }
 
-  async function sendPasswordReset(account: Account, locale: string): Promise<void> {
-    try {
-      const { token, row } = newToken(account.id, 'reset_password', null, clock());
-      await db.insertInto('email_tokens').values(row).execute();
-      await deliver({
-        to: account.email,
-        ...resetPasswordMessage({
-          locale,
-          link: `${issuer}/reset-password?token=${token}`,
-          ttlText: describeDuration(config.accounts.reset_ttl, locale),
-        }),
-      }, 'reset_password');
-    } catch (error) {
-      logger.error({ err: { message: (error as Error).message }, account_id: account.id }, 'password reset could not be issued');
-    }
+  /** A new verification link for the account, and its mail, in the caller's transaction. */
+  async function queueVerification(trx: Transaction<Database>, account: Account, locale: string | null, interactionUid: string | null): Promise<void> {
+    const now = clock();
+    const { token, row } = newToken(account.id, 'verify_email', interactionUid, now);
+    await trx.insertInto('email_tokens').values(row).execute();
+    await mail.queue(trx, { accountId: account.id, address: account.email }, { kind: 'verify_email', locale, token }, now);
   }
 
   /**
@@ -233,10 +205,7 @@ export function createAccounts(deps: AccountsDeps): Accounts {
     // Otherwise the answer is the one a new address gets, and only the owner hears about it.
     const owner = await findByEmail(email);
     if (owner) {
-      await deliver({
-        to: owner.email,
-        ...registrationAttemptMessage({ locale: owner.locale ?? locale, resetLink: `${issuer}/forgot-password` }),
-      }, 'registration_attempt');
+      await withMail((trx) => mail.queue(trx, { accountId: owner.id, address: owner.email }, { kind: 'registration_attempt', locale: owner.locale ?? locale }, clock()));
     }
     return { outcome: 'verification_required', accountId: undefined };
   }
@@ -265,7 +234,7 @@ export function createAccounts(deps: AccountsDeps): Accounts {
       const now = clock();
       const id = randomUUID();
       const verification = newToken(id, 'verify_email', input.interactionUid ?? null, now);
-      const account = await db.transaction().execute(async (trx) => {
+      const account = await withMail(async (trx) => {
         // ON CONFLICT makes a concurrent registration of the same address wait for the first
         // and then insert nothing, so a race ends as "taken" rather than as a unique violation.
         const created = await trx.insertInto('accounts').values({
@@ -281,12 +250,12 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         if (!created) return undefined;
         await recordEvent(trx, { type: 'account.created', accountId: id, payload: { account_id: id, email_verified: false } }, now);
         await trx.insertInto('email_tokens').values(verification.row).execute();
+        await mail.queue(trx, { accountId: id, address: email }, { kind: 'verify_email', locale: input.locale, token: verification.token }, now);
         return created;
       });
       if (!account) return addressTaken(email, input.locale);
 
       logger.info({ account_id: account.id }, 'account created');
-      await deliver(verificationMail(account.email, verification.token, input.locale), 'verify_email');
       return config.accounts.require_verified_email
         ? { outcome: 'verification_required', accountId: account.id }
         : { outcome: 'signed_in', account };
@@ -335,8 +304,8 @@ export function createAccounts(deps: AccountsDeps): Accounts {
 
       // Said only to someone who knows the password, so it reveals nothing to anyone else.
       if (config.accounts.require_verified_email && account.email_verified_at === null) {
-        const locale = account.locale ?? config.locales.default;
-        await deliver(await issueVerification(account, locale, interactionUid ?? null), 'verify_email');
+        const unverified = account;
+        await withMail((trx) => queueVerification(trx, unverified, unverified.locale ?? config.locales.default, interactionUid ?? null));
         throw new AccountError('email_not_verified');
       }
       return account;
@@ -355,8 +324,7 @@ export function createAccounts(deps: AccountsDeps): Accounts {
     async sendVerification(accountId, { locale, interactionUid }) {
       const account = await findById(accountId);
       if (!account || account.email_verified_at !== null) return;
-      // Asked for explicitly, so a mail server failure is the caller's to report.
-      await mailer.send(await issueVerification(account, locale, interactionUid ?? null));
+      await withMail((trx) => queueVerification(trx, account, locale, interactionUid ?? null));
     },
 
     async verifyEmail(token) {
@@ -374,14 +342,21 @@ export function createAccounts(deps: AccountsDeps): Accounts {
     },
 
     async requestPasswordReset(rawEmail, locale, ip) {
-      const answer = delay(RESET_REQUEST_ANSWER_MS);
       const email = normalizeEmail(rawEmail);
-      if (isValidEmail(email) && await resetMailAllowed(email, ip)) {
-        const account = await findByEmail(email);
-        // Not awaited: how long the mail server takes must not show in the answer. It logs its own failures.
-        if (account) void sendPasswordReset(account, locale);
-      }
-      await answer;
+      if (!isValidEmail(email) || !await resetMailAllowed(email, ip)) return;
+      // A token and a mail for the owner of the address, if there is one: the same two statements
+      // run either way and write a row each or none, so the answer's timing tells nothing, and no
+      // mail server is waited for.
+      const now = clock();
+      const { token, tokenHash, expiresAt } = mintToken('reset_password', now);
+      await withMail(async (trx) => {
+        await sql`
+          insert into email_tokens (token_hash, account_id, purpose, expires_at, created_at)
+          select ${tokenHash}::text, id, 'reset_password', ${expiresAt}::timestamptz, ${now}::timestamptz
+          from accounts where email = ${email}
+        `.execute(trx);
+        await mail.queue(trx, { ownerOf: email }, { kind: 'reset_password', locale, token }, now);
+      });
     },
 
     async checkResetToken(token) {
@@ -427,33 +402,25 @@ export function createAccounts(deps: AccountsDeps): Accounts {
       if (problem) throw new AccountValidationError({ email: problem });
       const account = await findById(accountId);
       if (!account || account.email === email) return;
-      const now = clock();
       // A few requests an hour: enough for typos, too few to probe which addresses are registered.
-      const hourAgo = new Date(now.getTime() - 3600_000);
-      const recent = await db.selectFrom('email_tokens').select((eb) => eb.fn.countAll<string>().as('n'))
-        .where('account_id', '=', accountId).where('purpose', '=', 'change_email').where('created_at', '>', hourAgo)
-        .executeTakeFirstOrThrow();
-      if (Number(recent.n) >= EMAIL_CHANGES_PER_HOUR) throw new AccountError('too_many_requests', { retryAfterSeconds: 3600 });
-      // Every request stores a token, so taken and free addresses cost the same and count the same;
-      // only a free address is sent the link (the owner of a taken one did not ask for anything).
-      const { token, row } = newToken(accountId, 'change_email', null, now);
-      await db.insertInto('email_tokens').values({ ...row, new_email: email }).execute();
-      if (await findByEmail(email)) {
-        logger.info({ account_id: accountId }, 'email change to an address in use: no link sent');
-        return;
+      // Counted and decided in one statement, so requests sent together cannot all slip past.
+      if (!await requestLimits.admit(`email_change:${accountId}`, EMAIL_CHANGES_PER_HOUR, 3600)) {
+        throw new AccountError('too_many_requests', { retryAfterSeconds: 3600 });
       }
-      // Not awaited: a mail server's delay would otherwise tell a taken address from a free one.
-      void deliver({
-        to: email,
-        ...changeEmailMessage({
-          locale, link: `${issuer}/account/email/confirm?token=${token}`,
-          ttlText: describeDuration(config.accounts.verification_ttl, locale),
-        }),
-      }, 'change_email');
+      // Every request stores a token, so taken and free addresses cost the same and count the same;
+      // only a free address is sent the link (the owner of a taken one did not ask for anything),
+      // decided in the statement that queues it.
+      const now = clock();
+      const { token, row } = newToken(accountId, 'change_email', null, now);
+      const sent = await withMail(async (trx) => {
+        await trx.insertInto('email_tokens').values({ ...row, new_email: email }).execute();
+        return mail.queue(trx, { accountId, address: email, unlessTaken: true }, { kind: 'change_email', locale, token }, now);
+      });
+      if (!sent) logger.info({ account_id: accountId }, 'email change to an address in use: no link sent');
     },
 
     async confirmEmailChange(token) {
-      const { account, previousEmail } = await db.transaction().execute(async (trx) => {
+      const account = await withMail(async (trx) => {
         const now = clock();
         const consumed = await consumeToken(trx, token, 'change_email', now);
         const { new_email: newEmail } = await trx.selectFrom('email_tokens').select('new_email')
@@ -479,13 +446,11 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         // confirming browser's session would not be simpler or safer: the link is often opened
         // in another browser (a phone's mail app), which has no session of the account to keep.
         await deps.revokeSessions?.(trx, updated.id);
-        return { account: updated, previousEmail: before.email };
+        // The old address hears of it, in case its owner did not do this.
+        await mail.queue(trx, { accountId: updated.id, address: before.email }, { kind: 'email_changed', locale: updated.locale }, now);
+        return updated;
       });
       logger.info({ account_id: account.id }, 'email address changed');
-      await deliver({
-        to: previousEmail,
-        ...emailChangedMessage({ locale: account.locale, resetLink: `${issuer}/forgot-password` }),
-      }, 'email_changed');
       return account;
     },
   };

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { DomainError } from '../errors.ts';
+import { baseUrlOf, completeConfig } from './derived.ts';
 import { configSchema, type Config } from './schema.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -132,7 +133,7 @@ export function formatPath(p: readonly PropertyKey[]): string {
 }
 
 function substituteIssuer(value: unknown, issuer: string): unknown {
-  if (typeof value === 'string') return value.replaceAll('${issuer}', issuer.replace(/\/$/, ''));
+  if (typeof value === 'string') return value.replaceAll('${issuer}', baseUrlOf(issuer));
   if (Array.isArray(value)) return value.map((v) => substituteIssuer(v, issuer));
   if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteIssuer(v, issuer)]));
   return value;
@@ -156,7 +157,10 @@ export interface LoadOptions {
   overrides?: Record<string, unknown>;
 }
 
-/** Reads defaults, the PARLEY_CONFIG file and the environment; throws ConfigError listing every problem. */
+/**
+ * Reads defaults, the PARLEY_CONFIG file and the environment; throws ConfigError listing every
+ * problem. The result is frozen: settings change by loading again (a restart), never in place.
+ */
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
   const problems: string[] = [];
@@ -203,7 +207,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     }
     throw new ConfigError(problems);
   }
-  return result.data;
+  return completeConfig(result.data);
 }
 
 const DEVELOPMENT_SECRETS = ['development-cookie-key-change-me', 'development-key-encryption-secret-change-me'];

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { EVENT_TYPES } from '../events/outbox.ts';
 import { parseNetwork } from '../ip-addresses.ts';
+import { ACCOUNT_CLIENT_ID, type DerivedSettings } from './derived.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { PRESETS, PRESET_NAMES, PROVIDER_TYPES, RESERVED_AUTHORIZATION_PARAMETERS, isSecureOrLoopback } from '../federation/presets.ts';
 
@@ -364,6 +365,9 @@ export const configSchema = z.strictObject({
     if (seen.has(c.client_id)) {
       ctx.addIssue({ code: 'custom', path: ['clients', index, 'client_id'], message: `duplicate client_id "${c.client_id}"` });
     }
+    if (c.client_id === ACCOUNT_CLIENT_ID) {
+      ctx.addIssue({ code: 'custom', path: ['clients', index, 'client_id'], message: `"${ACCOUNT_CLIENT_ID}" is the preference center's own client; choose another id` });
+    }
     seen.add(c.client_id);
     if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
       ctx.addIssue({
@@ -557,7 +561,18 @@ function checkIdentityProviders(providers: IdentityProviderSettings[], ctx: z.Re
   });
 }
 
-export type Config = z.output<typeof configSchema>;
+/** The configuration as the files and the environment give it, checked. */
+export type ValidatedConfig = z.output<typeof configSchema>;
+
+/** Read-only all the way down: the loaded configuration is frozen (src/config/derived.ts). */
+export type DeepReadonly<T> =
+  T extends ReadonlyMap<infer K, infer V> ? ReadonlyMap<K, DeepReadonly<V>>
+    : T extends readonly (infer U)[] ? readonly DeepReadonly<U>[]
+      : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+        : T;
+
+/** The configuration every part of Parley reads: checked, completed with what derives from it, frozen. */
+export type Config = DeepReadonly<ValidatedConfig> & DerivedSettings;
 export type ClientConfig = Config['clients'][number];
 export type PurposeConfig = Config['purposes'][string];
 export type LocalizedText = z.output<typeof localizedText>;

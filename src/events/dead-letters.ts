@@ -1,5 +1,5 @@
 // Dead letters: deliveries that ran out of retries (dead) or whose endpoint answered 410 Gone
-// (disabled). Nothing is dropped: they are listed, and a replay puts them back in the queue with
+// (disabled), webhooks and mail alike (mail is the endpoint its outbox names, "mail"). Nothing is dropped: they are listed, and a replay puts them back in the queue with
 // a fresh retry window and enables their endpoint again. The CLI and the management API call
 // these; they need no running worker.
 import { sql } from 'kysely';
@@ -91,7 +91,7 @@ export function createDeadLetters(deps: { db: DB; clock: () => Date; logger: Log
       const limit = options.limit ?? 100;
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new EventsError('invalid_limit', 'limit: expected a whole number from 1 to 1000');
       let query = db.selectFrom('deliveries as d').innerJoin('outbox_events as o', 'o.id', 'd.event_id')
-        .select(['d.event_id', 'd.endpoint_id', 'd.type', 'd.account_id', 'd.status', 'd.attempts', 'd.last_status', 'd.last_error', 'd.seq', 'd.updated_at', 'o.created_at'])
+        .select(['d.event_id', 'd.endpoint_id', 'd.type', 'o.account_id', 'd.status', 'd.attempts', 'd.last_status', 'd.last_error', 'd.seq', 'd.updated_at', 'o.created_at'])
         .where('d.status', 'in', options.status ? [options.status] : ['dead', 'disabled'])
         .orderBy('d.seq').orderBy('d.endpoint_id')
         .limit(limit + 1);

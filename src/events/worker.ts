@@ -4,12 +4,19 @@
 // so that one slow receiver holds up only its own batch; several nodes run side by side the same
 // way. A node that dies mid-batch leaves leases that run out, and another worker sends those rows
 // again: delivery is at least once, receivers de-duplicate on the event id (webhook-id / jti).
+//
+// Mail is one more delivery target (src/mail/outbox.ts): its rows are claimed, retried,
+// dead-lettered and replayed exactly as a webhook's, by a lane of its own, so that a backlog of
+// webhooks never holds up a password reset. That lane runs in every node, whatever events.worker
+// says of webhooks: sending mail was never optional.
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/schema.ts';
 import type { ConsentState } from '../consent/ledger.ts';
 import type { Logger } from '../logger.ts';
+import { describeMailError, type Mailer } from '../mail/mailer.ts';
+import type { MailOutbox } from '../mail/outbox.ts';
 import { errorSummary, isDatabaseUnavailable, type DB } from '../storage/database.ts';
 import {
   claimDue, consentKey, currentConsents, fanOut, FAN_OUT_BATCH, refreshStatistics, settle,
@@ -34,6 +41,8 @@ export interface DeliveryWorkerDeps {
   fetch?: Fetch;
   /** For backoff jitter; tests pin it. */
   random?: () => number;
+  /** Sends the queued mail; without it, this worker delivers webhooks only. */
+  mail?: { outbox: MailOutbox; mailer: Mailer };
 }
 
 /** What one round did. */
@@ -50,13 +59,23 @@ export interface DeliveryRound {
   withheld: number;
 }
 
+/** What one batch of mail did. */
+export type MailRound = Pick<DeliveryRound, 'claimed' | 'delivered' | 'retrying' | 'dead' | 'withheld'>;
+
 export interface DeliveryWorker {
-  /** Starts the background loops (unless events.worker is false); returns at once. */
+  /** Starts the background loops, returning at once: mail always, webhooks unless events.worker is false. */
   start(): void;
   /** Stops the loops and waits for the batches in flight to be recorded. */
   stop(): Promise<void>;
   /** One round in the caller's time: fan-out, then one batch. For tests, benchmarks and the CLI. */
   runOnce(): Promise<DeliveryRound>;
+  /** One batch of mail in the caller's time. */
+  sendMailOnce(): Promise<MailRound>;
+  /**
+   * Sends every mail that is due, waiting for what this node's mail lane has in flight; resolves
+   * once none is left to send now (a retry scheduled for later is not waited for).
+   */
+  drainMail(): Promise<void>;
 }
 
 const ANALYZE_AFTER_ROWS = 1000;
@@ -67,13 +86,14 @@ type Outcome =
   | { kind: 'gone'; delivery: ClaimedDelivery; endpoint: Endpoint; status: number; error: string };
 
 export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
-  const { db, config, clock, signSet } = deps;
+  const { db, config, clock, signSet, mail } = deps;
   const settings = config.events;
   const issuer = deps.issuer ?? config.issuer;
   const fetch = deps.fetch ?? globalThis.fetch;
   const random = deps.random ?? Math.random;
   const name = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const logger = deps.logger.child({ component: 'webhooks', worker: name });
+  const mailLogger = deps.logger.child({ component: 'mail', worker: name });
   const endpoints = endpointsFromConfig(config.webhooks);
   const byId = new Map(endpoints.map((e) => [e.id, e]));
   const endpointIds = endpoints.map((e) => e.id);
@@ -135,7 +155,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       // A bug, not a receiver's answer: still settle the row (as a retry) so the batch is recorded.
       const context = { event_id: delivery.event.id, endpoint_id: delivery.endpointId, attempt: delivery.attempts };
       logger.error({ ...context, err: { message: (error as Error).message, stack: (error as Error).stack } }, 'webhook delivery failed unexpectedly');
-      return failed(delivery, context, { kind: 'failed', status: null, error: `internal error: ${(error as Error).message}` });
+      return { kind: 'settled', settlement: failed(delivery, context, { kind: 'failed', status: null, error: `internal error: ${(error as Error).message}` }) } satisfies Outcome;
     })));
 
     const settlements: Settlement[] = [];
@@ -155,8 +175,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
           // Not disabled: this row is retried like any failure, and its next 410 tries again.
           const context = { event_id: outcome.delivery.event.id, endpoint_id: outcome.endpoint.id, attempt: outcome.delivery.attempts };
           logger.error({ ...context, err: { message: (error as Error).message } }, 'webhook endpoint answered 410 Gone but could not be disabled');
-          const retry = failed(outcome.delivery, context, { kind: 'failed', status: outcome.status, error: outcome.error });
-          if (retry.kind === 'settled') settlements.push(retry.settlement);
+          settlements.push(failed(outcome.delivery, context, { kind: 'failed', status: outcome.status, error: outcome.error }));
           continue;
         }
         logger.error({
@@ -203,7 +222,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
         : standardWebhookRequest(endpoint, event.id, clock(), JSON.stringify(envelope(event)));
     } catch (error) {
       logger.error({ ...context, err: { message: (error as Error).message } }, 'webhook could not be signed; it will be retried');
-      return failed(delivery, context, { kind: 'failed', status: null, error: `signing failed: ${(error as Error).message}` });
+      return { kind: 'settled', settlement: failed(delivery, context, { kind: 'failed', status: null, error: `signing failed: ${(error as Error).message}` }) };
     }
 
     const outcome = await attemptDelivery(fetch, request, settings.timeout * 1000, clock);
@@ -212,21 +231,87 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       return settled({ status: 'delivered', lastStatus: outcome.status, lastError: null });
     }
     if (outcome.kind === 'gone') return { kind: 'gone', delivery, endpoint, status: outcome.status, error: outcome.error };
-    return failed(delivery, context, outcome);
+    return { kind: 'settled', settlement: failed(delivery, context, outcome) };
   }
 
-  function failed(delivery: ClaimedDelivery, context: Record<string, unknown>, outcome: Extract<AttemptOutcome, { kind: 'failed' }>): Outcome {
+  /** A failed attempt, to be retried later or, past events.retry_for, dead-lettered. */
+  function failed(delivery: ClaimedDelivery, context: Record<string, unknown>, outcome: Extract<AttemptOutcome, { kind: 'failed' }>): Settlement {
     const schedule = scheduleRetry({
       attempts: delivery.attempts, retryFrom: delivery.retryFrom, now: clock(), retryAfterSeconds: outcome.retryAfterSeconds, policy, random,
     });
+    const isMail = delivery.endpointId === mail?.outbox.endpointId;
+    const log = isMail ? mailLogger : logger;
+    const what = isMail ? 'mail' : 'webhook';
     const base = { eventId: delivery.event.id, endpointId: delivery.endpointId, lastStatus: outcome.status, lastError: outcome.error };
     if (schedule.status === 'dead') {
-      logger.error({ ...context, status: outcome.status, error: outcome.error, reason: schedule.reason },
-        'webhook delivery dead-lettered: no more retries; list and replay it with the dead-letter commands');
-      return { kind: 'settled', settlement: { ...base, status: 'dead', lastError: `${outcome.error}; gave up: ${schedule.reason}` } };
+      log.error({ ...context, status: outcome.status, error: outcome.error, reason: schedule.reason },
+        `${what} delivery dead-lettered: no more retries; list and replay it with the dead-letter commands`);
+      return { ...base, status: 'dead', lastError: `${outcome.error}; gave up: ${schedule.reason}` };
     }
-    logger.warn({ ...context, status: outcome.status, error: outcome.error, next_attempt_at: schedule.nextAttemptAt }, 'webhook delivery failed; will retry');
-    return { kind: 'settled', settlement: { ...base, status: 'pending', nextAttemptAt: schedule.nextAttemptAt } };
+    log.warn({ ...context, status: outcome.status, error: outcome.error, next_attempt_at: schedule.nextAttemptAt }, `${what} delivery failed; will retry`);
+    return { ...base, status: 'pending', nextAttemptAt: schedule.nextAttemptAt };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Mail
+
+  async function sendMailOnce(): Promise<MailRound> {
+    const round: MailRound = { claimed: 0, delivered: 0, retrying: 0, dead: 0, withheld: 0 };
+    if (!mail) return round;
+    const now = clock();
+    const token = randomUUID();
+    const claimed = await claimDue(db, {
+      endpointIds: [mail.outbox.endpointId], now, leaseUntil: new Date(now.getTime() + leaseMs), token, limit: settings.batch_size,
+    });
+    round.claimed = claimed.length;
+    if (claimed.length === 0) return round;
+    const settlements = await Promise.all(claimed.map((delivery) => sendMail(mail, delivery)));
+    for (const { status } of settlements) {
+      if (status === 'delivered') round.delivered++;
+      else if (status === 'pending') round.retrying++;
+      else if (status === 'dead') round.dead++;
+      else round.withheld++;
+    }
+    await settle(db, token, clock(), settlements);
+    await mail.outbox.eraseSent(db, settlements.filter((s) => s.status === 'delivered').map((s) => s.eventId));
+    return round;
+  }
+
+  async function sendMail(target: NonNullable<DeliveryWorkerDeps['mail']>, delivery: ClaimedDelivery): Promise<Settlement> {
+    const { event } = delivery;
+    // The payload holds the address and the token: it is never logged.
+    const context = { event_id: event.id, type: event.type, endpoint_id: delivery.endpointId, attempt: delivery.attempts };
+    const settled = { eventId: event.id, endpointId: delivery.endpointId };
+    const message = target.outbox.compose(event.payload);
+    if (!message) {
+      mailLogger.warn(context, 'mail not sent: its content is gone (it was sent already) or unreadable');
+      return { ...settled, status: 'withheld', lastStatus: null, lastError: 'nothing to compose the message from: sent already, or unreadable' };
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // The transport has its own timeouts; this bounds the whole exchange, as for a webhook.
+      await Promise.race([
+        target.mailer.send(message),
+        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${settings.timeout}s`)), settings.timeout * 1000); }),
+      ]);
+    } catch (error) {
+      const { status, error: reason } = describeMailError(error);
+      return failed(delivery, context, { kind: 'failed', status, error: reason });
+    } finally {
+      clearTimeout(timer);
+    }
+    return { ...settled, status: 'delivered', lastStatus: null, lastError: null };
+  }
+
+  let mailInFlight: Promise<unknown> | undefined;
+
+  async function drainMail(): Promise<void> {
+    for (;;) {
+      // A batch the background lane has claimed is sent and recorded before this one counts.
+      if (mailInFlight) await mailInFlight.catch(() => {});
+      const round = await sendMailOnce();
+      if (round.claimed === 0 && !mailInFlight) return;
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -235,43 +320,80 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   let stopping: AbortController | undefined;
   let lanes: Promise<void>[] | undefined;
 
-  async function lane(index: number, signal: AbortSignal): Promise<void> {
+  // Mail queued on this node wakes the mail lane: the message goes out as soon as its transaction
+  // has committed, not at the next poll. Mail queued on other nodes is found by polling.
+  let mailWakeup = false;
+  let mailNap: AbortController | undefined;
+  mail?.outbox.onQueued(() => {
+    mailWakeup = true;
+    mailNap?.abort();
+  });
+
+  /** One background loop: rounds, and a poll interval between them when there was nothing more to do. */
+  async function lane(what: 'webhook' | 'mail', index: number, signal: AbortSignal, round: () => Promise<{ busy: boolean }>): Promise<void> {
+    const log = what === 'mail' ? mailLogger : logger;
     let failures = 0;
     while (!signal.aborted) {
       let busy = false;
       try {
-        const round = await runOnce();
-        // A full batch or fan-out means there is more: go on without waiting.
-        busy = round.claimed >= settings.batch_size || round.fannedOut >= FAN_OUT_BATCH;
+        ({ busy } = await round());
         failures = 0;
       } catch (error) {
         failures++;
         // Whatever failed, the loop goes on: a lane that ended here would stop delivery for good.
         const err = errorSummary(error);
-        if (isDatabaseUnavailable(error)) logger.warn({ err, lane: index, failures }, 'webhook delivery paused: the database is unavailable');
-        else logger.error({ err, lane: index, failures }, 'webhook delivery round failed');
+        if (isDatabaseUnavailable(error)) log.warn({ err, lane: index, failures }, `${what} delivery paused: the database is unavailable`);
+        else log.error({ err, lane: index, failures }, `${what} delivery round failed`);
       }
       if (busy) continue;
+      if (what === 'mail' && mailWakeup && failures === 0) continue;
       // After failures, wait longer (up to a minute's worth of polls) so a broken database is not hammered.
       const waitMs = settings.poll_interval * 1000 * Math.min(2 ** failures, 60);
-      await sleep(waitMs, undefined, { signal, ref: false }).catch(() => { /* stopped */ });
+      const nap = new AbortController();
+      if (what === 'mail') mailNap = nap;
+      await sleep(waitMs, undefined, { signal: AbortSignal.any([signal, nap.signal]), ref: false }).catch(() => { /* stopped, or woken */ });
+      if (what === 'mail') mailNap = undefined;
+    }
+  }
+
+  async function webhookRound(): Promise<{ busy: boolean }> {
+    const round = await runOnce();
+    // A full batch or fan-out means there is more: go on without waiting.
+    return { busy: round.claimed >= settings.batch_size || round.fannedOut >= FAN_OUT_BATCH };
+  }
+
+  async function mailRound(): Promise<{ busy: boolean }> {
+    mailWakeup = false;
+    const batch = sendMailOnce();
+    mailInFlight = batch;
+    try {
+      return { busy: (await batch).claimed >= settings.batch_size };
+    } finally {
+      mailInFlight = undefined;
     }
   }
 
   return {
     runOnce,
+    sendMailOnce,
+    drainMail,
     start() {
       if (lanes) return;
+      const controller = new AbortController();
+      stopping = controller;
+      lanes = [];
+      if (mail) {
+        lanes.push(lane('mail', 0, controller.signal, mailRound));
+        mailLogger.info({ endpoint_id: mail.outbox.endpointId }, 'mail delivery started');
+      }
       if (!settings.worker) {
         logger.info('webhook delivery is off in this node (events.worker: false); other nodes deliver');
         return;
       }
       if (endpoints.length === 0) logger.info('no webhooks configured: outbox events are marked handled without being sent');
-      const controller = new AbortController();
-      stopping = controller;
       // Without endpoints there is only the outbox to mark: one loop is plenty.
       const count = endpoints.length === 0 ? 1 : settings.parallel_batches;
-      lanes = Array.from({ length: count }, (_, i) => lane(i, controller.signal));
+      lanes.push(...Array.from({ length: count }, (_, i) => lane('webhook', i, controller.signal, webhookRound)));
       logger.info({ endpoints: endpoints.map((e) => ({ id: e.id, url: loggableUrl(e.url), format: e.format })), lanes: count }, 'webhook delivery started');
     },
     async stop() {
@@ -280,7 +402,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       await Promise.all(lanes);
       lanes = undefined;
       stopping = undefined;
-      logger.info('webhook delivery stopped');
+      logger.info('delivery stopped');
     },
   };
 }

@@ -93,7 +93,7 @@ function readApplePrivateKey(pem: string, at: (string | number)[], problems: str
   return undefined;
 }
 
-function asList(names: string | string[] | undefined): string[] | undefined {
+function asList(names: string | readonly string[] | undefined): string[] | undefined {
   return names === undefined ? undefined : [names].flat();
 }
 
@@ -102,7 +102,7 @@ function asList(names: string | string[] | undefined): string[] | undefined {
  * secrets read from where the entry says. Throws ConfigError naming every secret that cannot be
  * read (its key path and why, never its value), as an invalid configuration does.
  */
-export function resolveUpstreamSettings(providers: IdentityProviderConfig[], sources: SecretSources): UpstreamSettings[] {
+export function resolveUpstreamSettings(providers: readonly IdentityProviderConfig[], sources: SecretSources): UpstreamSettings[] {
   const problems: string[] = [];
   const settings = providers.map((p, index): UpstreamSettings => {
     const at = (...key: (string | number)[]) => ['identity_providers', index, ...key];
@@ -148,14 +148,14 @@ export function resolveUpstreamSettings(providers: IdentityProviderConfig[], sou
       clientAuthentication,
       ...(issuer !== undefined && type === 'oidc' ? { issuer } : {}),
       ...(endpoints ? { endpoints } : {}),
-      scopes: p.scopes ?? preset?.scopes ?? ['openid', 'email', 'profile'],
+      scopes: [...(p.scopes ?? preset?.scopes ?? ['openid', 'email', 'profile'])],
       claims,
       // The schema refuses true where the preset does not allow it; this keeps the rule even for
       // settings built by hand.
       trustEmailVerified: (p.trust_email_verified ?? preset?.trustEmailVerified ?? false) && (preset?.trustEmailVerifiedAllowed ?? true),
       ...(preset?.responseMode ? { responseMode: preset.responseMode } : {}),
       ...(loginHintParameter ? { loginHintParameter } : {}),
-      allowedTenants: p.allowed_tenants ?? [],
+      allowedTenants: [...(p.allowed_tenants ?? [])],
       authorizationParams: p.authorization_params ?? {},
       signUp: p.sign_up,
       timeout: p.timeout,

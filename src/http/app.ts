@@ -171,7 +171,7 @@ function staticAssets(): Middleware {
 
 export function createHttpApp(deps: HttpDependencies): Koa {
   const { config, logger, metrics, pages } = deps;
-  const app = new Koa({ proxy: config.proxy, keys: config.secrets.cookie_keys });
+  const app = new Koa({ proxy: config.proxy, keys: [...config.secrets.cookie_keys] });
   app.silent = true;
 
   let openApiDocument: Record<string, unknown> | undefined;

@@ -43,7 +43,7 @@ export interface PageResponder {
 }
 
 export function createPageResponder(renderer: Renderer, config: Config): PageResponder {
-  const secure = new URL(config.issuer).protocol === 'https:';
+  const secure = config.secureCookies;
   return {
     page(ctx, name, data, status = 200) {
       ctx.status = status;

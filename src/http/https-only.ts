@@ -34,7 +34,7 @@ function causeOf(ctx: Context): { key: string; hint: string } {
 export function httpsOnly(deps: { config: Config; logger: Logger; pages: PageResponder }): Middleware {
   const issuer = new URL(deps.config.issuer);
   if (issuer.protocol !== 'https:') return (_ctx, next) => next();
-  const base = issuer.href.replace(/\/$/, '');
+  const base = deps.config.baseUrl;
   const logged = new Set<string>();
   return async (ctx, next) => {
     if (ctx.secure || PLAIN_HTTP_PATHS.has(ctx.path)) return next();

@@ -92,7 +92,7 @@ export interface LocaleRouteDeps {
  * A form post with the CSRF token, not a link: it changes the account.
  */
 export function localeRoutes({ config, accounts, sessions }: LocaleRouteDeps): Router {
-  const secure = new URL(config.issuer).protocol === 'https:';
+  const secure = config.secureCookies;
   const router = new Router();
   router.post(LOCALE_SWITCH_PATH, async (ctx) => {
     const body = await readForm(ctx);

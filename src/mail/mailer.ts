@@ -13,7 +13,10 @@ export interface MailMessage {
 }
 
 export interface Mailer {
-  /** Resolves once the message is handed to the SMTP server, or written to the mailbox. */
+  /**
+   * Resolves once the message is handed to the SMTP server, or written to the mailbox. Only the
+   * delivery worker calls it (src/mail/outbox.ts): requests queue mail, they never send it.
+   */
   send(message: MailMessage): Promise<void>;
   close(): Promise<void>;
 }
@@ -28,12 +31,21 @@ export interface MailboxMessage extends MailMessage {
 // Messages carry sign-in links, so logs name only the recipient's domain and the subject.
 const recipientDomain = (to: string) => to.slice(to.lastIndexOf('@') + 1);
 
-export function createMailer(config: Config['mail'], logger: Logger): Mailer {
-  return config.smtp_url ? smtpMailer(config, logger) : mailboxMailer(config, logger);
+export interface MailerOptions {
+  /** Connecting, the greeting and each exchange with the SMTP server are cut off after this long. */
+  timeoutSeconds: number;
+  /** The time a message is written to the development mailbox. */
+  clock: () => Date;
 }
 
-function smtpMailer(config: Config['mail'], logger: Logger): Mailer {
-  const transport = createTransport(config.smtp_url);
+export function createMailer(config: Config['mail'], logger: Logger, options: MailerOptions): Mailer {
+  return config.smtp_url ? smtpMailer(config, logger, options) : mailboxMailer(config, logger, options);
+}
+
+function smtpMailer(config: Config['mail'], logger: Logger, options: MailerOptions): Mailer {
+  // Without these, nodemailer waits up to two minutes to connect and ten for a silent server.
+  const timeout = options.timeoutSeconds * 1000;
+  const transport = createTransport({ url: config.smtp_url, connectionTimeout: timeout, greetingTimeout: timeout, socketTimeout: timeout });
   return {
     async send(message) {
       const info = await transport.sendMail({ from: config.from, ...message });
@@ -46,13 +58,13 @@ function smtpMailer(config: Config['mail'], logger: Logger): Mailer {
 }
 
 /** One JSON file per message, for development and tests, when no SMTP server is configured. */
-function mailboxMailer(config: Config['mail'], logger: Logger): Mailer {
+function mailboxMailer(config: Config['mail'], logger: Logger, options: MailerOptions): Mailer {
   const dir = path.resolve(config.mailbox_dir);
   // Names sort in sending order: the time, then a counter for messages in the same millisecond.
   let sequence = 0;
   return {
     async send(message) {
-      const sentAt = new Date();
+      const sentAt = options.clock();
       sequence = (sequence + 1) % 1_000_000;
       const name = `${sentAt.toISOString().replaceAll(':', '-')}-${String(sequence).padStart(6, '0')}-${randomBytes(4).toString('hex')}.json`;
       const file = path.join(dir, name);
@@ -65,6 +77,19 @@ function mailboxMailer(config: Config['mail'], logger: Logger): Mailer {
     },
     async close() {},
   };
+}
+
+/**
+ * Why a message did not go out, in one line for the log and the dead-letter list: nodemailer's
+ * code, the SMTP reply code and the reason, with any address in it reduced to its domain.
+ */
+export function describeMailError(error: unknown): { status: number | null; error: string } {
+  const { code, responseCode, message } = (error ?? {}) as { code?: unknown; responseCode?: unknown; message?: unknown };
+  const status = typeof responseCode === 'number' ? responseCode : null;
+  const reason = (typeof message === 'string' ? message : String(error)).replace(/\s+/g, ' ').trim()
+    .replace(/[^\s<>"',;:@]+@([^\s<>"',;:@]+)/g, '…@$1');
+  const summary = reason.length > 200 ? `${reason.slice(0, 200)}…` : reason;
+  return { status, error: [typeof code === 'string' ? code : undefined, status, summary].filter((part) => part !== undefined && part !== null).join(' ') };
 }
 
 /** The messages in a development mailbox, oldest first; none if the directory does not exist. */

@@ -22,7 +22,7 @@ export class DatabaseAdapter implements Adapter {
   readonly #model: string;
   readonly #now: () => Date;
 
-  constructor(db: DB, model: string, now: () => Date = () => new Date()) {
+  constructor(db: DB, model: string, now: () => Date) {
     this.#db = db;
     this.#model = model;
     this.#now = now;
@@ -99,7 +99,7 @@ export class DatabaseAdapter implements Adapter {
 }
 
 /** The newest live grant an account gave a client, in any session. */
-export async function findGrantId(db: DB, accountId: string, clientId: string, now = new Date()): Promise<string | undefined> {
+export async function findGrantId(db: DB, accountId: string, clientId: string, now: Date): Promise<string | undefined> {
   const row = await db.selectFrom('oidc_payloads').select('id')
     .where('model', '=', 'Grant')
     .where('account_id', '=', accountId)
@@ -111,7 +111,7 @@ export async function findGrantId(db: DB, accountId: string, clientId: string, n
 }
 
 /** The live grants an account gave, with the client and the OpenID scopes of each. */
-export async function accountGrants(db: DB, accountId: string, now = new Date()): Promise<{ grantId: string; clientId: string; scopes: string[] }[]> {
+export async function accountGrants(db: DB, accountId: string, now: Date): Promise<{ grantId: string; clientId: string; scopes: string[] }[]> {
   const rows = await db.selectFrom('oidc_payloads').select(['id', 'payload'])
     .where('model', '=', 'Grant')
     .where('account_id', '=', accountId)

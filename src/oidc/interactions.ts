@@ -54,8 +54,7 @@ type InteractionResult = Parameters<Provider['interactionResult']>[2];
 /** What the consent prompt asks for (oidc-provider's consent prompt details). */
 interface ConsentDetails { missingOIDCScope?: string[]; missingOIDCClaims?: string[] }
 
-export function createInteractions(provider: Provider, config: Config) {
-  const clients = new Map(config.clients.map((c) => [c.client_id, c]));
+export function createInteractions(provider: Provider, config: Config, clock: () => Date) {
   // Each view load() returned, with the interaction it was read from, for the answer to write.
   const loaded = new WeakMap<InteractionView, Interaction>();
 
@@ -89,7 +88,7 @@ export function createInteractions(provider: Provider, config: Config) {
         throw error;
       }
       const clientId = String(interaction.params.client_id);
-      const client = clients.get(clientId);
+      const client = config.clientsById.get(clientId);
       const promptDetails = interaction.prompt.details as ConsentDetails;
       const missingScopes = promptDetails.missingOIDCScope ?? [];
       const carried = claimsOfScopes(missingScopes);
@@ -119,7 +118,7 @@ export function createInteractions(provider: Provider, config: Config) {
       return result(interaction, {
         // The time of the password, fixed now: later steps (consent, questions) merge this result
         // back, and without `ts` the provider would take the time of the last step as the login's.
-        login: { accountId, amr: ['pwd'], remember: true, ts: Math.floor(Date.now() / 1000) },
+        login: { accountId, amr: ['pwd'], remember: true, ts: Math.floor(clock().getTime() / 1000) },
         ...(options.firstSignIn ? { [FIRST_SIGN_IN]: true } : {}),
       }, false);
     },

@@ -31,8 +31,15 @@ export interface ProviderPages {
 }
 
 export interface ProviderDependencies {
+  /** Its clients are every client of config.clientsById: the apps and the preference center's own. */
   config: Config;
   db: DB;
+  /**
+   * Parley's clock: when stored artifacts (sessions, grants, codes, tokens) expire in the
+   * database and which grant is still live. The provider checks the times inside tokens and
+   * cookies (exp, iat) with the real time: keep the two together outside tests.
+   */
+  clock: () => Date;
   signingKeys: JWK[];
   accounts: AccountClaimsSource;
   pages: ProviderPages;
@@ -153,10 +160,9 @@ function laxSessionCookieOverHttp(sessionCookieName: string): ProviderMiddleware
 }
 
 export function createProvider(deps: ProviderDependencies): Provider {
-  const { config, db } = deps;
-  const clientsById = new Map(config.clients.map((c) => [c.client_id, c]));
+  const { config, db, clock } = deps;
+  const { clientsById, secureCookies } = config;
   const issuer = new URL(config.issuer);
-  const secureCookies = issuer.protocol === 'https:';
   const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true, secure: secureCookies };
   const sessionCookieName = 'parley.session';
 
@@ -164,7 +170,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   for (const prompt of deps.extraPrompts ?? []) policy.add(prompt);
 
   const configuration: Configuration = {
-    adapter: (name: string) => new DatabaseAdapter(db, name),
+    adapter: (name: string) => new DatabaseAdapter(db, name, clock),
     clients: config.clients.map(clientMetadata),
     jwks: { keys: deps.signingKeys as never },
     // OIDC Core 3.1.2.1 and RP-Initiated Logout 1.0 §2: the authorization and logout endpoints
@@ -280,7 +286,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       if (!client || !session) return undefined;
       const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId)
         // A returning user is not asked again in a new browser: consent belongs to the account.
-        || (session.accountId ? await findGrantId(db, session.accountId, client.clientId) : undefined);
+        || (session.accountId ? await findGrantId(db, session.accountId, client.clientId, clock()) : undefined);
       const existing = grantId ? await provider.Grant.find(grantId) : undefined;
       const { accountId } = session;
       const firstParty = clientsById.get(client.clientId)?.first_party ?? false;

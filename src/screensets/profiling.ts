@@ -110,7 +110,6 @@ async function once(write: () => Promise<void>): Promise<boolean> {
 
 export function createProfiling(deps: ProfilingDeps) {
   const { db, config, clock } = deps;
-  const clients = new Map(config.clients.map((c) => [c.client_id, c]));
   const settings = config.profiling;
 
   /**
@@ -234,7 +233,7 @@ export function createProfiling(deps: ProfilingDeps) {
   return {
     /** The screen to show in this sign-in, if any. Reads the database once; writes nothing. */
     async pendingScreen(signIn: SignInContext): Promise<PendingScreen | null> {
-      const client = clients.get(signIn.clientId);
+      const client = config.clientsById.get(signIn.clientId);
       if (signIn.promptNone || !client || !client.profiling || settings.max_questions_per_session === 0) return null;
       const now = clock();
       const state = await engineState(signIn.accountId, signIn.sessionKey, now);

@@ -163,8 +163,13 @@ const DOMAIN_TABLES = [
   'consent_ledger', 'communication_ledger', 'outbox_events', 'deliveries', 'webhook_endpoints', 'signing_keys',
 ] as const;
 
-/** Every row of every domain table, hashed; and how many OIDC artifacts of each kind exist. */
+/**
+ * Every row of every domain table, hashed; and how many OIDC artifacts of each kind exist. Mail
+ * queued before is sent first: the server's mail lane would otherwise record its sending (in
+ * deliveries and the outbox) while a request under test runs.
+ */
 async function fingerprint(): Promise<Record<string, string>> {
+  await server.deliverMail();
   const db = server.parley.storage.db;
   const parts = DOMAIN_TABLES.map((table) => sql<{ t: string; f: string }>`
     select ${table}::text as t, count(*)::text || ':' || md5(coalesce(string_agg(md5(x::text), '' order by md5(x::text)), '')) as f

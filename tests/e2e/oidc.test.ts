@@ -99,7 +99,7 @@ describe('sign-in journey', () => {
   it('requires a fresh sign-in for prompt=login and max_age, with a later auth_time', async () => {
     const { browser, email, tokens } = await registerAndAuthorize(server, app);
     const firstAuthTime = tokens.claims()!.auth_time!;
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // auth_time has one-second resolution
+    server.clock.advance(1); // auth_time has one-second resolution; it is Parley's clock that says when a password was entered
     for (const params of [{ prompt: 'login' }, { max_age: '0' }] as Record<string, string>[]) {
       const request = await authorizationRequest(app, params);
       const page = await browser.navigate(request.url, {}, app.redirectUri);

@@ -107,8 +107,9 @@ describe('the question screen in a sign-in', () => {
     const rewards = await db().selectFrom('rewards').selectAll().where('account_id', '=', sub).execute();
     expect(rewards.map((r) => [r.question_id, r.points])).toEqual([['birthday', 50]]);
     const events = await db().selectFrom('outbox_events').select(['type', 'payload']).where('account_id', '=', sub).orderBy('seq').execute();
+    // The events, and the verification mail queued with the account in the same outbox.
     expect(events.map((e) => e.type).sort()).toEqual([
-      'account.created', 'answer.recorded', 'answer.recorded', 'consent.granted', 'consent.granted', 'reward.granted',
+      'account.created', 'answer.recorded', 'answer.recorded', 'consent.granted', 'consent.granted', 'mail.verify_email', 'reward.granted',
     ]);
     const ledger = await db().selectFrom('consent_ledger').select(['purpose', 'action', 'purpose_version', 'source', 'client_id']).where('subject', '=', sub).orderBy('purpose').execute();
     expect(ledger).toEqual([

@@ -54,6 +54,7 @@ describe('with require_verified_email', () => {
     const normalize = (html: string) => html.replaceAll(/\/interaction\/[A-Za-z0-9_-]+/g, '/interaction/X').replaceAll(/value="[^"]*"/g, '');
     expect(secondPage.status).toBe(firstPage.status);
     expect(normalize(secondPage.html)).toBe(normalize(firstPage.html));
+    await server.deliverMail();
     const mails = (await readMailbox(server.mailboxDir)).filter((m) => m.to === email);
     expect(mails).toHaveLength(2);
     expect(mails[1]!.subject).not.toBe(mails[0]!.subject);

@@ -6,9 +6,9 @@ import { createPasswordHasher, type PasswordHasher } from '../../src/accounts/pa
 import { createAccounts } from '../../src/accounts/service.ts';
 import { createThrottle } from '../../src/accounts/throttle.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import { createMailer } from '../../src/mail/mailer.ts';
 import type { Storage } from '../../src/storage/database.ts';
 import { BACKENDS, openTestStorage } from '../support/database.ts';
+import { testMail } from '../support/mail.ts';
 
 // An account registered with a passkey alone (or, later, through an upstream provider) has no
 // password hash. A password sign-in to it must look exactly like a wrong password: same work,
@@ -32,7 +32,7 @@ describe.each(BACKENDS)('an account without a password on $name', (backend) => {
     const throttle = createThrottle(storage.db, config.throttle, () => now);
     const accounts = createAccounts({
       db: storage.db, config, clock: () => now, hasher, throttle,
-      mailer: createMailer(config.mail, pino({ level: 'silent' })), logger: pino({ level: 'silent' }),
+      mail: testMail({ db: storage.db, config, clock: () => now }).outbox, logger: pino({ level: 'silent' }),
     });
     const email = `passkey-only-${randomUUID()}@example.com`;
     await storage.db.insertInto('accounts').values({

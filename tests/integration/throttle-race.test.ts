@@ -9,9 +9,10 @@ import { createPasswordHasher, type PasswordHasher } from '../../src/accounts/pa
 import { createAccounts, type Accounts } from '../../src/accounts/service.ts';
 import { createThrottle } from '../../src/accounts/throttle.ts';
 import { deepMerge, loadConfig } from '../../src/config/load.ts';
-import { createMailer, readMailbox } from '../../src/mail/mailer.ts';
 import type { Storage } from '../../src/storage/database.ts';
+import { readMailbox } from '../../src/mail/mailer.ts';
 import { BACKENDS, openTestStorage } from '../support/database.ts';
+import { testMail } from '../support/mail.ts';
 
 // Limits that parallel requests must not slip past: sign-in attempts are reserved before the
 // password is checked, and reset mails are counted in the same statement that allows them.
@@ -71,13 +72,19 @@ describe.each(BACKENDS)('limits under parallel requests on $name', (backend) => 
         accounts: { argon2: { memory_kib: 8192, iterations: 1, parallelism: 1 } },
       }, overrides) as Record<string, unknown>,
     });
+    const mail = testMail({ db: storage.db, config, clock });
     const accounts = createAccounts({
       db: storage.db, config, clock, logger: silent,
       hasher: hasher ?? createPasswordHasher(config.accounts.argon2),
       throttle: createThrottle(storage.db, config.throttle, clock),
-      mailer: createMailer(config.mail, silent),
+      mail: mail.outbox,
     });
-    return { accounts, config, mailboxDir };
+    /** Every mail sent so far, once the mail queued so far has gone out. */
+    const mailbox = async () => {
+      await mail.deliver();
+      return readMailbox(mailboxDir);
+    };
+    return { accounts, config, mailbox };
   }
 
   async function registered(): Promise<string> {
@@ -108,7 +115,7 @@ describe.each(BACKENDS)('limits under parallel requests on $name', (backend) => 
     return { checkedBeforeRight, wrong: await Promise.all(wrongOutcomes), right: await rightOutcome, checks: gate.checks() };
   }
 
-  const tally = (outcomes: Outcome[]) => outcomes.reduce<Record<string, number>>((n, o) => ({ ...n, [o]: (n[o] ?? 0) + 1 }), {});
+  const tally = (outcomes: readonly string[]) => outcomes.reduce<Record<string, number>>((n, o) => ({ ...n, [o]: (n[o] ?? 0) + 1 }), {});
 
   it('checks at most free_attempts passwords of a burst on one address, and refuses the right one after them', async () => {
     const email = await registered();
@@ -164,17 +171,29 @@ describe.each(BACKENDS)('limits under parallel requests on $name', (backend) => 
 
   it('sends at most the per-address limit of reset mails for a burst of requests, and the per-client-address limit across addresses', async () => {
     const email = await registered();
-    const { accounts, mailboxDir } = setup({ throttle: { password_reset: { per_email: 3, per_ip: 5, window: '1h' } } });
+    const { accounts, mailbox } = setup({ throttle: { password_reset: { per_email: 3, per_ip: 5, window: '1h' } } });
     await Promise.all(Array.from({ length: 20 }, () => accounts.requestPasswordReset(email, 'en', uniqueIp())));
-    await expect.poll(async () => (await readMailbox(mailboxDir)).length).toBe(3);
+    expect(await mailbox()).toHaveLength(3);
 
     const ip = uniqueIp();
     const others = await Promise.all(Array.from({ length: 8 }, () => registered()));
     await Promise.all(others.map((other) => accounts.requestPasswordReset(other, 'en', ip)));
-    await expect.poll(async () => (await readMailbox(mailboxDir)).length).toBe(3 + 5);
+    expect(await mailbox()).toHaveLength(3 + 5);
     // Another hour, another allowance.
     now = new Date(now.getTime() + 3600_000);
     await accounts.requestPasswordReset(email, 'en', uniqueIp());
-    await expect.poll(async () => (await readMailbox(mailboxDir)).length).toBe(9);
+    expect(await mailbox()).toHaveLength(9);
+  });
+
+  it('takes at most five email changes an hour from a burst of requests, and mails only those', async () => {
+    const email = await registered();
+    const { accounts, mailbox } = setup({});
+    const account = await storage.db.selectFrom('accounts').select('id').where('email', '=', email).executeTakeFirstOrThrow();
+    const outcomes = await Promise.all(Array.from({ length: 20 }, () => accounts.requestEmailChange(account.id, uniqueEmail('moved'), 'en')
+      .then(() => 'accepted', (error: unknown) => (error instanceof AccountError ? error.code : Promise.reject(error)))));
+    expect(tally(outcomes)).toEqual({ accepted: 5, too_many_requests: 15 });
+    const tokens = await storage.db.selectFrom('email_tokens').select('token_hash').where('account_id', '=', account.id).where('purpose', '=', 'change_email').execute();
+    expect(tokens).toHaveLength(5);
+    expect((await mailbox()).filter((m) => m.subject === 'Confirm your new email address')).toHaveLength(5);
   });
 });

@@ -13,6 +13,7 @@ import { recordEvent, type EventType } from '../../src/events/outbox.ts';
 import { envelopeSchema } from '../../src/events/schemas.ts';
 import { createSetSigner } from '../../src/events/signing.ts';
 import { createDeliveryWorker, type DeliveryWorker, type DeliveryWorkerDeps } from '../../src/events/worker.ts';
+import { createMailOutbox } from '../../src/mail/outbox.ts';
 import type { Storage } from '../../src/storage/database.ts';
 import type { DeliveryStatus } from '../../src/storage/schema.ts';
 import { DEFAULT_BACKEND, openTestStorage, ownDatabase } from '../support/database.ts';
@@ -226,16 +227,21 @@ describe('signed delivery', () => {
     const { publicJwk } = await issuerKeys();
     const jwks = createLocalJWKSet({ keys: [publicJwk] });
     const verified: Record<string, unknown>[] = [];
+    const keyIds: unknown[] = [];
+    const refusals: string[] = [];
     let url = '';
+    // The receiver only verifies and records; the test's expectations are checked below, where a
+    // failure fails the test rather than becoming the receiver's 400.
     const receiver = await startReceiver(async ({ headers, body }) => {
       if (headers['content-type'] !== 'application/secevent+jwt') return { status: 415 };
       try {
         // RFC 8935 §2: a valid SET is acknowledged with 202.
         const { payload, protectedHeader } = await jwtVerify(body, jwks, { issuer: ISSUER, audience: url, typ: 'secevent+jwt', algorithms: ['RS256'] });
-        expect(protectedHeader.kid).toBe('test-key-1');
+        keyIds.push(protectedHeader.kid);
         verified.push(payload);
         return { status: 202 };
       } catch (error) {
+        refusals.push((error as Error).message);
         return { status: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ err: 'authentication_failed', description: (error as Error).message }) };
       }
     });
@@ -247,6 +253,8 @@ describe('signed delivery', () => {
     const id = await emit(clock, account, 'answer.recorded', answer('favourite_drink', 'personalization', 'tea'));
     await drain(w);
 
+    expect(refusals).toEqual([]);
+    expect(keyIds).toEqual(['test-key-1', 'test-key-1']);
     expect(verified).toHaveLength(2);
     const set = verified[1]!;
     expect(set).toMatchObject({
@@ -505,6 +513,29 @@ describe('order and filtering', () => {
     clock.advance(60);
     await drain(w);
     expect(receiver.ids().filter((id) => aEvents.includes(id))).toEqual([aEvents[0], ...aEvents]);
+    await receiver.close();
+  });
+
+  it('never sends mail to a webhook endpoint: mail is a delivery target of its own, not an event', async () => {
+    const clock = manualClock();
+    const receiver = await startReceiver();
+    const config = configWith([{ url: receiver.url }]);
+    const w = await worker(config, clock);
+    const outbox = createMailOutbox({ config, endpointId: `mail-${randomBytes(4).toString('hex')}` });
+    const account = randomUUID();
+    const created = await emit(clock, account, 'account.created', { email_verified: false });
+    await storage.db.transaction().execute((trx) => outbox.queue(trx, { accountId: account, address: 'ann@example.com' }, {
+      kind: 'verify_email', locale: 'en', token: randomBytes(32).toString('base64url'),
+    }, clock.now()));
+    await drain(w);
+
+    expect(receiver.ids()).toEqual([created]);
+    const rows = await storage.db.selectFrom('deliveries').innerJoin('outbox_events', 'outbox_events.id', 'deliveries.event_id')
+      .select(['outbox_events.type', 'deliveries.endpoint_id', 'deliveries.status']).where('outbox_events.account_id', '=', account).orderBy('deliveries.seq').execute();
+    expect(rows).toEqual([
+      { type: 'account.created', endpoint_id: config.webhooks[0]!.id!, status: 'delivered' },
+      { type: 'mail.verify_email', endpoint_id: outbox.endpointId, status: 'pending' },
+    ]);
     await receiver.close();
   });
 

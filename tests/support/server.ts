@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -33,7 +34,9 @@ export interface TestServer {
   issuer: string;
   mailboxDir: string;
   clock: TestClock;
-  /** Links found in the mails sent to this address, newest last. */
+  /** Sends the mail queued so far that is due, and waits for the mail the server is sending. */
+  deliverMail(): Promise<void>;
+  /** Links found in the mails sent to this address, newest last, once the mail queued so far has been sent. */
   linksSentTo(email: string): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -82,16 +85,23 @@ export async function startTestServer(overridesOrFn: TestOverrides = {}): Promis
       clients: TEST_CLIENTS(issuer),
       // Sign-ins without questions, unless a test brings its screen-sets.
       screensets: { dir: 'tests/fixtures/screensets-none', watch: false },
-      // No webhook delivery unless a test configures endpoints and turns the worker on.
+      // No webhook delivery unless a test configures endpoints and turns the worker on. Mail is
+      // sent whatever this says; tests wait for it with deliverMail() (linksSentTo does).
       events: { worker: false },
     }, overrides) as Record<string, unknown>,
   });
   const clock = new TestClock();
-  const parley = await createParley({ config, clock: clock.now, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  const parley = await createParley({
+    config, clock: clock.now, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    // Test servers share the database on PostgreSQL: each sends only the mail it queued itself.
+    mailEndpointId: `mail-${randomBytes(6).toString('hex')}`,
+  });
   await parley.listen(port, '127.0.0.1');
+  const deliverMail = () => parley.deliveryWorker.drainMail();
   return {
-    parley, config, issuer, mailboxDir, clock,
+    parley, config, issuer, mailboxDir, clock, deliverMail,
     async linksSentTo(email) {
+      await deliverMail();
       const mails = (await readMailbox(mailboxDir)).filter((m) => m.to === email);
       return mails.flatMap((m) => [...m.text.matchAll(/https?:\/\/\S+/g)].map((match) => match[0]));
     },

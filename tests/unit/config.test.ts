@@ -17,6 +17,35 @@ describe('configuration', () => {
     expect(config.clients[0]!.redirect_uris).toEqual(['https://id.example.com/demo/callback']);
   });
 
+  it('works out the base URL, secure cookies and the clients by id once, and freezes it all', () => {
+    const config = loadConfig({ env: { ISSUER: 'https://id.example.com/' } });
+    expect(config.issuer).toBe('https://id.example.com/');
+    expect(config.baseUrl).toBe('https://id.example.com');
+    expect(config.secureCookies).toBe(true);
+    expect(loadConfig({ env: {} }).secureCookies).toBe(false);
+    // The configured apps, and the preference center's own client.
+    expect([...config.clientsById.keys()]).toEqual(['demo-shop', 'parley-account']);
+    expect(config.clientsById.get('parley-account')).toMatchObject({
+      first_party: true, profiling: false, redirect_uris: ['https://id.example.com/account/callback'],
+    });
+    expect(config.clients.map((c) => c.client_id)).toEqual(['demo-shop', 'parley-account']);
+
+    // Nothing changes it while Parley runs: a change is a new load.
+    const mutable = config as unknown as { account: { recent_sign_in: number }; clients: unknown[] };
+    expect(() => { mutable.account.recent_sign_in = -1; }).toThrow(TypeError);
+    expect(() => { mutable.clients.push({}); }).toThrow(TypeError);
+    expect(() => (config.clientsById as Map<string, unknown>).set('intruder', {})).toThrow(TypeError);
+    expect(() => (config.clientsById as Map<string, unknown>).delete('demo-shop')).toThrow(TypeError);
+    expect(() => { (config.clientsById.get('demo-shop') as { first_party: boolean }).first_party = false; }).toThrow(TypeError);
+    expect(config.account.recent_sign_in).toBe(300);
+    expect([...config.clientsById.keys()]).toEqual(['demo-shop', 'parley-account']);
+  });
+
+  it("refuses a configured client with the preference center's client id", () => {
+    expect(problemsOf(() => loadConfig({ env: {}, overrides: { clients: [{ client_id: 'parley-account', redirect_uris: ['http://localhost/cb'] }], demo: { enabled: false } } })))
+      .toEqual([expect.stringContaining('clients[0].client_id: "parley-account" is the preference center\'s own client')]);
+  });
+
   it('lets the file in PARLEY_CONFIG and then the environment override the defaults', () => {
     const file = configFile('port: 4000\naccounts:\n  require_verified_email: true\n');
     const config = loadConfig({ env: { PARLEY_CONFIG: file, PORT: '5000', DATABASE_URL: 'postgres://db/parley' } });

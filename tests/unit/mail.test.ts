@@ -3,7 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createMailer, readMailbox } from '../../src/mail/mailer.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { createMailer, describeMailError, readMailbox } from '../../src/mail/mailer.ts';
+import { createMailOutbox } from '../../src/mail/outbox.ts';
 import { describeDuration, emailChangedMessage, registrationAttemptMessage, resetPasswordMessage, verifyEmailMessage } from '../../src/mail/messages.ts';
 
 const LINK = 'https://id.example.test/verify-email?token=abc_DEF-123';
@@ -68,7 +70,8 @@ describe('development mailbox', () => {
     const dir = path.join(root, 'not', 'yet', 'there');
     const lines: string[] = [];
     const logger = pino({ level: 'debug' }, { write: (line: string) => { lines.push(line); } });
-    const mailer = createMailer({ from: 'Parley <no-reply@example.test>', smtp_url: '', mailbox_dir: dir }, logger);
+    const sentAt = new Date('2026-05-04T03:02:01.000Z');
+    const mailer = createMailer({ from: 'Parley <no-reply@example.test>', smtp_url: '', mailbox_dir: dir }, logger, { timeoutSeconds: 10, clock: () => sentAt });
     for (let i = 1; i <= 3; i++) {
       await mailer.send({ to: `ann+${i}@example.com`, subject: `Message ${i}`, text: `Open ${LINK}`, html: `<a href="${LINK}">open</a>` });
     }
@@ -77,7 +80,7 @@ describe('development mailbox', () => {
     const mails = await readMailbox(dir);
     expect(mails.map((m) => m.subject)).toEqual(['Message 1', 'Message 2', 'Message 3']);
     expect(mails[0]).toMatchObject({ to: 'ann+1@example.com', from: 'Parley <no-reply@example.test>', text: `Open ${LINK}`, html: `<a href="${LINK}">open</a>` });
-    expect(Number.isNaN(Date.parse(mails[0]!.sent_at))).toBe(false);
+    expect(mails[0]!.sent_at).toBe(sentAt.toISOString());
     expect(path.dirname(mails[0]!.file)).toBe(dir);
 
     expect(lines).toHaveLength(3);
@@ -89,5 +92,35 @@ describe('development mailbox', () => {
 
   it('reads a mailbox that does not exist as empty', async () => {
     expect(await readMailbox(path.join(os.tmpdir(), `parley-no-mailbox-${process.pid}-${Date.now()}`))).toEqual([]);
+  });
+});
+
+describe('mail from the outbox', () => {
+  const outbox = createMailOutbox({ config: loadConfig({ env: {}, overrides: { issuer: 'https://id.example.test/' } }) });
+  const TOKEN = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ';
+
+  it('is composed when it is sent, with the link from the issuer and the token', () => {
+    const message = outbox.compose({ kind: 'reset_password', to: 'ann@example.com', locale: 'ja', token: TOKEN });
+    expect(message).toMatchObject({ to: 'ann@example.com', subject: 'パスワードの再設定' });
+    expect(message!.text.split('\n')).toContain(`https://id.example.test/reset-password?token=${TOKEN}`);
+    expect(outbox.compose({ kind: 'email_changed', to: 'old@example.com', locale: null })!.text).toContain('https://id.example.test/forgot-password');
+  });
+
+  it('cannot be composed again once its address and token are erased, nor from what is not a mail', () => {
+    expect(outbox.compose({ kind: 'verify_email', locale: 'en' })).toBeUndefined();
+    expect(outbox.compose({ kind: 'verify_email', to: 'ann@example.com', locale: 'en' })).toBeUndefined();
+    expect(outbox.compose({ kind: 'answer.recorded', to: 'ann@example.com', locale: 'en', token: TOKEN })).toBeUndefined();
+  });
+
+  it('reports why it did not go out without the address it was for', () => {
+    const refused = Object.assign(new Error("Can't send mail - all recipients were rejected: 550 5.1.1 <ann.lee@example.com>: Recipient address rejected"), {
+      code: 'EENVELOPE', responseCode: 550,
+    });
+    const described = describeMailError(refused);
+    expect(described).toEqual({ status: 550, error: expect.stringMatching(/^EENVELOPE 550 Can't send mail/) });
+    expect(described.error).toContain('<…@example.com>');
+    expect(described.error).not.toContain('ann.lee');
+    expect(describeMailError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:2525'), { code: 'ESOCKET' })))
+      .toEqual({ status: null, error: 'ESOCKET connect ECONNREFUSED 127.0.0.1:2525' });
   });
 });

@@ -97,7 +97,7 @@ export function buildOpenApiDocument(config: Config, operations: readonly ApiOpe
     };
   }
 
-  const issuer = config.issuer.replace(/\/$/, '');
+  const issuer = config.baseUrl;
   return {
     openapi: '3.1.0',
     info: {

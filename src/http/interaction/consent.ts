@@ -24,7 +24,7 @@ export function consentSteps(deps: { config: Config; interactions: Interactions;
    */
   function consentItems(ctx: Context, interaction: InteractionView): string[] {
     const { locale } = state(ctx);
-    const purposes = config.clients.find((c) => c.client_id === interaction.clientId)?.purposes ?? [];
+    const purposes = config.clientsById.get(interaction.clientId)?.purposes ?? [];
     const preferences = () => purposes.map((p) => pages.t(ctx, 'scope.preferences_for', { purpose: localize(config.purposes[p]!.title, locale, config.locales.default) }));
     const items = [
       ...interaction.missingScopes.filter((s) => s !== 'openid').flatMap((scope) => scope === 'preferences' ? preferences() : [pages.t(ctx, `scope.${scope}`)]),

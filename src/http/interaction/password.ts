@@ -27,7 +27,7 @@ const PENDING_COOKIE = 'parley.pending';
 
 export function passwordSteps(deps: PasswordStepDeps) {
   const { config, accounts, pages, metrics, finishLogin } = deps;
-  const secure = new URL(config.issuer).protocol === 'https:';
+  const secure = config.secureCookies;
 
   /** How an account error reads on a sign-in page: the one place these steps map errors. */
   function failure(ctx: Context, error: AccountError) {

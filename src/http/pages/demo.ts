@@ -14,10 +14,9 @@ interface DemoSession { claims: Record<string, unknown>; userinfo: Record<string
 
 export function demoRoutes(deps: { config: Config; pages: PageResponder }): Router {
   const { config, pages } = deps;
-  const client = config.clients.find((c) => c.client_id === config.demo.client_id)!;
-  const base = config.issuer.replace(/\/$/, '');
+  const client = config.clientsById.get(config.demo.client_id)!;
+  const { baseUrl: base, secureCookies: secure } = config;
   const redirectUri = `${base}/demo/callback`;
-  const secure = base.startsWith('https:');
   const cookie = { signed: true, httpOnly: true, sameSite: 'lax' as const, secure, path: '/demo' };
   let discovered: Promise<oidc.Configuration> | undefined;
 

@@ -8,7 +8,8 @@ import type { Context } from 'koa';
 import type { Config } from '../../config/schema.ts';
 import { consentStatus, consentText } from '../../consent/ledger.ts';
 import type { PreferenceCenter } from '../../consent/preference-center.ts';
-import { ACCOUNT_CLIENT_ID, type SessionReader, type SignedInUser } from '../../oidc/sessions.ts';
+import { ACCOUNT_CLIENT_ID } from '../../config/derived.ts';
+import type { SessionReader, SignedInUser } from '../../oidc/sessions.ts';
 import { localize } from '../../screensets/loader.ts';
 import type { AccountConsentView } from '../../views/pages.ts';
 import { AccountError } from '../../accounts/errors.ts';
@@ -36,9 +37,8 @@ const NOTICES = ['answer_saved', 'answer_deleted', 'consent_granted', 'consent_w
 
 export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
   const { config, center, sessions, pages, clock, accounts } = deps;
-  const base = config.issuer.replace(/\/$/, '');
-  const secure = base.startsWith('https:');
-  const clientNames = new Map(config.clients.map((c) => [c.client_id, c.name ?? c.client_id]));
+  const { baseUrl: base, secureCookies: secure } = config;
+  const clientName = (clientId: string) => config.clientsById.get(clientId)?.name ?? clientId;
   const router = new Router({ prefix: '/account' });
   // Ids in paths are question ids, purposes and client ids: anything else names nothing here.
   router.param('questionId', (id, ctx, next) => (/^[a-z][a-z0-9_]{0,63}$/.test(id) ? next() : ctx.throw(404)));
@@ -76,7 +76,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
     return { user: signedIn, body };
   }
 
-  const recentEnough = (signedIn: SignedInUser) => Date.now() / 1000 - signedIn.loginTs <= config.account.recent_sign_in;
+  const recentEnough = (signedIn: SignedInUser) => clock().getTime() / 1000 - signedIn.loginTs <= config.account.recent_sign_in;
   // Back to a Parley page after signing in: the preference center, or the operators' statistics.
   const safeReturn = (value: unknown) => (typeof value === 'string' && /^\/(account|stats)(\/[A-Za-z0-9_/-]*)?$/.test(value) ? value : '/account');
 
@@ -154,7 +154,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
         label: answer.label,
         value: formatAnswer(answer.question, answer.value, { locale, defaultLocale, t }),
         purposeTitle: config.purposes[answer.purpose] ? localize(config.purposes[answer.purpose]!.title, locale, defaultLocale) : answer.purpose,
-        ...(answer.clientId ? { appName: clientNames.get(answer.clientId) ?? answer.clientId } : {}),
+        ...(answer.clientId ? { appName: clientName(answer.clientId) } : {}),
         answeredAt: date(ctx, answer.updatedAt),
         ...(answer.question ? { editUrl: `/account/answers/${answer.questionId}/edit` } : {}),
         deleteAction: `/account/answers/${answer.questionId}/delete`,
@@ -171,7 +171,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
         })),
       },
       apps: overview.apps.filter((app) => app.clientId !== ACCOUNT_CLIENT_ID).map((app) => {
-        const client = config.clients.find((c) => c.client_id === app.clientId);
+        const client = config.clientsById.get(app.clientId);
         const receives = app.scopes.filter((s) => s !== 'openid' && s !== 'preferences').map((s) => t(`scope.${s}`));
         if (app.scopes.includes('preferences')) {
           for (const purpose of client?.purposes ?? []) {
@@ -179,7 +179,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
             if (definition) receives.push(localize(definition.title, locale, defaultLocale));
           }
         }
-        return { clientId: app.clientId, name: clientNames.get(app.clientId) ?? app.clientId, receives, revokeAction: `/account/apps/${app.clientId}/revoke` };
+        return { clientId: app.clientId, name: clientName(app.clientId), receives, revokeAction: `/account/apps/${app.clientId}/revoke` };
       }),
       exportUrl: '/account/export',
       deleteUrl: '/account/delete',

@@ -17,6 +17,8 @@ export interface AccountsTable {
   locale: string | null;
   password_hash: string | null;        // null: no password (a passkey or an upstream provider only)
   email_verified_at: Date | null;
+  /** The account's id in the system it was imported from, if any; unique. */
+  external_id: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: CreatedAt;
   updated_at: Date;
 }
@@ -258,6 +260,17 @@ export interface SecondFactorThrottleTable {
   blocked_until: Date | null;
 }
 
+/** An outside identity that signs in to an account: an upstream provider's (provider, subject). */
+export interface IdentitiesTable {
+  provider: string;
+  subject: string;
+  account_id: string;
+  email: string | null;                // as the provider asserted it
+  email_verified: Generated<boolean>;  // as the provider asserted it; trust is the provider's configuration
+  linked_at: Date;
+  last_used_at: Date | null;
+}
+
 export interface Database {
   accounts: AccountsTable;
   email_tokens: EmailTokensTable;
@@ -280,6 +293,7 @@ export interface Database {
   recovery_codes: RecoveryCodesTable;
   email_codes: EmailCodesTable;
   second_factor_throttle: SecondFactorThrottleTable;
+  identities: IdentitiesTable;
 }
 
 export type Account = Selectable<AccountsTable>;

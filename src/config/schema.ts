@@ -210,6 +210,18 @@ const identityProvider = z.strictObject({
   timeout: duration.pipe(z.number().positive('must be longer than 0s')).default(10),
 });
 
+// A document people accept to have an account: terms of service, privacy policy. A new version
+// is accepted again at the next sign-in (src/consent/terms.ts).
+const termsDocument = z.strictObject({
+  // Names the document in the acceptance ledger: never change it once people accepted it.
+  id: z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'use a lower-case letter, then letters, digits, _ or - (at most 64)'),
+  // Bump it when the text changes materially: everyone accepts the new version at their next sign-in.
+  version: z.number().int().positive(),
+  title: localizedText,
+  // One address, or one per language ({ en: …, ar: … }).
+  url: z.union([httpUrl, z.record(z.string().min(2), httpUrl)]),
+});
+
 // Passkeys, TOTP with recovery codes, one-time email codes, and when a second factor is asked.
 const mfaSettings = z.strictObject({
   policy: z.enum(MFA_POLICIES),
@@ -359,6 +371,7 @@ export const configSchema = z.strictObject({
   legacy_verify: legacyVerifySettings,
   identity_providers: z.array(identityProvider),
   mfa: mfaSettings,
+  terms: z.array(termsDocument),
 }).superRefine((config, ctx) => {
   const seen = new Set<string>();
   config.clients.forEach((c, index) => {
@@ -407,6 +420,11 @@ export const configSchema = z.strictObject({
   checkWebhooks(config, ctx);
   checkLegacyVerify(config.legacy_verify, ctx);
   checkIdentityProviders(config.identity_providers, ctx);
+  const termsIds = new Set<string>();
+  config.terms.forEach((document, index) => {
+    if (termsIds.has(document.id)) ctx.addIssue({ code: 'custom', path: ['terms', index, 'id'], message: `duplicate terms document id "${document.id}"` });
+    termsIds.add(document.id);
+  });
   checkPasskeyOrigins(config, ctx);
   // "required" sends users without a second factor to set one up: there must be one to set up.
   if (!config.mfa.totp.enabled && !config.mfa.passkeys.enabled) {
@@ -581,3 +599,4 @@ export type EventsConfig = Config['events'];
 export type LegacyVerifyConfig = Config['legacy_verify'];
 export type IdentityProviderConfig = Config['identity_providers'][number];
 export type MfaConfig = Config['mfa'];
+export type TermsDocumentConfig = Config['terms'][number];

@@ -120,6 +120,36 @@ describe('configuration', () => {
     expect(config.throttle.password_reset).toEqual({ per_email: 3, per_ip: 20, window: 3600 });
   });
 
+  it('lists no terms documents by default, and checks each one listed with its line and key path', () => {
+    expect(loadConfig({ env: {} }).terms).toEqual([]);
+    const file = configFile([
+      'terms:',                                          // line 1
+      '  - id: tos',                                     // line 2
+      '    version: 1',                                  // line 3
+      '    title: { en: Terms of service, ar: شروط الخدمة }',
+      '    url: { en: https://example.com/terms, ar: not-a-url }',   // line 5
+      '  - id: tos',                                     // line 6: duplicate
+      '    version: 0',                                  // line 7: not positive
+      '    title: Terms',
+      '    url: https://example.com/terms',
+      '    text: the whole text',                        // line 10: unknown key
+    ].join('\n'));
+    const problems = problemsOf(() => loadConfig({ env: { PARLEY_CONFIG: file } }));
+    const name = path.relative(process.cwd(), file);
+    expect(problems).toEqual(expect.arrayContaining([
+      expect.stringMatching(new RegExp(`^${name}:5: terms\\[0\\]\\.url\\.ar: expected an absolute http\\(s\\) URL`)),
+      expect.stringMatching(new RegExp(`^${name}:7: terms\\[1\\]\\.version: `)),
+      expect.stringMatching(new RegExp(`^${name}:10: terms\\[1\\]\\.text: unknown key`)),
+    ]));
+    const valid = loadConfig({ env: {}, overrides: { terms: [{ id: 'tos', version: 2, title: { en: 'Terms' }, url: '${issuer}/terms' }] } });
+    expect(valid.terms).toEqual([{ id: 'tos', version: 2, title: { en: 'Terms' }, url: 'http://localhost:3000/terms' }]);
+    const duplicate = problemsOf(() => loadConfig({ env: {}, overrides: { terms: [
+      { id: 'tos', version: 1, title: 'Terms', url: 'https://example.com/a' },
+      { id: 'tos', version: 1, title: 'Terms', url: 'https://example.com/b' },
+    ] } }));
+    expect(duplicate).toEqual([expect.stringContaining('terms[1].id: duplicate terms document id "tos"')]);
+  });
+
   it('reports YAML syntax errors with their line', () => {
     const file = configFile('port: 3000\ndatabase: [unclosed\n');
     expect(problemsOf(() => loadConfig({ env: { PARLEY_CONFIG: file } }))[0]).toMatch(/parley\.yaml:\d+: /);

@@ -30,6 +30,9 @@ import { screenSetContext } from './screensets/loader.ts';
 import { createProfiling } from './screensets/profiling.ts';
 import { CLAIM_QUESTION_TYPES } from './screensets/format.ts';
 import { profilePrompt } from './oidc/profile-prompt.ts';
+import { termsPrompt } from './oidc/terms-prompt.ts';
+import { createTerms } from './consent/terms.ts';
+import { ACCOUNT_CLIENT_ID } from './config/derived.ts';
 import { createApiTokenVerifier } from './oidc/api-tokens.ts';
 import { createDeadLetters } from './events/dead-letters.ts';
 import { endpointId } from './events/endpoints.ts';
@@ -129,6 +132,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       currentAnswers: (accountId) => profiling.currentAnswers(accountId),
       claimOf: (questionId) => profiling.question(questionId)?.claim,
     });
+    const terms = createTerms({ db, config, clock });
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);
 
     const provider = createProvider({
@@ -152,6 +156,12 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       },
       pages: providerPages(pages, config.locales.default),
       middleware: [providerRequestMiddleware() as never, providerUnavailableMiddleware(pages) as never, providerScriptHashes() as never],
+      promptsAfterLogin: [termsPrompt({
+        upToDate: (accountId) => terms.upToDate(accountId),
+        // The preference center opens without the new terms: seeing, exporting and deleting one's
+        // data never waits on accepting them.
+        exempt: (clientId) => clientId === ACCOUNT_CLIENT_ID,
+      })],
       extraPrompts: [profilePrompt({
         // The screen-sets' audiences see the language the question page will be shown in.
         pendingScreen: async (signIn, request) => profiling.pendingScreen({
@@ -194,6 +204,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       interactions: createInteractions(provider, config, clock),
       sessions: createSessionReader(provider),
       preferenceCenter,
+      terms,
       api: {
         tokens: createApiTokenVerifier({ issuer: config.issuer, audience: config.api.audience, signingKeys, clients: config.clients }),
         accounts: createApiAccounts({

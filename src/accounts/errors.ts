@@ -18,6 +18,8 @@ export const ACCOUNT_ERROR_CODES = [
   'throttled',
   'too_many_requests',
   'email_not_verified',
+  /** Registering without ticking every current terms document. */
+  'terms_not_accepted',
   'token_invalid',
   'token_expired',
 ] as const;
@@ -29,10 +31,10 @@ declare module '../errors.ts' {
 }
 
 /** The form field an error belongs beside. */
-export type AccountField = 'name' | 'email' | 'password';
+export type AccountField = 'name' | 'email' | 'password' | 'terms';
 
 /** The fields in the order a form shows them. */
-const FIELD_ORDER: readonly AccountField[] = ['name', 'email', 'password'];
+const FIELD_ORDER: readonly AccountField[] = ['name', 'email', 'password', 'terms'];
 
 export class AccountError extends DomainError<'account'> {
   declare readonly field?: AccountField;

@@ -40,6 +40,14 @@ export interface RegisterInput {
   locale: string;
   /** The sign-in waiting for this registration; the verification link leads back to it. */
   interactionUid?: string | undefined;
+  /**
+   * What the person had to agree to (the terms documents, src/consent/terms.ts): without it
+   * given, nothing is stored; given, it is recorded in the transaction that creates the account.
+   */
+  agreement?: {
+    given: boolean;
+    record(trx: Transaction<Database>, accountId: string, now: Date): Promise<void>;
+  } | undefined;
 }
 
 export type RegisterResult =
@@ -227,6 +235,7 @@ export function createAccounts(deps: AccountsDeps): Accounts {
       if (addressIssue) problems.email = addressIssue;
       const passwordProblem = checkPasswordPolicy(input.password, passwordPolicy(email));
       if (passwordProblem) problems.password = passwordProblem;
+      if (input.agreement && !input.agreement.given) problems.terms = 'terms_not_accepted';
       if (Object.keys(problems).length > 0) throw new AccountValidationError(problems);
 
       // Hashed before knowing whether the address is taken, so both answers cost the same.
@@ -249,6 +258,7 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         }).onConflict((oc) => oc.column('email').doNothing()).returningAll().executeTakeFirst();
         if (!created) return undefined;
         await recordEvent(trx, { type: 'account.created', accountId: id, payload: { account_id: id, email_verified: false } }, now);
+        await input.agreement?.record(trx, id, now);
         await trx.insertInto('email_tokens').values(verification.row).execute();
         await mail.queue(trx, { accountId: id, address: email }, { kind: 'verify_email', locale: input.locale, token: verification.token }, now);
         return created;

@@ -11,6 +11,7 @@ import type { Question } from '../screensets/format.ts';
 import type { DB } from '../storage/database.ts';
 import type { Account, AnswerSource, Database } from '../storage/schema.ts';
 import { consentSnapshot, consentStates, pseudonymizeConsents, recordConsent, type ConsentState } from './ledger.ts';
+import { pseudonymizeTermsAcceptances, termsAcceptances } from './terms.ts';
 
 export interface GrantStore {
   list(accountId: string): Promise<{ grantId: string; clientId: string; scopes: string[] }[]>;
@@ -235,6 +236,7 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
         rewards,
         prompt_log: prompts,
         connected_apps: granted.map((g) => ({ client_id: g.clientId, scopes: g.scopes })),
+        terms_acceptances: await termsAcceptances(db, accountId),
       };
     },
 
@@ -250,6 +252,7 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
         if (!account) return false;
         await grants.revokeAll(trx, accountId);
         await pseudonymizeConsents(trx, accountId, deps.pseudonymSecret);
+        await pseudonymizeTermsAcceptances(trx, accountId, deps.pseudonymSecret);
         await trx.deleteFrom('login_throttle').where('key', '=', `account:${account.email}`).execute();
         // Earlier events carry answers and the account id (which would tie the pseudonymized
         // consents back to it): they go, delivered or not. account.deleted tells receivers to erase.

@@ -99,6 +99,15 @@ export const storedPayloadSchemas = {
     label: z.string().describe('The reward as the user read it, in their language.'),
     client_id: clientId,
   }).describe('A reward for answering a question was granted (once per account and question).'),
+  'terms.accepted': z.strictObject({
+    version, account_id: accountId,
+    document_id: z.string().min(1).describe('The document accepted (the id of its entry under `terms:` in the configuration).'),
+    document_version: z.number().int().positive().describe('The version of the document accepted.'),
+    client_id: clientId.nullable().describe('The app the user was registering with or signing in to.'),
+    source: z.enum(['registration', 'sign_in']).describe('Where it was accepted: on the registration form, or on the step of a sign-in after the document changed.'),
+    locale,
+    text_hash: z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 (hex) of the document title and address as shown: proof of what the user agreed to.'),
+  }).describe('A terms document (terms of service, privacy policy) was accepted, one event per document.'),
 } satisfies Record<EventType, z.ZodObject>;
 
 /** The body of a standard webhook; a SET carries `data` under events["https://parley.dev/events/<type>"]. */

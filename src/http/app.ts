@@ -19,6 +19,7 @@ import { demoRoutes } from './pages/demo.ts';
 import { healthRoutes } from './health-routes.ts';
 import { chosenLocale, initialLocale, localeRoutes } from './locale.ts';
 import { interactionRoutes } from './interaction/routes.ts';
+import type { Terms } from '../consent/terms.ts';
 import { createProfileScreen, previewRoutes } from './interaction/profile-screen.ts';
 import type { Profiling } from '../screensets/profiling.ts';
 import type { ScreenSetLibrary } from '../screensets/library.ts';
@@ -48,6 +49,8 @@ export interface HttpDependencies {
   screenSets: ScreenSetLibrary;
   sessions: SessionReader;
   preferenceCenter: PreferenceCenter;
+  /** The terms documents: accepted at registration and, after a new version, at sign-in. */
+  terms: Terms;
   /** The management API at /api/v1 and the operators' /stats page. */
   api: {
     tokens: ApiTokenVerifier;
@@ -189,12 +192,12 @@ export function createHttpApp(deps: HttpDependencies): Koa {
     }),
     healthRoutes({ config, metrics, isReady: deps.isReady }),
     interactionRoutes({
-      config, accounts: deps.accounts, interactions: deps.interactions, pages, metrics,
+      config, accounts: deps.accounts, interactions: deps.interactions, pages, metrics, terms: deps.terms,
       profileScreen: createProfileScreen({ config, profiling: deps.profiling, interactions: deps.interactions, pages, metrics, clock: deps.clock }),
     }),
     accountRoutes({ config, accounts: deps.accounts, pages }),
     localeRoutes({ config, accounts: deps.accounts, sessions: deps.sessions }),
-    preferenceCenterRoutes({ config, accounts: deps.accounts, center: deps.preferenceCenter, sessions: deps.sessions, pages, clock: deps.clock }),
+    preferenceCenterRoutes({ config, accounts: deps.accounts, center: deps.preferenceCenter, sessions: deps.sessions, pages, clock: deps.clock, terms: deps.terms }),
     ...(config.demo.enabled ? [demoRoutes({ config, pages })] : []),
     ...(config.env === 'development' || config.screensets.preview
       ? [previewRoutes({ config, library: deps.screenSets, pages, clock: deps.clock })] : []),

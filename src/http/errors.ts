@@ -96,6 +96,7 @@ export const ERROR_TABLE: ErrorTable = {
     throttled: THROTTLED,
     too_many_requests: TOO_MANY_REQUESTS,
     email_not_verified: mistake(403, 'error.email_not_verified'),
+    terms_not_accepted: mistake(400, 'error.terms_not_accepted'),
     token_invalid: mistake(400, 'error.token_invalid'),
     token_expired: mistake(400, 'error.token_expired'),
   },
@@ -145,6 +146,11 @@ export const ERROR_TABLE: ErrorTable = {
   events: eachCode(EVENTS_ERROR_CODES, () => mistake(400, 'error.bad_request', { problem: 'invalid_request' })),
   interaction: {
     session_expired: mistake(400, 'error.session_expired'),
+  },
+  terms: {
+    not_accepted: mistake(400, 'error.terms_not_accepted'),
+    // Deleted while its sign-in was at the terms step: as good as an expired sign-in.
+    account_missing: mistake(400, 'error.session_expired'),
   },
   api_token: {
     invalid_token: mistake(401, 'error.forbidden', { problem: 'invalid_token' }),
@@ -271,7 +277,7 @@ export function fieldMessages<M extends ErrorModule, F extends string>(
 }
 
 /** An account form's messages: each field's beside it, a problem of no one field above the form. */
-export function formErrors(pages: PageResponder, ctx: Context, error: AccountError): { name?: string; email?: string; password?: string; form?: string } {
+export function formErrors(pages: PageResponder, ctx: Context, error: AccountError): { name?: string; email?: string; password?: string; terms?: string; form?: string } {
   if (error instanceof AccountValidationError) return Object.fromEntries(fieldMessages(pages, ctx, 'account', error.fields));
   const text = pages.errorMessage(ctx, error);
   return error.field ? { [error.field]: text } : { form: text };

@@ -46,6 +46,9 @@ export class InteractionExpiredError extends DomainError<'interaction'> {
   }
 }
 
+/** The result key the terms step sets once the documents are accepted. */
+const TERMS_RESULT = 'terms';
+
 type Req = IncomingMessage;
 type Res = ServerResponse;
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -126,6 +129,26 @@ export function createInteractions(provider: Provider, config: Config, clock: ()
     /** Completes the profile prompt, whatever the user chose; returns where to send the browser next. */
     finishProfile(interaction: InteractionView): Promise<string> {
       return result(interaction, { [PROFILE_RESULT]: { done: true } });
+    },
+
+    /** Completes the terms prompt (the acceptance is in the ledger); returns where to send the browser next. */
+    finishTerms(interaction: InteractionView): Promise<string> {
+      return result(interaction, { [TERMS_RESULT]: { accepted: true } });
+    },
+
+    /**
+     * The user declined the terms: their session ends (they are signed out), and the app is told
+     * access_denied when the browser goes back to it. Returns that way back.
+     */
+    async declineTerms(view: InteractionView): Promise<string> {
+      const interaction = interactionOf(view);
+      const sessionId = interaction.session?.cookie;
+      // The way back resumes without a session: it must not ask for the one that is ending.
+      if (interaction.session) delete (interaction.session as { uid?: string }).uid;
+      const returnTo = await result(view, { error: 'access_denied', error_description: 'The user declined the terms' });
+      const session = sessionId ? await provider.Session.find(sessionId) : undefined;
+      await session?.destroy();
+      return returnTo;
     },
 
     /** Grants what the app asked for in this interaction; returns where to send the browser next. */

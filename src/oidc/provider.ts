@@ -43,6 +43,8 @@ export interface ProviderDependencies {
   signingKeys: JWK[];
   accounts: AccountClaimsSource;
   pages: ProviderPages;
+  /** Prompts right after login, before consent (the terms prompt comes in here). */
+  promptsAfterLogin?: interactionPolicy.Prompt[];
   /** Prompts added after login and consent (the profiling prompt comes in here). */
   extraPrompts?: interactionPolicy.Prompt[];
   /** Koa middleware run inside the provider, around its own handling of each request. */
@@ -166,7 +168,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true, secure: secureCookies };
   const sessionCookieName = 'parley.session';
 
+  // The steps of every sign-in, in order: login → (second factor, to come) → terms → consent →
+  // profile. oidc-provider checks them in this order after each finished step and stops at the
+  // first that asks for the user (README "Terms of service" refers here).
   const policy = interactionPolicy.base();
+  (deps.promptsAfterLogin ?? []).forEach((prompt, i) => policy.add(prompt, policy.findIndex((p) => p.name === 'login') + 1 + i));
   for (const prompt of deps.extraPrompts ?? []) policy.add(prompt);
 
   const configuration: Configuration = {

@@ -158,6 +158,21 @@ export interface ConsentLedgerTable {
   at: Date;
 }
 
+/** Where a terms acceptance was given: on the registration form, or on the step of a later sign-in. */
+export type TermsAcceptanceSource = 'registration' | 'sign_in';
+
+export interface TermsAcceptancesTable {
+  id: Generated<string>;
+  subject: string;                     // the account id, or a pseudonym after deletion
+  document_id: string;
+  document_version: number;
+  client_id: string | null;
+  source: TermsAcceptanceSource;
+  locale: string;
+  text_hash: string;
+  accepted_at: Date;
+}
+
 export interface CommunicationLedgerTable {
   id: Generated<string>;
   account_id: string;
@@ -294,6 +309,7 @@ export interface Database {
   email_codes: EmailCodesTable;
   second_factor_throttle: SecondFactorThrottleTable;
   identities: IdentitiesTable;
+  terms_acceptances: TermsAcceptancesTable;
 }
 
 export type Account = Selectable<AccountsTable>;

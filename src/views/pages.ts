@@ -7,7 +7,7 @@ export const PAGE_NAMES = [
   'login', 'register', 'check_email', 'consent', 'logout', 'logged_out', 'verify_email',
   'forgot_password', 'reset_password', 'message', 'demo', 'profile',
   'account', 'account_edit_answer', 'account_delete', 'account_email',
-  'stats',
+  'stats', 'terms', 'terms_declined',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -71,6 +71,14 @@ export interface ConsentRequestView {
   error?: string;
 }
 
+/** A terms document to accept: an unticked box (name `terms`, value = the id) with its title linking to it. */
+export interface TermsDocumentView {
+  id: string;
+  title: string;
+  url: string;
+  checked: boolean;
+}
+
 /** One answer in the preference center. */
 export interface AccountAnswerView {
   questionId: string;
@@ -105,6 +113,17 @@ export interface AccountConsentView {
   action: string;
   /** Answers given under this purpose: the withdraw form offers to delete them. */
   answerCount: number;
+}
+
+/** A terms document in the preference center: what the person accepted of it, and when. */
+export interface AccountTermsView {
+  title: string;
+  /** Where to read it; absent for a document no longer in the configuration. */
+  url?: string;
+  /** Each acceptance, newest first, the date formatted for the page's locale. */
+  accepted: { version: number; date: string }[];
+  /** The current version, when the person has not accepted it yet. */
+  pendingVersion?: number;
 }
 
 export interface AccountAppView {
@@ -159,9 +178,11 @@ export interface PageData {
     email?: string;
     name?: string;
     /** Field errors are shown beside their field; `form` above the form. */
-    errors: { name?: string; email?: string; password?: string; form?: string };
+    errors: { name?: string; email?: string; password?: string; terms?: string; form?: string };
     loginUrl: string;
     passwordMinLength: number;
+    /** The terms documents to accept (config `terms:`); none: no boxes. */
+    terms?: TermsDocumentView[];
   };
   check_email: {
     csrfToken: string;
@@ -243,6 +264,8 @@ export interface PageData {
       topics: { id: string; title: string; toggles: { channel: string; value: string; checked: boolean }[] }[];
     };
     apps: AccountAppView[];
+    /** The terms documents accepted or to accept (none configured nor accepted: no section). */
+    terms?: AccountTermsView[];
     /** GET: the JSON download. */
     exportUrl: string;
     /** GET: the confirmation page for deleting the account. */
@@ -286,6 +309,25 @@ export interface PageData {
     error?: string;
   };
   message: { title: string; message: string; requestId?: string; backUrl?: string };
+  terms: {
+    csrfToken: string;
+    /** Accept: the ticked boxes are posted here. */
+    action: string;
+    /** Decline: the same form posted here with formaction; signs the person out. */
+    declineAction: string;
+    clientName: string;
+    /** The documents whose current version the person has not accepted yet. */
+    documents: TermsDocumentView[];
+    /** `terms` beside the boxes when one was left unticked; `form` above the form. */
+    errors: { terms?: string; form?: string };
+  };
+  terms_declined: {
+    clientName: string;
+    /** Back to the app, which is told the user declined (access_denied). */
+    returnUrl: string;
+    /** The preference center, open without accepting (data rights do not wait on the terms). */
+    accountUrl: string;
+  };
   stats: {
     /** The period shown, e.g. "1 May 2026 – 30 May 2026". */
     rangeLabel: string;

@@ -160,7 +160,7 @@ const condition = fc.oneof(
 
 const DOMAIN_TABLES = [
   'accounts', 'email_tokens', 'login_throttle', 'answers', 'answer_history', 'prompt_log', 'rewards',
-  'consent_ledger', 'communication_ledger', 'outbox_events', 'deliveries', 'webhook_endpoints', 'signing_keys',
+  'consent_ledger', 'communication_ledger', 'terms_acceptances', 'outbox_events', 'deliveries', 'webhook_endpoints', 'signing_keys',
 ] as const;
 
 /**

@@ -8,6 +8,7 @@ import { createAccounts } from '../../src/accounts/service.ts';
 import { createThrottle } from '../../src/accounts/throttle.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { createPreferenceCenter } from '../../src/consent/preference-center.ts';
+import { createTerms } from '../../src/consent/terms.ts';
 import { envelope } from '../../src/events/envelope.ts';
 import { envelopeSchema, EVENT_TYPES, storedPayloadSchemas } from '../../src/events/schemas.ts';
 import type { EventType } from '../../src/events/outbox.ts';
@@ -29,6 +30,7 @@ const config = loadConfig({
   overrides: {
     env: 'test', screensets: { dir: 'tests/fixtures/screensets-e2e' }, mail: { mailbox_dir: mailboxDir },
     accounts: { argon2: { memory_kib: 8192, iterations: 1, parallelism: 1 } },
+    terms: [{ id: 'tos', version: 1, title: { en: 'Terms of service', ar: 'شروط الخدمة' }, url: 'https://example.com/terms' }],
   },
 });
 const library = openScreenSetLibrary({ dir: config.screensets.dir, context: screenSetContext(config), watch: false, logger: silent });
@@ -57,7 +59,11 @@ describe('event payloads written by the application', () => {
       grants: { list: async () => [], revoke: async () => {}, revokeAll: async () => {} },
     });
 
-    const registered = await accounts.register({ email: `payloads-${Date.now()}@example.com`, password: 'a long and quiet river', locale: 'en' });
+    const terms = createTerms({ db, config, clock });
+    const registered = await accounts.register({
+      email: `payloads-${Date.now()}@example.com`, password: 'a long and quiet river', locale: 'en',
+      agreement: terms.registrationAgreement(new Set(['tos']), { locale: 'en', clientId: 'spa' }),
+    });
     if (registered.outcome !== 'signed_in') throw new Error(`registration: ${registered.outcome}`);
     const accountId = registered.account.id;
     const screen = (values: Record<string, string>) => profiling.submit({

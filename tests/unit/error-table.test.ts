@@ -6,6 +6,7 @@ import { ACCOUNT_ERROR_CODES, AccountError, AccountValidationError } from '../..
 import { CREDENTIAL_ERROR_CODES, CredentialError } from '../../src/accounts/credential-errors.ts';
 import { FOREIGN_HASH_ERROR_CODES } from '../../src/accounts/foreign-hashes.ts';
 import { CONFIG_ERROR_CODES, loadConfig } from '../../src/config/load.ts';
+import { TERMS_ERROR_CODES } from '../../src/consent/terms.ts';
 import type { ErrorCodes, ErrorModule } from '../../src/errors.ts';
 import { EVENTS_ERROR_CODES } from '../../src/events/dead-letters.ts';
 import { UPSTREAM_ERROR_CODES, UpstreamError } from '../../src/federation/errors.ts';
@@ -49,6 +50,7 @@ const CODE_LISTS: { [M in ErrorModule]: readonly ErrorCodes[M][] } = {
   screensets: SCREENSETS_ERROR_CODES,
   import: IMPORT_ERROR_CODES,
   foreign_hash: FOREIGN_HASH_ERROR_CODES,
+  terms: TERMS_ERROR_CODES,
 };
 
 const CODES = (Object.entries(CODE_LISTS) as [ErrorModule, readonly string[]][])

@@ -173,6 +173,12 @@ const ACCOUNT_FULL: PageData['account'] = {
   exportUrl: '/account/export', deleteUrl: '/account/delete', emailUrl: '/account/email', signOutUrl: '/account/sign-out',
 };
 
+const ACCOUNT_TERMS: PageData['account']['terms'] = [
+  { title: 'Terms of service', url: 'https://example.com/terms', accepted: [{ version: 2, date: '2 Jun 2026' }, { version: 1, date: '1 May 2026' }] },
+  { title: 'Privacy policy', url: 'https://example.com/privacy', accepted: [], pendingVersion: 3 },
+  { title: 'cookies', accepted: [{ version: 1, date: '1 May 2026' }] },
+];
+
 const ACCOUNT_EMPTY: PageData['account'] = {
   csrfToken: 'tok', email: 'ana@example.com', error: 'This form expired or was sent from another site. Please try again.',
   answers: [], consents: [], communication: { action: '/account/communication', channels: [{ id: 'email', label: 'Email' }], topics: [] }, apps: [],
@@ -207,6 +213,26 @@ const SAMPLES: Sample[] = [
     errors: { email: 'Enter an email address like name@example.com.', password: 'Use at least 12 characters.', form: 'Please fix the problems below.' },
     loginUrl: '/interaction/u1', passwordMinLength: 12,
   }),
+  sample('register', {
+    csrfToken: 'tok', action: '/interaction/u1/register', errors: { terms: 'Tick each box to accept the documents.' }, loginUrl: '/interaction/u1', passwordMinLength: 12,
+    terms: [
+      { id: 'tos', title: 'Terms of service', url: 'https://example.com/terms', checked: true },
+      { id: 'privacy', title: 'Privacy policy', url: 'https://example.com/privacy', checked: false },
+    ],
+  }),
+  sample('terms', {
+    csrfToken: 'tok', action: '/interaction/u1/terms', declineAction: '/interaction/u1/terms/decline', clientName: 'Web App', errors: {},
+    documents: [{ id: 'tos', title: 'Terms of service', url: 'https://example.com/terms', checked: false }],
+  }),
+  sample('terms', {
+    csrfToken: 'tok', action: '/interaction/u1/terms', declineAction: '/interaction/u1/terms/decline', clientName: 'Web App',
+    errors: { terms: 'Tick each box to accept the documents.' },
+    documents: [
+      { id: 'tos', title: 'Terms of service', url: 'https://example.com/terms', checked: true },
+      { id: 'privacy', title: 'Privacy policy', url: 'https://example.com/privacy', checked: false },
+    ],
+  }),
+  sample('terms_declined', { clientName: 'Web App', returnUrl: '/auth/u1', accountUrl: '/account' }),
   sample('check_email', { csrfToken: 'tok', email: 'ana@example.com', continueAction: '/interaction/u1/continue', resendAction: '/interaction/u1/resend' }),
   sample('check_email', { csrfToken: 'tok', email: '' }),
   sample('consent', {
@@ -239,6 +265,7 @@ const SAMPLES: Sample[] = [
   sample('profile', { ...PROFILE_RECONSENT, consents: PROFILE_CONSENTS.consents! }),
   sample('account', ACCOUNT_FULL),
   sample('account', ACCOUNT_EMPTY),
+  sample('account', { ...ACCOUNT_FULL, terms: ACCOUNT_TERMS }),
   sample('account_edit_answer', EDIT_ANSWER),
   sample('account_edit_answer', {
     ...EDIT_ANSWER, error: 'Some answers need your attention. Nothing has been saved yet.',

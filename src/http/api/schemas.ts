@@ -57,6 +57,8 @@ export const accountExport = z.looseObject({
   rewards: z.array(z.looseObject({ question_id: z.string() })),
   prompt_log: z.array(z.looseObject({ question_id: z.string() })),
   connected_apps: z.array(z.looseObject({ client_id: z.string() })),
+  terms_acceptances: z.array(z.looseObject({ document_id: z.string(), document_version: z.number().int(), accepted_at: timestamp }))
+    .meta({ description: 'Every terms document the account accepted: which version, when, where (registration or sign_in), in which language and app, and the hash of what was shown' }),
 });
 
 export const segmentCount = z.strictObject({ count: z.number().int().min(0) });

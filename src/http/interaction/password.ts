@@ -5,17 +5,21 @@ import type { Context } from 'koa';
 import { AccountError } from '../../accounts/errors.ts';
 import type { Accounts } from '../../accounts/service.ts';
 import type { Config } from '../../config/schema.ts';
+import type { Terms } from '../../consent/terms.ts';
 import type { InteractionView } from '../../oidc/interactions.ts';
 import { errorStatus, formErrors } from '../errors.ts';
 import { state, type PageResponder } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
 import { interactionUrls, type Step } from './steps.ts';
+import { termsBoxes, tickedTerms } from './terms.ts';
 
 export interface PasswordStepDeps {
   config: Config;
   accounts: Accounts;
   pages: PageResponder;
   metrics: Metrics;
+  /** The documents registering needs accepted. */
+  terms: Terms;
   /** Completes the login prompt for the account a step authenticated (commonSteps().finishLogin). */
   finishLogin: Step;
 }
@@ -26,7 +30,7 @@ export interface PasswordStepDeps {
 const PENDING_COOKIE = 'parley.pending';
 
 export function passwordSteps(deps: PasswordStepDeps) {
-  const { config, accounts, pages, metrics, finishLogin } = deps;
+  const { config, accounts, pages, metrics, terms, finishLogin } = deps;
   const secure = config.secureCookies;
 
   /** How an account error reads on a sign-in page: the one place these steps map errors. */
@@ -46,11 +50,16 @@ export function passwordSteps(deps: PasswordStepDeps) {
     }, status);
   }
 
-  function registerPage(ctx: Context, interaction: InteractionView, extra: { email?: string | undefined; name?: string | undefined; errors: ReturnType<typeof formErrors> }, status = 200) {
+  function registerPage(
+    ctx: Context, interaction: InteractionView,
+    extra: { email?: string | undefined; name?: string | undefined; errors: ReturnType<typeof formErrors>; ticked?: Set<string> }, status = 200,
+  ) {
     const urls = interactionUrls(interaction.uid);
+    const { ticked, ...shown } = extra;
     pages.page(ctx, 'register', {
-      csrfToken: pages.csrf(ctx), action: urls.register, ...extra, loginUrl: urls.page,
+      csrfToken: pages.csrf(ctx), action: urls.register, ...shown, loginUrl: urls.page,
       passwordMinLength: config.accounts.password_min_length,
+      ...(terms.any ? { terms: termsBoxes(terms.shown(state(ctx).locale), ticked) } : {}),
     }, status);
   }
 
@@ -107,7 +116,9 @@ export function passwordSteps(deps: PasswordStepDeps) {
     } catch (error) {
       if (!(error instanceof AccountError)) throw error;
       const { status, fields } = failure(ctx, error);
-      registerPage(ctx, interaction, { email: form.get('email') ?? '', name: form.get('name')?.trim() || undefined, errors: fields() }, status);
+      registerPage(ctx, interaction, {
+        email: form.get('email') ?? '', name: form.get('name')?.trim() || undefined, errors: fields(), ticked: tickedTerms(form),
+      }, status);
     }
   };
 
@@ -121,6 +132,8 @@ export function passwordSteps(deps: PasswordStepDeps) {
     const registered = await accounts.register({
       email, password: form.get('password') ?? '', name: form.get('name')?.trim() || undefined,
       locale: state(ctx).locale, interactionUid: interaction.uid,
+      // Every current document ticked, or nothing is stored; the acceptance is kept with the account.
+      agreement: terms.any ? terms.registrationAgreement(tickedTerms(form), { locale: state(ctx).locale, clientId: interaction.clientId }) : undefined,
     });
     if (registered.outcome === 'signed_in') {
       signIn.authenticated = { accountId: registered.account.id, outcome: 'registered', firstSignIn: true };

@@ -1,6 +1,7 @@
 import type { Router } from '@koa/router';
 import type { Accounts } from '../../accounts/service.ts';
 import type { Config } from '../../config/schema.ts';
+import type { Terms } from '../../consent/terms.ts';
 import type { Interactions } from '../../oidc/interactions.ts';
 import type { PageResponder } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
@@ -8,6 +9,7 @@ import { consentSteps } from './consent.ts';
 import { passwordSteps } from './password.ts';
 import type { ProfileScreen } from './profile-screen.ts';
 import { commonSteps, signInRouter, type Step } from './steps.ts';
+import { termsSteps } from './terms.ts';
 
 // The pages of a sign-in under /interaction/:uid, one route per step of the interaction policy,
 // each a list of small steps (steps.ts): load this URL's interaction, pick the page's language,
@@ -22,17 +24,20 @@ export interface InteractionRouteDeps {
   pages: PageResponder;
   metrics: Metrics;
   profileScreen: ProfileScreen;
+  terms: Terms;
 }
 
 export function interactionRoutes(deps: InteractionRouteDeps): Router {
   const { loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt, pageOfPrompt, keepChosenLocale, finishLogin, decline } = commonSteps(deps);
   const password = passwordSteps({ ...deps, finishLogin });
   const consent = consentSteps(deps);
+  const terms = termsSteps(deps);
   const profile = deps.profileScreen;
 
   // What the interaction's page shows at each prompt of the policy.
   const promptPages: Record<string, readonly Step[]> = {
     login: [password.finishVerifiedRegistration, password.showLogin],
+    terms: [terms.show],
     consent: [consent.grantFirstParty, consent.showConsent],
     profile: [profile.show],
   };
@@ -52,6 +57,8 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'),
       password.finishVerifiedRegistration, password.showStillWaiting,
     ],
+    'POST /terms': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('terms'), terms.accept],
+    'POST /terms/decline': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('terms'), terms.decline],
     'POST /consent': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('consent'), consent.grantConsent],
     'POST /profile': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('profile'), profile.save],
     'POST /profile/skip': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('profile'), profile.skip],

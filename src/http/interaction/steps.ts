@@ -82,6 +82,8 @@ export const interactionUrls = (uid: string) => ({
   abort: `/interaction/${uid}/abort`,
   profile: `/interaction/${uid}/profile`,
   profileSkip: `/interaction/${uid}/profile/skip`,
+  terms: `/interaction/${uid}/terms`,
+  termsDecline: `/interaction/${uid}/terms/decline`,
   forgot: `/forgot-password?return=${encodeURIComponent(`/interaction/${uid}`)}`,
 });
 

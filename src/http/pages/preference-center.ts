@@ -8,6 +8,7 @@ import type { Context } from 'koa';
 import type { Config } from '../../config/schema.ts';
 import { consentStatus, consentText } from '../../consent/ledger.ts';
 import type { PreferenceCenter } from '../../consent/preference-center.ts';
+import type { Terms } from '../../consent/terms.ts';
 import { ACCOUNT_CLIENT_ID } from '../../config/derived.ts';
 import type { SessionReader, SignedInUser } from '../../oidc/sessions.ts';
 import { localize } from '../../screensets/loader.ts';
@@ -30,6 +31,8 @@ export interface PreferenceCenterDeps {
   sessions: SessionReader;
   pages: PageResponder;
   clock: () => Date;
+  /** What the person accepted of the terms documents, shown at the foot of the page. */
+  terms: Pick<Terms, 'overview'>;
 }
 
 const FLOW_COOKIE = 'parley.account_flow';
@@ -160,6 +163,9 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
         deleteAction: `/account/answers/${answer.questionId}/delete`,
       })),
       consents,
+      terms: (await deps.terms.overview(signedIn.accountId, locale)).map((document) => ({
+        ...document, accepted: document.accepted.map((a) => ({ version: a.version, date: date(ctx, a.at) })),
+      })),
       communication: {
         action: '/account/communication',
         channels: config.communication.channels.map((id) => ({ id, label: t(`channel.${id}`) })),

@@ -32,6 +32,8 @@ export interface InteractionView {
   accountId: string | undefined;
   /** The questions chosen for this sign-in and the session they count against (profile prompt). */
   profile: ProfilePromptDetails | undefined;
+  /** The user declined (the terms, or the app's request): the interaction only leads back to the app now. */
+  declined: boolean;
 }
 
 export const INTERACTION_ERROR_CODES = ['session_expired'] as const;
@@ -108,6 +110,7 @@ export function createInteractions(provider: Provider, config: Config, clock: ()
         missingClaims: (promptDetails.missingOIDCClaims ?? []).filter((claim) => !carried.has(claim)),
         accountId: interaction.session?.accountId,
         profile: interaction.prompt.name === 'profile' ? profilePromptDetails.decode(interaction.prompt.details) : undefined,
+        declined: interaction.result !== undefined && 'error' in interaction.result,
       };
       loaded.set(view, interaction);
       return view;
@@ -129,6 +132,11 @@ export function createInteractions(provider: Provider, config: Config, clock: ()
     /** Completes the profile prompt, whatever the user chose; returns where to send the browser next. */
     finishProfile(interaction: InteractionView): Promise<string> {
       return result(interaction, { [PROFILE_RESULT]: { done: true } });
+    },
+
+    /** Where the browser goes on from this interaction (back to the app, once it is answered). */
+    returnTo(view: InteractionView): string {
+      return interactionOf(view).returnTo;
     },
 
     /** Completes the terms prompt (the acceptance is in the ledger); returns where to send the browser next. */

@@ -210,6 +210,12 @@ describe('a new version of the terms of service', () => {
     expect(await sessionsOf(user.sub)).toEqual(earlier);
     expect(await ledgerOf(user.sub)).toHaveLength(2);
 
+    // Accepting afterwards from the old page signs nobody back in.
+    const late = await browser.submit(page, '/terms', { terms: 'tos' }, spa.redirectUri);
+    expect(late.html).toContain('<h1>You are signed out</h1>');
+    expect(await ledgerOf(user.sub)).toHaveLength(2);
+    expect(await sessionsOf(user.sub)).toEqual(earlier);
+
     // The way back to the app: access_denied, no code.
     const back = /<a href="([^"]*\/auth\/[^"]*)">Back to Brand SPA<\/a>/.exec(text(declined))![1]!;
     const returned = await browser.navigate(new URL(back.replaceAll('&amp;', '&'), declined.url).href, {}, spa.redirectUri);

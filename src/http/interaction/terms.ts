@@ -31,10 +31,20 @@ export function termsSteps(deps: { terms: Terms; interactions: Interactions; pag
     }, extra.error ? errorStatus(extra.error) : 200);
   }
 
-  const show: Step = async (ctx, { interaction }) => termsPage(ctx, interaction);
+  /** The page of someone who declined: the sign-in only leads back to the app now. */
+  function declinedPage(ctx: Context, interaction: InteractionView, returnUrl: string) {
+    pages.page(ctx, 'terms_declined', { clientName: interaction.clientName, returnUrl, accountUrl: '/account' });
+  }
+
+  const show: Step = async (ctx, { interaction }) => {
+    if (interaction.declined) return declinedPage(ctx, interaction, interactions.returnTo(interaction));
+    await termsPage(ctx, interaction);
+  };
 
   /** Records the acceptance of every document shown; one left unticked shows the page again. */
   const accept: Step = async (ctx, { interaction, form }) => {
+    // Declined (signed out) in this sign-in: accepting now, from an old page, signs nobody back in.
+    if (interaction.declined) return declinedPage(ctx, interaction, interactions.returnTo(interaction));
     const ticked = tickedTerms(form);
     try {
       await terms.accept(accountOf(interaction), ticked, { locale: state(ctx).locale, clientId: interaction.clientId });
@@ -47,9 +57,9 @@ export function termsSteps(deps: { terms: Terms; interactions: Interactions; pag
 
   /** Signs out and says what to do now; the way back tells the app the user declined. */
   const decline: Step = async (ctx, { interaction }) => {
-    const returnUrl = await interactions.declineTerms(interaction);
+    const returnUrl = interaction.declined ? interactions.returnTo(interaction) : await interactions.declineTerms(interaction);
     state(ctx).log.info({ client_id: interaction.clientId }, 'terms declined: signed out');
-    pages.page(ctx, 'terms_declined', { clientName: interaction.clientName, returnUrl, accountUrl: '/account' });
+    declinedPage(ctx, interaction, returnUrl);
   };
 
   return { show, accept, decline };

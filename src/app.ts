@@ -32,6 +32,7 @@ import { CLAIM_QUESTION_TYPES } from './screensets/format.ts';
 import { profilePrompt } from './oidc/profile-prompt.ts';
 import { termsPrompt } from './oidc/terms-prompt.ts';
 import { createTerms } from './consent/terms.ts';
+import { DATE_OF_BIRTH_QUESTION } from './accounts/age.ts';
 import { ACCOUNT_CLIENT_ID } from './config/derived.ts';
 import { createApiTokenVerifier } from './oidc/api-tokens.ts';
 import { createDeadLetters } from './events/dead-letters.ts';
@@ -130,7 +131,8 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     const release = createRelease({
       db, config,
       currentAnswers: (accountId) => profiling.currentAnswers(accountId),
-      claimOf: (questionId) => profiling.question(questionId)?.claim,
+      // The date of birth the age gate keeps fills birthdate like a question with claim: birthdate.
+      claimOf: (questionId) => profiling.question(questionId)?.claim ?? (questionId === DATE_OF_BIRTH_QUESTION ? 'birthdate' : undefined),
     });
     const terms = createTerms({ db, config, clock });
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);

@@ -20,6 +20,8 @@ export const ACCOUNT_ERROR_CODES = [
   'email_not_verified',
   /** Registering without ticking every current terms document. */
   'terms_not_accepted',
+  /** A date of birth that is no real date in the past (the age gate). */
+  'birthdate_invalid',
   'token_invalid',
   'token_expired',
 ] as const;
@@ -31,10 +33,10 @@ declare module '../errors.ts' {
 }
 
 /** The form field an error belongs beside. */
-export type AccountField = 'name' | 'email' | 'password' | 'terms';
+export type AccountField = 'name' | 'email' | 'password' | 'birthdate' | 'terms';
 
 /** The fields in the order a form shows them. */
-const FIELD_ORDER: readonly AccountField[] = ['name', 'email', 'password', 'terms'];
+const FIELD_ORDER: readonly AccountField[] = ['name', 'email', 'password', 'birthdate', 'terms'];
 
 export class AccountError extends DomainError<'account'> {
   declare readonly field?: AccountField;

@@ -41,13 +41,16 @@ export interface RegisterInput {
   /** The sign-in waiting for this registration; the verification link leads back to it. */
   interactionUid?: string | undefined;
   /**
-   * What the person had to agree to (the terms documents, src/consent/terms.ts): without it
-   * given, nothing is stored; given, it is recorded in the transaction that creates the account.
+   * What registering asks besides the account itself (the terms, a date of birth), each checked
+   * by its owner: a problem is shown beside its field with the account's own and nothing is
+   * stored; without any, each is recorded in the transaction that creates the account.
    */
-  agreement?: {
-    given: boolean;
-    record(trx: Transaction<Database>, accountId: string, now: Date): Promise<void>;
-  } | undefined;
+  extras?: readonly RegistrationExtra[] | undefined;
+}
+
+export interface RegistrationExtra {
+  problem?: { field: AccountField; code: AccountErrorCode } | undefined;
+  record(trx: Transaction<Database>, accountId: string, now: Date): Promise<void>;
 }
 
 export type RegisterResult =
@@ -235,7 +238,7 @@ export function createAccounts(deps: AccountsDeps): Accounts {
       if (addressIssue) problems.email = addressIssue;
       const passwordProblem = checkPasswordPolicy(input.password, passwordPolicy(email));
       if (passwordProblem) problems.password = passwordProblem;
-      if (input.agreement && !input.agreement.given) problems.terms = 'terms_not_accepted';
+      for (const { problem } of input.extras ?? []) if (problem) problems[problem.field] ??= problem.code;
       if (Object.keys(problems).length > 0) throw new AccountValidationError(problems);
 
       // Hashed before knowing whether the address is taken, so both answers cost the same.
@@ -258,7 +261,7 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         }).onConflict((oc) => oc.column('email').doNothing()).returningAll().executeTakeFirst();
         if (!created) return undefined;
         await recordEvent(trx, { type: 'account.created', accountId: id, payload: { account_id: id, email_verified: false } }, now);
-        await input.agreement?.record(trx, id, now);
+        for (const extra of input.extras ?? []) await extra.record(trx, id, now);
         await trx.insertInto('email_tokens').values(verification.row).execute();
         await mail.queue(trx, { accountId: id, address: email }, { kind: 'verify_email', locale: input.locale, token: verification.token }, now);
         return created;

@@ -372,6 +372,12 @@ export const configSchema = z.strictObject({
   identity_providers: z.array(identityProvider),
   mfa: mfaSettings,
   terms: z.array(termsDocument),
+  registration: z.strictObject({
+    // 0: off. Otherwise registration asks for the date of birth and refuses anyone younger.
+    minimum_age: z.number().int().min(0).max(120),
+    // The purpose (legal_basis: legal_obligation) the date of birth is kept under.
+    birthdate_purpose: z.string(),
+  }),
 }).superRefine((config, ctx) => {
   const seen = new Set<string>();
   config.clients.forEach((c, index) => {
@@ -420,6 +426,7 @@ export const configSchema = z.strictObject({
   checkWebhooks(config, ctx);
   checkLegacyVerify(config.legacy_verify, ctx);
   checkIdentityProviders(config.identity_providers, ctx);
+  checkRegistration(config, ctx);
   const termsIds = new Set<string>();
   config.terms.forEach((document, index) => {
     if (termsIds.has(document.id)) ctx.addIssue({ code: 'custom', path: ['terms', index, 'id'], message: `duplicate terms document id "${document.id}"` });
@@ -460,6 +467,24 @@ function checkPasskeyOrigins(config: { issuer: string; mfa: z.output<typeof mfaS
       });
     }
   });
+}
+
+/** An age gate keeps the date of birth it asks for, under a purpose of the legal_obligation basis. */
+function checkRegistration(config: { registration: { minimum_age: number; birthdate_purpose: string }; purposes: Record<string, { legal_basis: string }> }, ctx: z.RefinementCtx): void {
+  const { minimum_age: minimumAge, birthdate_purpose: purposeId } = config.registration;
+  if (minimumAge === 0) return;
+  const purpose = config.purposes[purposeId];
+  if (!purpose) {
+    ctx.addIssue({
+      code: 'custom', path: ['registration', 'birthdate_purpose'],
+      message: `registration.minimum_age keeps the date of birth under a purpose: name one declared under purposes: with legal_basis: legal_obligation (known: ${Object.keys(config.purposes).join(', ') || 'none'})`,
+    });
+  } else if (purpose.legal_basis !== 'legal_obligation') {
+    ctx.addIssue({
+      code: 'custom', path: ['registration', 'birthdate_purpose'],
+      message: `the date of birth is asked because the law requires it: purpose "${purposeId}" must have legal_basis: legal_obligation, not ${purpose.legal_basis}`,
+    });
+  }
 }
 
 interface WebhookSettings {
@@ -600,3 +625,4 @@ export type LegacyVerifyConfig = Config['legacy_verify'];
 export type IdentityProviderConfig = Config['identity_providers'][number];
 export type MfaConfig = Config['mfa'];
 export type TermsDocumentConfig = Config['terms'][number];
+export type RegistrationConfig = Config['registration'];

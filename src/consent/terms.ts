@@ -97,11 +97,11 @@ async function recordAcceptances(
 
 /**
  * What registering asks the person to agree to, whatever the path (a password, an upstream
- * provider): whether every current document was ticked, and how the acceptance is recorded in
- * the transaction that creates the account.
+ * provider): the problem when a current document was left unticked (shown beside the boxes, and
+ * nothing is stored), and how the acceptance is recorded in the transaction that creates the account.
  */
 export interface RegistrationAgreement {
-  given: boolean;
+  problem: { field: 'terms'; code: 'terms_not_accepted' } | undefined;
   record(trx: Transaction<Database>, accountId: string, now: Date): Promise<void>;
 }
 
@@ -184,7 +184,7 @@ export function createTerms(deps: TermsDeps) {
     /** For registration: every current document must be ticked; the acceptance is recorded with the account. */
     registrationAgreement(ticked: ReadonlySet<string>, how: AcceptanceContext): RegistrationAgreement {
       return {
-        given: unticked(documents, ticked).length === 0,
+        problem: unticked(documents, ticked).length === 0 ? undefined : { field: 'terms', code: 'terms_not_accepted' },
         record: (trx, accountId, now) => recordAcceptances(trx, config, accountId, documents, { ...how, source: 'registration' }, now),
       };
     },

@@ -192,7 +192,7 @@ export function createHttpApp(deps: HttpDependencies): Koa {
     }),
     healthRoutes({ config, metrics, isReady: deps.isReady }),
     interactionRoutes({
-      config, accounts: deps.accounts, interactions: deps.interactions, pages, metrics, terms: deps.terms,
+      config, accounts: deps.accounts, interactions: deps.interactions, pages, metrics, terms: deps.terms, clock: deps.clock,
       profileScreen: createProfileScreen({ config, profiling: deps.profiling, interactions: deps.interactions, pages, metrics, clock: deps.clock }),
     }),
     accountRoutes({ config, accounts: deps.accounts, pages }),

@@ -97,6 +97,7 @@ export const ERROR_TABLE: ErrorTable = {
     too_many_requests: TOO_MANY_REQUESTS,
     email_not_verified: mistake(403, 'error.email_not_verified'),
     terms_not_accepted: mistake(400, 'error.terms_not_accepted'),
+    birthdate_invalid: mistake(400, 'error.birthdate_invalid'),
     token_invalid: mistake(400, 'error.token_invalid'),
     token_expired: mistake(400, 'error.token_expired'),
   },
@@ -277,7 +278,7 @@ export function fieldMessages<M extends ErrorModule, F extends string>(
 }
 
 /** An account form's messages: each field's beside it, a problem of no one field above the form. */
-export function formErrors(pages: PageResponder, ctx: Context, error: AccountError): { name?: string; email?: string; password?: string; terms?: string; form?: string } {
+export function formErrors(pages: PageResponder, ctx: Context, error: AccountError): { name?: string; email?: string; password?: string; birthdate?: string; terms?: string; form?: string } {
   if (error instanceof AccountValidationError) return Object.fromEntries(fieldMessages(pages, ctx, 'account', error.fields));
   const text = pages.errorMessage(ctx, error);
   return error.field ? { [error.field]: text } : { form: text };

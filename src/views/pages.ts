@@ -7,7 +7,7 @@ export const PAGE_NAMES = [
   'login', 'register', 'check_email', 'consent', 'logout', 'logged_out', 'verify_email',
   'forgot_password', 'reset_password', 'message', 'demo', 'profile',
   'account', 'account_edit_answer', 'account_delete', 'account_email',
-  'stats', 'terms', 'terms_declined',
+  'stats', 'terms', 'terms_declined', 'too_young',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -178,11 +178,14 @@ export interface PageData {
     email?: string;
     name?: string;
     /** Field errors are shown beside their field; `form` above the form. */
-    errors: { name?: string; email?: string; password?: string; terms?: string; form?: string };
+    errors: { name?: string; email?: string; password?: string; birthdate?: string; terms?: string; form?: string };
     loginUrl: string;
     passwordMinLength: number;
     /** The terms documents to accept (config `terms:`); none: no boxes. */
     terms?: TermsDocumentView[];
+    /** The age gate is on: the form asks for the date of birth (YYYY-MM-DD, `birthdate`). */
+    askBirthdate?: boolean;
+    birthdate?: string;
   };
   check_email: {
     csrfToken: string;
@@ -321,6 +324,8 @@ export interface PageData {
     /** `terms` beside the boxes when one was left unticked; `form` above the form. */
     errors: { terms?: string; form?: string };
   };
+  /** The age gate turned someone away: nothing about them was kept. */
+  too_young: { minimumAge: number; clientName: string };
   terms_declined: {
     clientName: string;
     /** Back to the app, which is told the user declined (access_denied). */

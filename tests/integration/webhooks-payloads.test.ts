@@ -62,7 +62,7 @@ describe('event payloads written by the application', () => {
     const terms = createTerms({ db, config, clock });
     const registered = await accounts.register({
       email: `payloads-${Date.now()}@example.com`, password: 'a long and quiet river', locale: 'en',
-      agreement: terms.registrationAgreement(new Set(['tos']), { locale: 'en', clientId: 'spa' }),
+      extras: [terms.registrationAgreement(new Set(['tos']), { locale: 'en', clientId: 'spa' })],
     });
     if (registered.outcome !== 'signed_in') throw new Error(`registration: ${registered.outcome}`);
     const accountId = registered.account.id;

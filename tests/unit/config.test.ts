@@ -150,6 +150,21 @@ describe('configuration', () => {
     expect(duplicate).toEqual([expect.stringContaining('terms[1].id: duplicate terms document id "tos"')]);
   });
 
+  it('has the age gate off by default, and keeps the date of birth it asks for only under a legal_obligation purpose', () => {
+    expect(loadConfig({ env: {} }).registration).toEqual({ minimum_age: 0, birthdate_purpose: '' });
+    expect(problemsOf(() => loadConfig({ env: {}, overrides: { registration: { minimum_age: 16 } } }))).toEqual([
+      expect.stringContaining('registration.birthdate_purpose: registration.minimum_age keeps the date of birth under a purpose'),
+    ]);
+    expect(problemsOf(() => loadConfig({ env: {}, overrides: { registration: { minimum_age: 16, birthdate_purpose: 'offers' } } }))).toEqual([
+      expect.stringContaining('purpose "offers" must have legal_basis: legal_obligation, not consent'),
+    ]);
+    const config = loadConfig({ env: {}, overrides: {
+      registration: { minimum_age: 13, birthdate_purpose: 'age_check' },
+      purposes: { age_check: { legal_basis: 'legal_obligation', version: 1, title: 'Age check' } },
+    } });
+    expect(config.registration).toEqual({ minimum_age: 13, birthdate_purpose: 'age_check' });
+  });
+
   it('reports YAML syntax errors with their line', () => {
     const file = configFile('port: 3000\ndatabase: [unclosed\n');
     expect(problemsOf(() => loadConfig({ env: { PARLEY_CONFIG: file } }))[0]).toMatch(/parley\.yaml:\d+: /);

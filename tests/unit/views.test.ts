@@ -220,6 +220,11 @@ const SAMPLES: Sample[] = [
       { id: 'privacy', title: 'Privacy policy', url: 'https://example.com/privacy', checked: false },
     ],
   }),
+  sample('register', {
+    csrfToken: 'tok', action: '/interaction/u1/register', errors: { birthdate: 'Enter your date of birth.' }, loginUrl: '/interaction/u1', passwordMinLength: 12,
+    askBirthdate: true, birthdate: '2031-02-30',
+  }),
+  sample('too_young', { minimumAge: 16, clientName: 'Web App' }),
   sample('terms', {
     csrfToken: 'tok', action: '/interaction/u1/terms', declineAction: '/interaction/u1/terms/decline', clientName: 'Web App', errors: {},
     documents: [{ id: 'tos', title: 'Terms of service', url: 'https://example.com/terms', checked: false }],

@@ -11,6 +11,7 @@ import { errorStatus, formErrors } from '../errors.ts';
 import { state, type PageResponder } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
 import { interactionUrls, type Step } from './steps.ts';
+import type { RegistrationRequirements } from './registration.ts';
 import { termsBoxes, tickedTerms } from './terms.ts';
 
 export interface PasswordStepDeps {
@@ -20,6 +21,8 @@ export interface PasswordStepDeps {
   metrics: Metrics;
   /** The documents registering needs accepted. */
   terms: Terms;
+  /** What registering asks besides the account (terms, date of birth), on every path. */
+  registration: RegistrationRequirements;
   /** Completes the login prompt for the account a step authenticated (commonSteps().finishLogin). */
   finishLogin: Step;
 }
@@ -29,8 +32,10 @@ export interface PasswordStepDeps {
 // nowhere), so the response does not reveal whether the address was already registered.
 const PENDING_COOKIE = 'parley.pending';
 
+
 export function passwordSteps(deps: PasswordStepDeps) {
-  const { config, accounts, pages, metrics, terms, finishLogin } = deps;
+  const { config, accounts, pages, metrics, terms, registration, finishLogin } = deps;
+  const minimumAge = config.registration.minimum_age;
   const secure = config.secureCookies;
 
   /** How an account error reads on a sign-in page: the one place these steps map errors. */
@@ -52,13 +57,15 @@ export function passwordSteps(deps: PasswordStepDeps) {
 
   function registerPage(
     ctx: Context, interaction: InteractionView,
-    extra: { email?: string | undefined; name?: string | undefined; errors: ReturnType<typeof formErrors>; ticked?: Set<string> }, status = 200,
+    extra: {
+      email?: string | undefined; name?: string | undefined; birthdate?: string | undefined; errors: ReturnType<typeof formErrors>; ticked?: Set<string>;
+    }, status = 200,
   ) {
     const urls = interactionUrls(interaction.uid);
     const { ticked, ...shown } = extra;
     pages.page(ctx, 'register', {
       csrfToken: pages.csrf(ctx), action: urls.register, ...shown, loginUrl: urls.page,
-      passwordMinLength: config.accounts.password_min_length,
+      passwordMinLength: config.accounts.password_min_length, askBirthdate: minimumAge > 0,
       ...(terms.any ? { terms: termsBoxes(terms.shown(state(ctx).locale), ticked) } : {}),
     }, status);
   }
@@ -118,6 +125,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
       const { status, fields } = failure(ctx, error);
       registerPage(ctx, interaction, {
         email: form.get('email') ?? '', name: form.get('name')?.trim() || undefined, errors: fields(), ticked: tickedTerms(form),
+        ...(minimumAge > 0 ? { birthdate: form.get('birthdate') ?? '' } : {}),
       }, status);
     }
   };
@@ -132,8 +140,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
     const registered = await accounts.register({
       email, password: form.get('password') ?? '', name: form.get('name')?.trim() || undefined,
       locale: state(ctx).locale, interactionUid: interaction.uid,
-      // Every current document ticked, or nothing is stored; the acceptance is kept with the account.
-      agreement: terms.any ? terms.registrationAgreement(tickedTerms(form), { locale: state(ctx).locale, clientId: interaction.clientId }) : undefined,
+      extras: registration.extras(ctx, interaction, form),
     });
     if (registered.outcome === 'signed_in') {
       signIn.authenticated = { accountId: registered.account.id, outcome: 'registered', firstSignIn: true };

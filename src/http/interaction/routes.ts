@@ -9,13 +9,15 @@ import { consentSteps } from './consent.ts';
 import { passwordSteps } from './password.ts';
 import type { ProfileScreen } from './profile-screen.ts';
 import { commonSteps, signInRouter, type Step } from './steps.ts';
+import { registrationRequirements } from './registration.ts';
 import { termsSteps } from './terms.ts';
 
 // The pages of a sign-in under /interaction/:uid, one route per step of the interaction policy,
 // each a list of small steps (steps.ts): load this URL's interaction, pick the page's language,
 // read the form and check its token, check the interaction is at this step's prompt, then the
 // step's own work and its answer. A new way to sign in is a new row here and its steps in a file
-// of its own, ending in finishLogin so that every way goes on through the same prompts.
+// of its own, ending in finishLogin so that every way goes on through the same prompts (terms,
+// consent, profile); a new way to register asks what registration.ts asks (terms, age) the same way.
 
 export interface InteractionRouteDeps {
   config: Config;
@@ -25,11 +27,13 @@ export interface InteractionRouteDeps {
   metrics: Metrics;
   profileScreen: ProfileScreen;
   terms: Terms;
+  clock: () => Date;
 }
 
 export function interactionRoutes(deps: InteractionRouteDeps): Router {
   const { loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt, pageOfPrompt, keepChosenLocale, finishLogin, decline } = commonSteps(deps);
-  const password = passwordSteps({ ...deps, finishLogin });
+  const registration = registrationRequirements(deps);
+  const password = passwordSteps({ ...deps, registration, finishLogin });
   const consent = consentSteps(deps);
   const terms = termsSteps(deps);
   const profile = deps.profileScreen;
@@ -48,10 +52,10 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'),
       password.answerLoginFailure, password.requirePossibleEmail, password.checkPassword, keepChosenLocale, finishLogin,
     ],
-    'GET /register': [loadInteraction, pickPageLocale, requirePrompt('login'), password.showRegister],
+    'GET /register': [loadInteraction, pickPageLocale, requirePrompt('login'), registration.refuseUnderAge, password.showRegister],
     'POST /register': [
       loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'),
-      password.answerRegisterFailure, password.registerAccount, finishLogin,
+      registration.refuseUnderAge, password.answerRegisterFailure, password.registerAccount, finishLogin,
     ],
     'POST /continue': [
       loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'),

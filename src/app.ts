@@ -32,7 +32,7 @@ import { CLAIM_QUESTION_TYPES } from './screensets/format.ts';
 import { profilePrompt } from './oidc/profile-prompt.ts';
 import { termsPrompt } from './oidc/terms-prompt.ts';
 import { createTerms } from './consent/terms.ts';
-import { DATE_OF_BIRTH_QUESTION } from './accounts/age.ts';
+import { DATE_OF_BIRTH_QUESTION } from './screensets/format.ts';
 import { ACCOUNT_CLIENT_ID } from './config/derived.ts';
 import { createApiTokenVerifier } from './oidc/api-tokens.ts';
 import { createDeadLetters } from './events/dead-letters.ts';
@@ -132,7 +132,8 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       db, config,
       currentAnswers: (accountId) => profiling.currentAnswers(accountId),
       // The date of birth the age gate keeps fills birthdate like a question with claim: birthdate.
-      claimOf: (questionId) => profiling.question(questionId)?.claim ?? (questionId === DATE_OF_BIRTH_QUESTION ? 'birthdate' : undefined),
+      claimOf: (questionId) => profiling.question(questionId)?.claim
+        ?? (questionId === DATE_OF_BIRTH_QUESTION.id ? DATE_OF_BIRTH_QUESTION.claim : undefined),
     });
     const terms = createTerms({ db, config, clock });
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);

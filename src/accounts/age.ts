@@ -7,10 +7,11 @@ import type { Transaction } from 'kysely';
 import type { Config } from '../config/schema.ts';
 import { consentSnapshot } from '../consent/ledger.ts';
 import { recordEvent } from '../events/outbox.ts';
+import { DATE_OF_BIRTH_QUESTION as DATE_OF_BIRTH } from '../screensets/format.ts';
 import type { Database } from '../storage/schema.ts';
 
-/** The answer the date of birth is kept as: never a screen-set's question id. */
-export const DATE_OF_BIRTH_QUESTION = 'date_of_birth';
+/** The answer the date of birth is kept as: never a screen-set's question id (the loader refuses it). */
+export const DATE_OF_BIRTH_QUESTION = DATE_OF_BIRTH.id;
 
 /** The pseudo screen-set answers given on the registration form are recorded under (as `_reconsent` for re-consent screens). */
 export const REGISTRATION_SET = '_registration';

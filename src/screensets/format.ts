@@ -42,6 +42,12 @@ export const CLAIM_QUESTION_TYPES = {
   preferred_username: ['text'],
 } as const satisfies Record<string, readonly QuestionType[]>;
 export type StandardClaim = keyof typeof CLAIM_QUESTION_TYPES;
+
+/**
+ * The answer the age gate of registration (registration.minimum_age) keeps the date of birth as
+ * (src/accounts/age.ts). With the gate on, no screen-set may use its id or its claim.
+ */
+export const DATE_OF_BIRTH_QUESTION = { id: 'date_of_birth', claim: 'birthdate' } as const satisfies { id: string; claim: StandardClaim };
 const STANDARD_CLAIMS = Object.keys(CLAIM_QUESTION_TYPES) as [StandardClaim, ...StandardClaim[]];
 
 /** Text areas beyond this are not a preference question any more. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { formatPath, readYamlFile, type KeyPath, type YamlFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import {
-  conditionInput, createScreenSetSchema, formatIssueMessages,
+  conditionInput, createScreenSetSchema, DATE_OF_BIRTH_QUESTION, formatIssueMessages,
   type ConditionInput, type ConditionValue, type LocalizedText, type Question, type ScreenSet,
 } from './format.ts';
 
@@ -17,6 +17,11 @@ export interface ScreenSetContext {
   defaultLocale: string;
   supportedLocales: readonly string[];
   clientIds: readonly string[];
+  /**
+   * Answers Parley asks for itself (the age gate's date of birth): their ids and claims are taken,
+   * as if a screen-set had them.
+   */
+  builtInQuestions?: readonly { id: string; claim?: string; by: string }[];
 }
 
 export function screenSetContext(config: Config): ScreenSetContext {
@@ -25,6 +30,8 @@ export function screenSetContext(config: Config): ScreenSetContext {
     defaultLocale: config.locales.default,
     supportedLocales: config.locales.supported,
     clientIds: config.clients.map((c) => c.client_id),
+    builtInQuestions: config.registration.minimum_age > 0
+      ? [{ ...DATE_OF_BIRTH_QUESTION, by: 'the date of birth registration asks for with registration.minimum_age' }] : [],
   };
 }
 
@@ -117,7 +124,7 @@ export function loadScreenSets(dir: string, context: ScreenSetContext): LoadedSc
     }
   }
 
-  const questionIds = checkIdentifiers(sources, errors);
+  const questionIds = checkIdentifiers(sources, errors, context.builtInQuestions ?? []);
   const questions = new Map<string, Question>();
   for (const { set } of parsed) for (const question of set.questions) questions.set(question.id, question);
   checkConditions(sources, questionIds, questions, errors);
@@ -147,10 +154,12 @@ export function loadScreenSets(dir: string, context: ScreenSetContext): LoadedSc
  * from every file that is valid YAML, even one with other problems, so that a broken file does
  * not make references to its questions look wrong as well. Returns where each question id is.
  */
-function checkIdentifiers(sources: readonly SourceFile[], errors: Problem[]): Map<string, Location> {
+function checkIdentifiers(sources: readonly SourceFile[], errors: Problem[], builtIn: NonNullable<ScreenSetContext['builtInQuestions']>): Map<string, Location> {
   const setIds = new Map<string, Location>();
   const questionIds = new Map<string, Location>();
   const claims = new Map<string, Location & { questionId: string }>();
+  const taken = new Map(builtIn.map((q) => [q.id, q.by]));
+  const takenClaims = new Map(builtIn.flatMap((q) => (q.claim ? [[q.claim, q]] : [])));
   for (const file of sources) {
     const raw = file.source.value;
     if (!isPlainObject(raw)) continue;
@@ -164,7 +173,9 @@ function checkIdentifiers(sources: readonly SourceFile[], errors: Problem[]): Ma
       if (!isPlainObject(question) || typeof question.id !== 'string') continue;
       const idPath = ['questions', index, 'id'];
       const first = questionIds.get(question.id);
-      if (first) {
+      if (taken.has(question.id)) {
+        errors.push(problemAt(file, idPath, `question id "${question.id}" is Parley's own (${taken.get(question.id)}); choose another id`));
+      } else if (first) {
         errors.push(problemAt(file, idPath, `question id "${question.id}" is already used by ${describeLocation(first)}; a question id is a profile key, unique across all screen-sets`));
       } else {
         questionIds.set(question.id, { file, path: idPath });
@@ -172,7 +183,10 @@ function checkIdentifiers(sources: readonly SourceFile[], errors: Problem[]): Ma
       if (typeof question.claim !== 'string') continue;
       const claimPath = ['questions', index, 'claim'];
       const claimant = claims.get(question.claim);
-      if (claimant) {
+      const ownClaimant = takenClaims.get(question.claim);
+      if (ownClaimant) {
+        errors.push(problemAt(file, claimPath, `the ${question.claim} claim is already filled by "${ownClaimant.id}" (${ownClaimant.by}); one question per claim`));
+      } else if (claimant) {
         errors.push(problemAt(file, claimPath, `the ${question.claim} claim is already filled by question "${claimant.questionId}" (${describeLocation(claimant)}); one question per claim`));
       } else {
         claims.set(question.claim, { file, path: claimPath, questionId: question.id });

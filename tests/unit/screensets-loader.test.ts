@@ -170,6 +170,22 @@ describe('loading screen-sets', () => {
     ]);
   });
 
+  it('keeps the id and the claim of the date of birth the age gate asks for, when it is on', () => {
+    const { dir, name } = screenSetDir({
+      'a.yaml': 'id: a\ntitle: A\ntrigger: [after_login]\nquestions:\n  - { id: born, type: date, purpose: offers, claim: birthdate, label: Born? }\n'
+        + '  - { id: date_of_birth, type: date, purpose: offers, label: Born? }\n',
+    });
+    expect(loadScreenSets(dir, context).errors).toEqual([]);
+    const gated = screenSetContext(loadConfig({ env: {}, overrides: {
+      registration: { minimum_age: 16, birthdate_purpose: 'age_check' },
+      purposes: { age_check: { legal_basis: 'legal_obligation', version: 1, title: 'Age check' } },
+    } }));
+    expect(loadScreenSets(dir, gated).errors).toEqual([
+      `${name('a.yaml')}:5: questions[0].claim: the birthdate claim is already filled by "date_of_birth" (the date of birth registration asks for with registration.minimum_age); one question per claim`,
+      `${name('a.yaml')}:6: questions[1].id: question id "date_of_birth" is Parley's own (the date of birth registration asks for with registration.minimum_age); choose another id`,
+    ]);
+  });
+
   it('reports a missing directory, and warns about an empty one', () => {
     const missing = path.join(os.tmpdir(), 'parley-no-such-directory');
     expect(loadScreenSets(missing, context).errors).toEqual([`${missing}: cannot read the screen-set directory (ENOENT)`]);

@@ -3,6 +3,7 @@ import { HttpBrowser, type Page } from '../support/browser.ts';
 import {
   appClient, authorizationRequest, exchange, oidc, PASSWORD, signIn, uniqueEmail, type AppClient,
 } from '../support/oidc-app.ts';
+import { ownDatabase } from '../support/database.ts';
 import { startTestServer, TEST_CLIENTS, type TestServer } from '../support/server.ts';
 
 // The age gate over HTTP (registration.minimum_age): registration asks for the date of birth;
@@ -13,9 +14,14 @@ import { startTestServer, TEST_CLIENTS, type TestServer } from '../support/serve
 let server: TestServer;
 let spa: AppClient;
 let webApp: AppClient;
+let drop: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
+  // A database of this file's own: its tests count whole tables.
+  const own = await ownDatabase('parley_age');
+  drop = own.drop;
   server = await startTestServer((issuer) => ({
+    database: { url: own.backend.url },
     registration: { minimum_age: 16, birthdate_purpose: 'age_check' },
     purposes: { age_check: { legal_basis: 'legal_obligation', version: 1, title: { en: 'Age check', ar: 'التحقق من العمر' } } },
     // The SPA may receive what is kept under age_check; the web app may not.
@@ -24,7 +30,10 @@ beforeAll(async () => {
   spa = await appClient(server, 'spa');
   webApp = await appClient(server, 'web-app');
 });
-afterAll(async () => { await server?.close(); });
+afterAll(async () => {
+  await server?.close();
+  await drop?.();
+});
 
 const db = () => server.parley.storage.db;
 /** The page without the isolation marks the messages put around the values they insert. */

@@ -7,6 +7,7 @@ import { findForm, HttpBrowser, type Page } from '../support/browser.ts';
 import {
   appClient, authorizationRequest, exchange, PASSWORD, signIn, uniqueEmail, type AppClient,
 } from '../support/oidc-app.ts';
+import { ownDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 // Terms of service and privacy policy over HTTP, with openid-client as the app: registration
@@ -21,14 +22,23 @@ const PRIVACY = { id: 'privacy', version: 1, title: { en: 'Privacy policy', ar: 
 const TERMS_V1 = [{ ...TOS, version: 1 }, PRIVACY];
 const TERMS_V2 = [{ ...TOS, version: 2 }, PRIVACY];
 
+// A database of this file's own (its tests count whole tables), kept across the restart: a
+// directory on PGlite, a fresh database on PostgreSQL.
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'parley-terms-'));
-const database = { data_dir: dataDir };
+const database = { data_dir: dataDir, url: '' };
+let drop: (() => Promise<void>) | undefined;
 let first: TestServer | undefined;
 let server: TestServer;
 let spa: AppClient;
+beforeAll(async () => {
+  const own = await ownDatabase('parley_terms');
+  drop = own.drop;
+  database.url = own.backend.url;
+});
 afterAll(async () => {
   await first?.close();
   await server?.close();
+  await drop?.();
   rmSync(dataDir, { recursive: true, force: true });
 });
 

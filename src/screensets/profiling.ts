@@ -139,8 +139,7 @@ export function createProfiling(deps: ProfilingDeps) {
                and (outcome = 'declined' or at > ${lookBack} or session_key = ${sessionKey})) end as log,
         case when recent.blocked then null else
           (select coalesce(json_agg(json_build_array(purpose, action, purpose_version, (extract(epoch from at) * 1000)::float8)), '[]')
-             from (select distinct on (purpose) purpose, action, purpose_version, at from consent_ledger
-                   where subject = a.id order by purpose, id desc) latest) end as consents
+             from consent_current where subject = a.id) end as consents
       from accounts a cross join recent where a.id = ${accountId}`.execute(db);
     const row = rows[0];
     if (!row) return undefined;

@@ -370,6 +370,8 @@ describe('deleting the account', () => {
     }
     expect(await db().selectFrom('oidc_payloads').select('id').where('account_id', '=', user.sub).execute()).toEqual([]);
     expect(await db().selectFrom('consent_ledger').select('id').where('subject', '=', user.sub).execute()).toEqual([]);
+    // The current consents move with the ledger to the pseudonym.
+    expect(await db().selectFrom('consent_current').select('purpose').where('subject', '=', user.sub).execute()).toEqual([]);
     const proof = await db().selectFrom('consent_ledger').select('subject').where('subject', 'like', 'deleted:%').execute();
     expect(proof.length).toBeGreaterThanOrEqual(2);
     // Only account.deleted is left of the account's events: the others carried its answers.

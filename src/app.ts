@@ -177,6 +177,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     const preferenceCenter = createPreferenceCenter({
       db, config, clock,
       question: (questionId) => profiling.question(questionId),
+      screenSetOf: (questionId) => profiling.screenSetOf(questionId),
       grants: {
         list: (accountId) => accountGrants(db, accountId, clock()),
         revoke: (grantId) => revokeGrant(db, grantId),

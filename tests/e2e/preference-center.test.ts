@@ -133,10 +133,13 @@ describe('the preference center', () => {
     await act(user, '/account/answers/birthday/delete');
     const info = await userinfo(user);
     expect(info.preferences).toEqual({ favourite_drink: 'coffee' });
-    const history = await db().selectFrom('answer_history').select(['question_id', 'value', 'source']).where('account_id', '=', user.sub).orderBy('id').execute();
+    const history = await db().selectFrom('answer_history').select(['question_id', 'value', 'source', 'set_id', 'set_version', 'client_id'])
+      .where('account_id', '=', user.sub).orderBy('id').execute();
+    // The edit names the screen-set and version the question was shown from, and the preference
+    // center's own client, as an answer on a question screen does.
     expect(history.slice(-2)).toEqual([
-      { question_id: 'favourite_drink', value: 'coffee', source: 'preference_center' },
-      { question_id: 'birthday', value: null, source: 'preference_center' },
+      { question_id: 'favourite_drink', value: 'coffee', source: 'preference_center', set_id: 'welcome', set_version: 1, client_id: 'parley-account' },
+      { question_id: 'birthday', value: null, source: 'preference_center', set_id: 'welcome', set_version: 0, client_id: null },
     ]);
     // The deleted answer is gone from its history too (and so from the download).
     expect(history.filter((h) => h.question_id === 'birthday').map((h) => h.value)).toEqual([null, null]);

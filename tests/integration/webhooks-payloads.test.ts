@@ -53,7 +53,7 @@ describe('event payloads written by the application', () => {
     const profiling = createProfiling({ db, config, clock, screenSets: library.current });
     const preferenceCenter = createPreferenceCenter({
       db, config, clock, pseudonymSecret: 'a pseudonym secret for tests',
-      question: (id) => profiling.question(id),
+      question: (id) => profiling.question(id), screenSetOf: (id) => profiling.screenSetOf(id),
       grants: { list: async () => [], revoke: async () => {}, revokeAll: async () => {} },
     });
 

@@ -163,8 +163,8 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       question: (questionId) => profiling.question(questionId),
       screenSetOf: (questionId) => profiling.screenSetOf(questionId),
       grants: {
-        list: (accountId) => accountGrants(db, accountId, clock()),
-        revoke: (grantId) => revokeGrant(db, grantId),
+        list: (accountId, trx) => accountGrants(trx ?? db, accountId, clock()),
+        revoke: (trx, grantId) => revokeGrant(trx, grantId),
         revokeAll: revokeAccountSessions,
       },
       pseudonymSecret: config.secrets.key_encryption,

@@ -15,9 +15,10 @@ import type { Account, AnswerSource, Database } from '../storage/schema.ts';
 import { consentStates, pseudonymizeConsents, recordConsent, type ConsentState } from './ledger.ts';
 
 export interface GrantStore {
-  list(accountId: string): Promise<{ grantId: string; clientId: string; scopes: string[] }[]>;
-  /** Removes a grant and every token issued under it. */
-  revoke(grantId: string): Promise<void>;
+  /** The account's live grants; in the caller's transaction when one is given. */
+  list(accountId: string, trx?: Transaction<Database>): Promise<{ grantId: string; clientId: string; scopes: string[] }[]>;
+  /** Removes a grant and every token issued under it, in the caller's transaction. */
+  revoke(trx: Transaction<Database>, grantId: string): Promise<void>;
   /** Ends every session and removes every grant and token of the account, in the caller's transaction. */
   revokeAll(trx: Transaction<Database>, accountId: string): Promise<void>;
 }
@@ -167,9 +168,16 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
 
     /** Takes an app's access away: its grants and every token under them. */
     async revokeApp(accountId: string, clientId: string): Promise<boolean> {
-      const granted = (await grants.list(accountId)).filter((g) => g.clientId === clientId);
-      for (const grant of granted) await grants.revoke(grant.grantId);
-      return granted.length > 0;
+      const now = clock();
+      // All of the app's grants or none, with the event that records it (the audit trail, and
+      // the word to downstream systems that the app lost access).
+      return db.transaction().execute(async (trx) => {
+        const granted = (await grants.list(accountId, trx)).filter((g) => g.clientId === clientId);
+        if (granted.length === 0) return false;
+        for (const grant of granted) await grants.revoke(trx, grant.grantId);
+        await recordEvent(trx, { type: 'app.revoked', accountId, payload: { account_id: accountId, client_id: clientId, source: SOURCE } }, now);
+        return true;
+      });
     },
 
     /**

@@ -8,7 +8,8 @@ export type EventType =
   | 'account.created' | 'account.deleted'
   | 'answer.recorded' | 'answer.changed' | 'answer.deleted'
   | 'consent.granted' | 'consent.withdrawn'
-  | 'preferences.changed' | 'reward.granted';
+  | 'preferences.changed' | 'reward.granted'
+  | 'app.revoked';
 
 /** The same list at run time: config validation, fan-out and the JSON Schemas iterate it. */
 export const EVENT_TYPES = [
@@ -16,6 +17,7 @@ export const EVENT_TYPES = [
   'answer.recorded', 'answer.changed', 'answer.deleted',
   'consent.granted', 'consent.withdrawn',
   'preferences.changed', 'reward.granted',
+  'app.revoked',
 ] as const satisfies readonly EventType[];
 
 // Fails to compile when a type is added to the union but not to the list.

@@ -99,6 +99,11 @@ export const storedPayloadSchemas = {
     label: z.string().describe('The reward as the user read it, in their language.'),
     client_id: clientId,
   }).describe('A reward for answering a question was granted (once per account and question).'),
+  'app.revoked': z.strictObject({
+    version, account_id: accountId,
+    client_id: z.string().min(1).describe('The app whose access was taken away.'),
+    source: changeSource,
+  }).describe('The user took an app\'s access away: its grants and every token issued under them were revoked.'),
 } satisfies Record<EventType, z.ZodObject>;
 
 /** The body of a standard webhook; a SET carries `data` under events["https://parley.dev/events/<type>"]. */

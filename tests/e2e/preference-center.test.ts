@@ -165,6 +165,9 @@ describe('the preference center', () => {
     await act(user, '/account/apps/spa/revoke');
     await expect(oidc.refreshTokenGrant(spa.config, user.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect((await accountPage(user)).html).not.toContain('/account/apps/spa/revoke');
+    // Recorded once, with the revocation, as the event that tells downstream systems.
+    const revoked = await db().selectFrom('outbox_events').select('payload').where('account_id', '=', user.sub).where('type', '=', 'app.revoked').execute();
+    expect(revoked.map((e) => e.payload)).toEqual([{ version: 1, account_id: user.sub, client_id: 'spa', source: 'preference_center' }]);
   });
 
   it('exports everything the user gave', async () => {

@@ -199,12 +199,11 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
         const prompts = await trx.selectFrom('prompt_log').select(['set_id', 'set_version', 'question_id', 'outcome', 'client_id', 'at'])
           .where('account_id', '=', accountId).orderBy('id').execute();
         const current = await communicationState(trx, accountId);
-        return { account, answers, history, consents, communication, rewards, prompts, current };
+        const granted = await grants.list(accountId, trx);
+        return { account, answers, history, consents, communication, rewards, prompts, current, granted };
       });
       if (!read) return undefined;
-      const { account, answers, history, consents, communication, rewards, prompts, current } = read;
-      // Grants live in the provider's store (src/oidc), read through its own interface.
-      const granted = await grants.list(accountId);
+      const { account, answers, history, consents, communication, rewards, prompts, current, granted } = read;
       return {
         format: 'parley.export.v1',
         exported_at: clock().toISOString(),

@@ -22,6 +22,7 @@ import { createInteractions } from './oidc/interactions.ts';
 import { loadSigningKeys } from './oidc/keys.ts';
 import { createProvider } from './oidc/provider.ts';
 import { errorSummary, isDatabaseUnavailable, migrateToLatest, openStorage, pendingMigrations, ping, whenDatabaseAnswers, type Storage } from './storage/database.ts';
+import type { Account } from './storage/schema.ts';
 import { createRenderer } from './views/render.ts';
 import { negotiateLocale } from './views/i18n.ts';
 import { createRelease } from './consent/release.ts';
@@ -131,11 +132,21 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     });
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);
 
+    // The parts of one request that need an account (the provider's findAccount, the profile
+    // prompt's language) share one read of it; the next request reads it afresh.
+    const accountsOfRequest = new WeakMap<http.IncomingMessage, Map<string, Promise<Account | undefined>>>();
+    const accountIn = (request: http.IncomingMessage, accountId: string) => {
+      const read = accountsOfRequest.get(request) ?? new Map<string, Promise<Account | undefined>>();
+      accountsOfRequest.set(request, read);
+      if (!read.has(accountId)) read.set(accountId, accounts.findById(accountId));
+      return read.get(accountId)!;
+    };
+
     const provider = createProvider({
       config, db, signingKeys, clock,
       accounts: {
-        async accountClaims(accountId) {
-          const account = await accounts.findById(accountId);
+        async accountClaims(accountId, request) {
+          const account = await accountIn(request, accountId);
           if (!account) return undefined;
           return {
             email: account.email,
@@ -158,7 +169,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
           ...signIn,
           locale: await negotiateLocale({
             chosen: requestStateOf(request)?.chosenLocale, uiLocales: signIn.uiLocales, acceptLanguage: signIn.acceptLanguage,
-            accountLocale: async () => (await accounts.findById(signIn.accountId))?.locale,
+            accountLocale: async () => (await accountIn(request, signIn.accountId))?.locale,
             supported: config.locales.supported, fallback: config.locales.default,
           }),
         }),

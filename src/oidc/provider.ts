@@ -1,17 +1,21 @@
 import type { EventEmitter } from 'node:events';
-import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
+import type { IncomingMessage } from 'node:http';
+import Provider, { errors, interactionPolicy, type AdapterPayload, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { API_SCOPES, type Config, type ClientConfig } from '../config/schema.ts';
 import type { DB } from '../storage/database.ts';
-import { DatabaseAdapter, findGrantId } from './adapter.ts';
+import { DatabaseAdapter, findGrant } from './adapter.ts';
 import { logoutParamsCheck, requestParamsCheck } from './request-params.ts';
 
 // The only place that configures oidc-provider. Everything it needs from the rest of Parley
 // arrives as plain functions, so the provider knows nothing of accounts tables or templates.
 
 export interface AccountClaimsSource {
-  /** The claims held on the account itself (email, name, locale), or undefined if it is gone. */
-  accountClaims(accountId: string): Promise<Record<string, unknown> | undefined>;
+  /**
+   * The claims held on the account itself (email, name, locale), or undefined if it is gone.
+   * `request` is the HTTP request asking: the account is read once per request.
+   */
+  accountClaims(accountId: string, request: IncomingMessage): Promise<Record<string, unknown> | undefined>;
   /**
    * The claims filled from the user's answers that this client may receive (`preferences` and
    * standard claims such as birthdate). Read only when a granted scope or a claim requested by
@@ -112,6 +116,20 @@ function clientMetadata(client: ClientConfig): ClientMetadata {
     response_types: client.grant_types.includes('authorization_code') ? ['code'] : [],
     ...(oidcScopeOf(client) ? { scope: oidcScopeOf(client) } : {}),
   };
+}
+
+/**
+ * The Grant a stored payload holds, as provider.Grant.find makes it from the same row (the same
+ * checks of its expiry), for a grant read by a query of Parley's own rather than by its id.
+ */
+async function grantOf(provider: Provider, stored: { id: string; payload: AdapterPayload } | undefined): Promise<InstanceType<Provider['Grant']> | undefined> {
+  if (!stored) return undefined;
+  const Grant = provider.Grant as unknown as { verify(payload: AdapterPayload): Promise<AdapterPayload>; instantiate(payload: AdapterPayload): InstanceType<Provider['Grant']> };
+  try {
+    return Grant.instantiate(await Grant.verify({ ...stored.payload, jti: stored.id }));
+  } catch {
+    return undefined;
+  }
 }
 
 /** A token request of the client_credentials grant, the only way to a management API token. */
@@ -284,10 +302,10 @@ export function createProvider(deps: ProviderDependencies): Provider {
     loadExistingGrant: async (ctx) => {
       const { client, session, provider } = ctx.oidc;
       if (!client || !session) return undefined;
-      const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId)
+      const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
+      const existing = grantId ? await provider.Grant.find(grantId)
         // A returning user is not asked again in a new browser: consent belongs to the account.
-        || (session.accountId ? await findGrantId(db, session.accountId, client.clientId, clock()) : undefined);
-      const existing = grantId ? await provider.Grant.find(grantId) : undefined;
+        : session.accountId ? await grantOf(provider, await findGrant(db, session.accountId, client.clientId, clock())) : undefined;
       const { accountId } = session;
       const firstParty = clientsById.get(client.clientId)?.first_party ?? false;
       if (!accountId || (!firstParty && existing?.accountId !== accountId)) return existing;
@@ -306,7 +324,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // a granted scope or a granted claim asked for by name (the claims parameter) can carry them.
     // Either way the answers are cut to the client's purposes and the user's consent.
     findAccount: async (ctx, sub) => {
-      const claims = await deps.accounts.accountClaims(sub);
+      const claims = await deps.accounts.accountClaims(sub, ctx.req);
       if (!claims) return undefined;
       const clientId = ctx.oidc.client?.clientId;
       return {

@@ -1,7 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type Koa from 'koa';
 import { createAccounts, type Accounts } from './accounts/service.ts';
+import { withHashingSlots } from './accounts/hashing-slots.ts';
 import { createPasswordHasher } from './accounts/passwords.ts';
 import { createThrottle, purgeStaleThrottles } from './accounts/throttle.ts';
 import { ConfigError, developmentDefaultsInUse } from './config/load.ts';
@@ -119,7 +121,8 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     const deliveryWorker = createDeliveryWorker({ db, config, logger, clock, signSet: createSetSigner(signingKeys[0]!), mail: { outbox: mail, mailer } });
     const accounts = createAccounts({
       db, config, clock, mail, logger,
-      hasher: createPasswordHasher(config.accounts.argon2),
+      // As many argon2 computations at once as there are cores: more only hold more memory.
+      hasher: withHashingSlots(createPasswordHasher(config.accounts.argon2), availableParallelism()),
       throttle: createThrottle(db, config.throttle, clock),
       revokeSessions: revokeAccountSessions,
     });

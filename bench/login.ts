@@ -129,9 +129,18 @@ function rssMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024;
 }
 
+const serverMetrics = async () => (await fetch(`${issuer}/metrics`)).text();
+
+/** Where the server's memory is now, from /metrics: the V8 heap and what lives outside it (buffers, WebAssembly). */
+async function serverMemoryMiB(): Promise<{ v8_heap: number; external: number }> {
+  const text = await serverMetrics();
+  const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+  return { v8_heap: Math.round(gauge('parley_nodejs_heap_size_total_bytes')), external: Math.round(gauge('parley_nodejs_external_memory_bytes')) };
+}
+
 /** The server's statement counts by kind ("select oidc_payloads", "begin"), from /metrics. */
 async function statementCounts(): Promise<Map<string, number>> {
-  const text = await (await fetch(`${issuer}/metrics`)).text();
+  const text = await serverMetrics();
   const counts = new Map<string, number>();
   for (const [, kind, count] of text.matchAll(/^parley_db_statements_total\{statement="([^"]*)"\} (\d+)$/gm)) counts.set(kind!, Number(count));
   return counts;
@@ -174,6 +183,7 @@ await Promise.all(users.map(async (email) => {
 const elapsed = (performance.now() - started) / 1000;
 const ceilingAfter = await argon2Ceiling(CEILING_SECONDS, VIRTUAL_USERS);
 const rss = rssMiB(server.pid!, 'VmHWM');
+const memoryAfterLoad = await serverMemoryMiB();
 stopServer();
 
 latencies.sort((a, b) => a - b);
@@ -191,6 +201,7 @@ const result = {
   sql_statements_by_kind: statements.byKind,
   server_idle_rss_mib: Number(idleRss.toFixed(0)),
   server_peak_rss_mib: Number(rss.toFixed(0)),
+  server_memory_after_load_mib: memoryAfterLoad,
   argon2id_verify_ceiling_per_second: { before: Number(ceilingBefore.toFixed(1)), after: Number(ceilingAfter.toFixed(1)) },
   ratio_to_ceiling: Number((rate / ceiling).toFixed(2)),
 };

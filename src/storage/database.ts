@@ -60,7 +60,10 @@ export async function openStorage(config: Config['database'], logger: Logger): P
   const { PGliteDialect } = await import('./pglite-dialect.ts');
   const dataDir = config.data_dir === 'memory://' ? config.data_dir : path.resolve(config.data_dir);
   if (dataDir !== 'memory://') mkdirSync(dataDir, { recursive: true });
-  const pglite = new PGlite(dataDir === 'memory://' ? undefined : dataDir);
+  const pglite = new PGlite({
+    ...(dataDir === 'memory://' ? {} : { dataDir }),
+    startParams: [...PGlite.defaultStartParams, ...EMBEDDED_SETTINGS.flatMap((setting) => ['-c', setting])],
+  });
   const counts = new Map<string, number>();
   const db = new Kysely<Database>({ dialect: countingStatements(new PGliteDialect(pglite), counts) });
   return { db, kind: 'embedded', poolStats: () => undefined, statementCounts: () => counts, close: () => db.destroy() };
@@ -113,6 +116,15 @@ function countingStatements(dialect: Dialect, counts: Map<string, number>): Dial
     },
   };
 }
+
+/**
+ * PGlite runs PostgreSQL in WebAssembly memory, which grows as PostgreSQL allocates and is never
+ * given back to the system while the process lives. Its buffer cache is most of it: PostgreSQL's
+ * 128 MB of shared_buffers, where PGlite's files are already in the system's page cache. An index
+ * build (a migration) may take maintenance_work_mem at once. Both are set to what an embedded
+ * database for one node needs.
+ */
+const EMBEDDED_SETTINGS = ['shared_buffers=16MB', 'maintenance_work_mem=16MB'];
 
 const MIGRATIONS_DIR = path.join(PROJECT_ROOT, 'migrations');
 

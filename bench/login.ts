@@ -7,8 +7,8 @@
 // sign-in cannot be faster than its password check. The ratio says how much of the machine the
 // rest of the sign-in costs. Set DATABASE_URL to run the server on PostgreSQL.
 //
-// Before the timed run, one sign-in runs alone and the server's statement counter (/metrics,
-// parley_db_statements_total) is read before and after it: the SQL statements of one sign-in,
+// Before the timed run, sign-ins run one at a time and the server's statement counter (/metrics,
+// parley_db_statements_total) is read before and after each: the SQL statements of one sign-in,
 // counted by kind (first word and table), never estimated.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -146,13 +146,22 @@ async function statementCounts(): Promise<Map<string, number>> {
   return counts;
 }
 
-/** The statements one sign-in sends, by kind, with nothing else running. */
-async function statementsOfOneSignIn(email: string): Promise<{ total: number; byKind: Record<string, number> }> {
-  const before = await statementCounts();
-  await signIn(email);
-  const after = await statementCounts();
-  const byKind = Object.fromEntries([...after].map(([kind, n]) => [kind, n - (before.get(kind) ?? 0)] as const).filter(([, n]) => n > 0).sort());
-  return { total: Object.values(byKind).reduce((a, b) => a + b, 0), byKind };
+/**
+ * The statements one sign-in sends, by kind, with no other sign-in running. The server's
+ * background work (the outbox and webhook workers' polls) may send some in the same moment and
+ * only ever adds: of a few sign-ins one at a time, the one with the fewest is the sign-in alone.
+ */
+async function statementsOfOneSignIn(email: string, tries = 5): Promise<{ total: number; byKind: Record<string, number> }> {
+  let fewest: { total: number; byKind: Record<string, number> } | undefined;
+  for (let i = 0; i < tries; i++) {
+    const before = await statementCounts();
+    await signIn(email);
+    const after = await statementCounts();
+    const byKind = Object.fromEntries([...after].map(([kind, n]) => [kind, n - (before.get(kind) ?? 0)] as const).filter(([, n]) => n > 0).sort());
+    const total = Object.values(byKind).reduce((a, b) => a + b, 0);
+    if (!fewest || total < fewest.total) fewest = { total, byKind };
+  }
+  return fewest!;
 }
 
 

@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { createAccounts, type Accounts } from './accounts/service.ts';
 import { createPasswordHasher } from './accounts/passwords.ts';
+import { createPasswordVerifier, foreignHashSettings } from './accounts/password-verifier.ts';
+import { createLegacyVerifier } from './import/legacy-verify.ts';
 import { createThrottle, purgeStaleThrottles } from './accounts/throttle.ts';
 import { ConfigError, developmentDefaultsInUse } from './config/load.ts';
 import type { Config } from './config/schema.ts';
@@ -116,9 +118,11 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     // Webhook delivery runs in every node (unless events.worker is false); several nodes share the
     // work through row leases. So does mail, always.
     const deliveryWorker = createDeliveryWorker({ db, config, logger, clock, signSet: createSetSigner(signingKeys[0]!), mail: { outbox: mail, mailer } });
+    const hasher = createPasswordHasher(config.accounts.argon2);
     const accounts = createAccounts({
-      db, config, clock, mail, logger,
-      hasher: createPasswordHasher(config.accounts.argon2),
+      db, config, clock, mail, logger, hasher,
+      verifier: createPasswordVerifier(hasher, foreignHashSettings(config)),
+      legacyVerifier: createLegacyVerifier(config.legacy_verify, { clock, logger }),
       throttle: createThrottle(db, config.throttle, clock),
       revokeSessions: revokeAccountSessions,
     });

@@ -15,7 +15,7 @@ export interface AccountsTable {
   email: string;                       // lower-cased and NFKC-normalized; unique
   name: string | null;
   locale: string | null;
-  password_hash: string | null;        // null: no password (a passkey or an upstream provider only)
+  password_hash: string | null;        // $argon2id$…, an imported $foreign$…, or null: no password (src/accounts/password-verifier.ts)
   email_verified_at: Date | null;
   /** The account's id in the system it was imported from, if any; unique. */
   external_id: ColumnType<string | null, string | null | undefined, string | null>;

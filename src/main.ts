@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
 import { rotateSigningKey } from './oidc/keys.ts';
 import { createDeadLetters, EventsError } from './events/dead-letters.ts';
+import { importCommand } from './import/command.ts';
 import { ScreenSetsInvalidError } from './screensets/library.ts';
 import { screenSetContext } from './screensets/loader.ts';
 import { validateScreenSetsCommand } from './screensets/validate-command.ts';
@@ -22,6 +23,9 @@ commands:
                  put them back into delivery (re-enables a disabled endpoint)
   screensets validate [dir]
                  check every screen-set file (default: screensets.dir) and exit non-zero on any error
+  import users FILE [--format parley|keycloak|auth0|auth0-export] [--dry-run] [--events none|all]
+                 import accounts from another system (README: Moving to Parley); exits 1 when
+                 some records failed (each is reported with its line), 2 on a usage error
 
 configuration: config/default.yaml, then the file in PARLEY_CONFIG, then environment variables
 (PORT, ISSUER, DATABASE_URL, PARLEY_COOKIE_KEYS, PARLEY_KEY_ENCRYPTION_SECRET, SMTP_URL, LOG_LEVEL).`;
@@ -60,6 +64,15 @@ async function withStorage(task: (storage: Awaited<ReturnType<typeof openStorage
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Its options are its own (src/import/run.ts).
+  if (argv[0] === 'import') {
+    return importCommand(argv.slice(1), loadConfig(), {
+      stdout: (text) => process.stdout.write(text),
+      stderr: { write: (text) => process.stderr.write(text), isTTY: process.stderr.isTTY === true, columns: process.stderr.columns },
+      stdin: process.stdin,
+      clock: systemClock,
+    });
+  }
   const { positionals, values } = parseArgs({
     args: argv, allowPositionals: true, strict: true,
     options: {

@@ -4,7 +4,9 @@ import type Koa from 'koa';
 import { createAccounts, type Accounts } from './accounts/service.ts';
 import { createPasswordHasher } from './accounts/passwords.ts';
 import { createPasswordVerifier, foreignHashSettings } from './accounts/password-verifier.ts';
+import { createBatchImport } from './import/batch.ts';
 import { createLegacyVerifier } from './import/legacy-verify.ts';
+import { createImportWriter } from './import/writer.ts';
 import { createThrottle, purgeStaleThrottles } from './accounts/throttle.ts';
 import { ConfigError, developmentDefaultsInUse } from './config/load.ts';
 import type { Config } from './config/schema.ts';
@@ -208,6 +210,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
         }),
         segments: createSegments({ db, config, question: (questionId) => profiling.question(questionId), clock }),
         stats: createStats({ db, config, screenSets: screenSets.current, clock }),
+        imports: createBatchImport({ writer: createImportWriter({ db, config, clock, screenSets: screenSets.current }), config, clock }),
         events: {
           listDead: async ({ limit }) => (await deadLetters.listDead({ limit })).items,
           replay: async (selection) => (await deadLetters.replay('ids' in selection

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { createParley, systemClock } from './app.ts';
+import type { systemClock as SystemClock } from './app.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
 import { rotateSigningKey } from './oidc/keys.ts';
@@ -30,8 +30,14 @@ commands:
 configuration: config/default.yaml, then the file in PARLEY_CONFIG, then environment variables
 (PORT, ISSUER, DATABASE_URL, PARLEY_COOKIE_KEYS, PARLEY_KEY_ENCRYPTION_SECRET, SMTP_URL, LOG_LEVEL).`;
 
+/** The real time; the same as app.ts's, which the commands other than start do not load. */
+const systemClock: typeof SystemClock = () => new Date();
+
 async function start(): Promise<void> {
   const config = loadConfig();
+  // Loaded here: the provider, the pages and the API are the server's, and cost a command (an
+  // import of a million accounts, say) memory it has no use for.
+  const { createParley } = await import('./app.ts');
   const parley = await createParley({ config });
   const port = await parley.listen();
   parley.logger.info({ port, issuer: config.issuer, database: parley.storage.kind }, `Parley listening on ${config.issuer}${config.demo.enabled ? ` (demo: ${config.baseUrl}/demo)` : ''}`);

@@ -41,7 +41,8 @@ export function createBatchImport(deps: { writer: ImportWriter; config: Config; 
       const counts = await writer.write(items, options, (report) => {
         results.push({
           index: report.at.index!, outcome: report.outcome,
-          ...(report.accountId && report.outcome !== 'failed' ? { account_id: report.accountId } : {}),
+          // A dry run's new accounts have no id yet.
+          ...(report.accountId && report.outcome !== 'failed' && !(options.dryRun && report.outcome === 'created') ? { account_id: report.accountId } : {}),
           ...(report.error ? { error: report.error } : {}),
         });
       });

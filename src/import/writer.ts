@@ -220,7 +220,11 @@ export function createImportWriter(deps: ImportWriterDeps): ImportWriter {
     }
   }
 
-  /** Every consent_ledger row of an import: the one place they are written. */
+  /**
+   * Every consent_ledger row of an import: the one place they are written. Each plan's
+   * changes.consents.current holds, per purpose, the imported entry that is newer than anything
+   * the account had: the one a table of current consents would take, in this transaction.
+   */
   async function writeConsents(trx: Transaction<Database>, plans: readonly Plan[]) {
     const rows = plans.flatMap((p) => p.changes.consents.ledger.map((entry) => {
       const purpose = config.purposes[entry.purpose]!;

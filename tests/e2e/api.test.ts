@@ -548,7 +548,8 @@ describe('importing accounts', () => {
   it('writes nothing on a dry run', async () => {
     const token = await tokenFor('crm', 'accounts:import');
     const dry = await call('POST', '/accounts/import', { token, body: { records: [record('dry')], dry_run: true } });
-    expect(dry.body).toMatchObject({ dry_run: true, counts: { created: 1 }, results: [{ index: 0, outcome: 'created' }] });
+    expect(dry.body).toMatchObject({ dry_run: true, counts: { created: 1 } });
+    expect(dry.body.results).toEqual([{ index: 0, outcome: 'created' }]);
     expect(await server.parley.storage.db.selectFrom('accounts').select('id').where('email', '=', record('dry').email).execute()).toEqual([]);
   });
 

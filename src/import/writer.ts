@@ -11,7 +11,7 @@
 //
 // While a batch is being written the next one is read and checked: the file and the database
 // work at the same time, and at most two batches are in memory.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Config } from '../config/schema.ts';
 import { consentTextHash } from '../consent/ledger.ts';
@@ -86,6 +86,21 @@ interface Plan {
 }
 
 type Executor = Kysely<Database> | Transaction<Database>;
+
+/**
+ * A new account's id: a UUID version 7 (RFC 9562), its first 48 bits the time. A million imported
+ * accounts then go into the indexes on account ids (theirs, their answers', history's, ledgers')
+ * at one end, rather than at a random place each, which keeps an import's writes to the same few
+ * index pages. The time is the import's, not the account's creation.
+ */
+function uuidV7(now: Date): string {
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(now.getTime(), 0, 6);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
 
 /** Both drivers (pg, PGlite) hand jsonb back parsed: a stored "espresso" is the string espresso. */
 const fromJson = <T>(value: unknown): T => value as T;
@@ -183,7 +198,7 @@ export function createImportWriter(deps: ImportWriterDeps): ImportWriter {
       const decided = accountChanges(record, existing, now);
       if (!decided.ok) return { at, error: decided.error };
       const locale = record.locale ?? existing?.locale ?? config.locales.default;
-      return { at, record, accountId: existing?.id ?? randomUUID(), created: !existing, changes: decided.changes, locale };
+      return { at, record, accountId: existing?.id ?? uuidV7(now), created: !existing, changes: decided.changes, locale };
     });
   }
 

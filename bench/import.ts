@@ -12,7 +12,7 @@
 // number of accounts. The import runs as operators run it, the real command in a process of its
 // own; its peak RSS is the kernel's high-water mark of that process (VmHWM), read while it runs.
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
@@ -86,13 +86,22 @@ async function generate(count: number): Promise<string> {
 // ---- One run of the real command ---------------------------------------------------------------
 interface Measured { seconds: number; peakRssMb: number; code: number | null; summary: string; progress: string }
 
-function peakRssKb(pid: number): number | undefined {
+/**
+ * The high-water mark of the process and its children, added up: bin/parley.js runs an import
+ * in a child of its own (with a smaller young generation), and both count.
+ */
+function peakRssKb(pid: number): number {
+  let total = 0;
   try {
     const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) : undefined;
+    total += match ? Number(match[1]) : 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) total += peakRssKb(Number(child));
+    }
   } catch {
-    return undefined;
+    // The process has ended.
   }
+  return total;
 }
 
 async function importWith(database: Record<string, unknown>, file: string): Promise<Measured> {
@@ -104,7 +113,8 @@ async function importWith(database: Record<string, unknown>, file: string): Prom
     cwd: PROJECT_ROOT, env: { PATH: process.env.PATH, PARLEY_CONFIG: configFile }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let peak = 0;
-  const poll = setInterval(() => { peak = Math.max(peak, peakRssKb(child.pid!) ?? 0); }, 100);
+  // Each process's own high-water mark, summed: an upper bound of what the two used at once.
+  const poll = setInterval(() => { peak = Math.max(peak, peakRssKb(child.pid!)); }, 100);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
@@ -143,8 +153,9 @@ if (base && /^postgres(ql)?:\/\//.test(base)) {
   const url = new URL(base);
   url.pathname = `/${DATABASE}`;
   log(`PostgreSQL (${url.host}/${DATABASE}): importing`);
-  const measured = report('PostgreSQL', ACCOUNTS, await importWith({ url: url.href, pool_max: 4 }, file));
-  log(`PostgreSQL goals: >= 20,000 accounts/s ${measured >= 20_000 ? 'met' : 'NOT met'}`);
+  const measured = await importWith({ url: url.href, pool_max: 4 }, file);
+  const rate = report('PostgreSQL', ACCOUNTS, measured);
+  log(`PostgreSQL goals: >= 20,000 accounts/s ${rate >= 20_000 ? 'met' : 'NOT met'}; peak RSS < 300 MB ${measured.peakRssMb < 300 ? 'met' : 'NOT met'}`);
 } else {
   log('DATABASE_URL is not a postgres:// URL: PostgreSQL skipped');
 }

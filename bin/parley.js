@@ -10,6 +10,15 @@ if (major < 22 || (major === 22 && minor < 12)) {
   process.exit(1);
 }
 
+// An import allocates a great deal of short-lived garbage (a record parsed, checked, written and
+// dropped, a million times). With a small young generation V8 collects it more often and the
+// process stays far smaller (about 240 MB instead of 350 MB over a million accounts), at no cost
+// in speed measured; the flag can only be given when Node starts, so the import runs in a child.
+if (process.argv[2] === 'import' && !process.execArgv.some((flag) => flag.startsWith('--max-semi-space-size'))) {
+  const run = spawnSync(process.execPath, ['--max-semi-space-size=4', ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(run.status ?? 1);
+}
+
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 // The server keeps its memory small with two settings a running process cannot change, so

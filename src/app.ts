@@ -5,6 +5,10 @@ import type Koa from 'koa';
 import { createAccounts, type Accounts } from './accounts/service.ts';
 import { withHashingSlots } from './accounts/hashing-slots.ts';
 import { createPasswordHasher } from './accounts/passwords.ts';
+import { createPasswordVerifier, foreignHashSettings } from './accounts/password-verifier.ts';
+import { createBatchImport } from './import/batch.ts';
+import { createLegacyVerifier } from './import/legacy-verify.ts';
+import { createImportWriter } from './import/writer.ts';
 import { createThrottle, purgeStaleThrottles } from './accounts/throttle.ts';
 import { ConfigError, developmentDefaultsInUse } from './config/load.ts';
 import type { Config } from './config/schema.ts';
@@ -123,10 +127,12 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     // Webhook delivery runs in every node (unless events.worker is false); several nodes share the
     // work through row leases. So does mail, always.
     const deliveryWorker = createDeliveryWorker({ db, config, logger, clock, signSet: createSetSigner(signingKeys[0]!), mail: { outbox: mail, mailer } });
+    // As many argon2 computations at once as there are cores: more only hold more memory.
+    const hasher = withHashingSlots(createPasswordHasher(config.accounts.argon2), availableParallelism());
     const accounts = createAccounts({
-      db, config, clock, mail, logger,
-      // As many argon2 computations at once as there are cores: more only hold more memory.
-      hasher: withHashingSlots(createPasswordHasher(config.accounts.argon2), availableParallelism()),
+      db, config, clock, mail, logger, hasher,
+      verifier: createPasswordVerifier(hasher, foreignHashSettings(config)),
+      legacyVerifier: createLegacyVerifier(config.legacy_verify, { clock, logger }),
       throttle: createThrottle(db, config.throttle, clock),
       revokeSessions: revokeAccountSessions,
     });
@@ -217,6 +223,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
         }),
         segments: createSegments({ db, config, question: (questionId) => profiling.question(questionId), clock }),
         stats: createStats({ db, config, screenSets: screenSets.current, clock }),
+        imports: createBatchImport({ writer: createImportWriter({ db, config, clock, screenSets: screenSets.current }), config, clock }),
         events: {
           listDead: async ({ limit }) => (await deadLetters.listDead({ limit })).items,
           replay: async (selection) => (await deadLetters.replay('ids' in selection

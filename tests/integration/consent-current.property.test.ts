@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { upsertAnswers } from '../../src/answers/repository.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { consentStates, consentStatus, purposeAllows, recordConsent, refreshConsentCurrent, type ConsentState } from '../../src/consent/ledger.ts';
@@ -15,7 +16,9 @@ import { DEFAULT_BACKEND, openTestStorage } from '../support/database.ts';
 // the SQL of segment queries, both over consent_current. On random ledgers, written row by row
 // through recordConsent or in bulk with refreshConsentCurrent (as an import writes them), the
 // stored current consent must be the latest ledger row, and the two forms must agree on which
-// answers may be used and on each purpose's consent state.
+// answers may be used and on each purpose's consent state. Each account's answers are written at a
+// random point of its ledger (before, between or after its consents), and each answer's stored
+// release state (answers.consent_version, kept by triggers) must be its account's current grant.
 
 const NOW = new Date(Date.UTC(2026, 10, 29, 12));
 const PURPOSES = ['personalization', 'offers', 'service'] as const;
@@ -49,7 +52,9 @@ describe(`consent_current on ${DEFAULT_BACKEND.name}`, () => {
     let questions = new Map<string, Question>();
     const segments = createSegments({ db, config, question: (id) => questions.get(id), clock: () => NOW });
 
-    await fc.assert(fc.asyncProperty(fc.array(row, { maxLength: 14 }), async (ledger) => {
+    const ledgers = fc.array(row, { maxLength: 14 });
+    const answeredAt = fc.array(fc.integer({ min: 0, max: 14 }), { minLength: 5, maxLength: 5 });
+    await fc.assert(fc.asyncProperty(ledgers, answeredAt, async (ledger, answerPositions) => {
       // Questions and accounts of this run only, so that queries see nothing else in a shared database.
       const tag = `c${randomUUID().replaceAll('-', '').slice(0, 12)}`;
       const set = screenSetSchema.parse({
@@ -61,9 +66,13 @@ describe(`consent_current on ${DEFAULT_BACKEND.name}`, () => {
       await db.insertInto('accounts').values(accounts.map((id) => ({
         id, email: `${id}@consent.test`, password_hash: 'unused', created_at: NOW, updated_at: NOW,
       }))).execute();
-      await db.insertInto('answers').values(accounts.flatMap((id) => PURPOSES.map((purpose) => ({
-        account_id: id, question_id: `${tag}_${purpose}`, value: 'true', purpose, set_id: set.id, created_at: NOW, updated_at: NOW,
-      })))).execute();
+      // Each account's answers are written before its ledger row number answerPositions[account]
+      // (after all of them when it is past the end), through the answers' writer.
+      const writeAnswers = (trx: Parameters<typeof upsertAnswers>[0], position: number) => upsertAnswers(trx, accounts
+        .filter((_, index) => Math.min(answerPositions[index]!, ledger.length) === position)
+        .flatMap((accountId) => PURPOSES.map((purpose) => ({
+          accountId, questionId: `${tag}_${purpose}`, value: true, purpose, setId: set.id, at: NOW,
+        }))));
 
       // Appended in order in one transaction, bulk runs brought into consent_current after they are inserted.
       await db.transaction().execute(async (trx) => {
@@ -77,7 +86,11 @@ describe(`consent_current on ${DEFAULT_BACKEND.name}`, () => {
           await refreshConsentCurrent(trx, pending.map((r) => ({ subject: accounts[r.account]!, purpose: r.purpose })));
           pending = [];
         };
-        for (const r of ledger) {
+        for (const [position, r] of ledger.entries()) {
+          if (answerPositions.some((p) => Math.min(p, ledger.length) === position)) {
+            await flush();
+            await writeAnswers(trx, position);
+          }
           if (r.bulk) {
             pending.push(r);
             continue;
@@ -90,6 +103,7 @@ describe(`consent_current on ${DEFAULT_BACKEND.name}`, () => {
           }, NOW);
         }
         await flush();
+        await writeAnswers(trx, ledger.length);
       });
 
       const release = createRelease({
@@ -105,6 +119,11 @@ describe(`consent_current on ${DEFAULT_BACKEND.name}`, () => {
         const latest = new Map<string, ConsentState>();
         for (const r of ledger.filter((l) => l.account === index)) latest.set(r.purpose, { action: r.action, version: r.version, at: NOW });
         const stored = await consentStates(db, account);
+        const versions = await db.selectFrom('answers').select(['purpose', 'consent_version']).where('account_id', '=', account).execute();
+        expect(new Map(versions.map((v) => [v.purpose, v.consent_version])), 'answers.consent_version').toEqual(new Map(PURPOSES.map((p) => {
+          const state = latest.get(p);
+          return [p, state?.action === 'granted' ? state.version : null];
+        })));
         expect(new Map([...stored].map(([p, s]) => [p, [s.action, s.version]])))
           .toEqual(new Map([...latest].map(([p, s]) => [p, [s.action, s.version]])));
 

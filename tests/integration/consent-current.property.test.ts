@@ -134,15 +134,21 @@ describe(`consent_current on ${DEFAULT_BACKEND.name}`, () => {
           expect((await members({ answered: `${tag}_${purpose}` })).has(account), `segment of ${purpose}`).toBe(allowed);
         }
       }
-      // Each purpose's consent state, as segments filter on it, against consentStatus.
+      // Each purpose's consent state, as segments filter on it, against consentStatus: driven from
+      // an answer under another purpose (the consent is probed), and from the answer under the
+      // purpose itself (its release check stands for `granted`; the other states leave no answer).
       for (const purpose of CONSENT_PURPOSES) {
         for (const state of ['granted', 'withdrawn', 'none', 'outdated'] as const) {
-          const matched = await members({ all: [{ answered: `${tag}_service` }, { consent: purpose, state }] });
-          const expected = accounts.filter((_, index) => {
+          const status = (index: number) => {
             const last = ledger.filter((l) => l.account === index && l.purpose === purpose).at(-1);
-            return consentStatus(config.purposes[purpose], last && { action: last.action, version: last.version, at: NOW }) === state;
-          });
+            return last && { action: last.action, version: last.version, at: NOW };
+          };
+          const matched = await members({ all: [{ answered: `${tag}_service` }, { consent: purpose, state }] });
+          const expected = accounts.filter((_, index) => consentStatus(config.purposes[purpose], status(index)) === state);
           expect([...matched].sort(), `${purpose} ${state}`).toEqual(expected.sort());
+          const own = await members({ all: [{ answered: `${tag}_${purpose}` }, { consent: purpose, state }] });
+          const released = expected.filter((account) => purposeAllows(config.purposes[purpose], status(accounts.indexOf(account))));
+          expect([...own].sort(), `${purpose} ${state}, driven from its own answer`).toEqual(released.sort());
         }
       }
     }), { numRuns: 25 });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
+import { sql, type Transaction } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upsertAnswers } from '../../src/answers/repository.ts';
 import { loadConfig } from '../../src/config/load.ts';
@@ -9,7 +10,7 @@ import { createRelease } from '../../src/consent/release.ts';
 import { createSegments } from '../../src/segments/service.ts';
 import { screenSetSchema, type Question } from '../../src/screensets/format.ts';
 import type { Storage } from '../../src/storage/database.ts';
-import type { ConsentAction } from '../../src/storage/schema.ts';
+import type { ConsentAction, Database } from '../../src/storage/schema.ts';
 import { DEFAULT_BACKEND, openTestStorage } from '../support/database.ts';
 
 // The release rule has two forms: purposeAllows in TypeScript (tokens, userinfo, the engine) and
@@ -153,4 +154,50 @@ describe(`consent_current on ${DEFAULT_BACKEND.name}`, () => {
       }
     }), { numRuns: 25 });
   }, 120_000);
+});
+
+// PGlite is one session: two transactions cannot be open at once there.
+describe.runIf(DEFAULT_BACKEND.name === 'postgres')('answers.consent_version under concurrent writers', () => {
+  let storage: Storage;
+  beforeAll(async () => { storage = await openTestStorage(); });
+  afterAll(async () => { await storage?.close(); });
+
+  /**
+   * `first` writes in a transaction kept open until `second` (in its own) has either finished or
+   * is seen waiting for a lock; then both commit. A first answer and a first consent of an
+   * account written at once would each miss the other's uncommitted row without the account lock.
+   */
+  async function race(first: (trx: Transaction<Database>) => Promise<void>, second: (trx: Transaction<Database>) => Promise<void>) {
+    const { db } = storage;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    let written!: () => void;
+    const firstWritten = new Promise<void>((resolve) => { written = resolve; });
+    const one = db.transaction().execute(async (trx) => { await first(trx); written(); await gate; });
+    await firstWritten;
+    let done = false;
+    const two = db.transaction().execute(second).finally(() => { done = true; });
+    for (;;) {
+      const waiting = await sql<{ n: number }>`select count(*)::int as n from pg_locks where not granted and locktype = 'advisory'`.execute(db);
+      if (done || waiting.rows[0]!.n > 0) break;
+    }
+    release();
+    await Promise.all([one, two]);
+  }
+
+  for (const answerFirst of [true, false]) {
+    it(`is the current grant when the first answer and the first consent are written at once (${answerFirst ? 'answer' : 'consent'} first)`, async () => {
+      const account = randomUUID();
+      await storage.db.insertInto('accounts').values({ id: account, email: `${account}@consent.test`, password_hash: 'unused', created_at: NOW, updated_at: NOW }).execute();
+      const answer = (trx: Transaction<Database>) => upsertAnswers(trx, [{
+        accountId: account, questionId: 'race_question', value: true, purpose: 'personalization', setId: 'race', at: NOW,
+      }]);
+      const consent = (trx: Transaction<Database>) => recordConsent(trx, config, {
+        accountId: account, purpose: 'personalization', action: 'granted', clientId: null, source: 'api', locale: 'en',
+      }, NOW);
+      await (answerFirst ? race(answer, consent) : race(consent, answer));
+      const row = await storage.db.selectFrom('answers').select('consent_version').where('account_id', '=', account).executeTakeFirstOrThrow();
+      expect(row.consent_version).toBe(1);
+    });
+  }
 });

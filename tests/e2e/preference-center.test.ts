@@ -7,6 +7,7 @@ import {
   appClient, authorizationRequest, exchange, oauthErrorOf, oidc, register, signIn, uniqueEmail, type AppClient,
 } from '../support/oidc-app.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { deletedSubject } from '../../src/consent/ledger.ts';
 
 // The preference center over HTTP, with openid-client as the apps: consent, release, export,
 // deletion, CSRF and isolation between accounts.
@@ -378,7 +379,9 @@ describe('deleting the account', () => {
     expect(await db().selectFrom('consent_ledger').select('id').where('subject', '=', user.sub).execute()).toEqual([]);
     // The current consents move with the ledger to the pseudonym.
     expect(await db().selectFrom('consent_current').select('purpose').where('subject', '=', user.sub).execute()).toEqual([]);
-    const proof = await db().selectFrom('consent_ledger').select('subject').where('subject', 'like', 'deleted:%').execute();
+    // The proof is kept under this account's own pseudonym, not merely under some pseudonym.
+    const proof = await db().selectFrom('consent_ledger').select('purpose')
+      .where('subject', '=', deletedSubject(user.sub, server.config.secrets.key_encryption)).execute();
     expect(proof.length).toBeGreaterThanOrEqual(2);
     // Only account.deleted is left of the account's events: the others carried its answers.
     const events = await db().selectFrom('outbox_events').select(['type', 'payload']).where('account_id', '=', user.sub).execute();

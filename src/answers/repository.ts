@@ -119,9 +119,15 @@ export async function answerValues(db: Reader, accountId: string, questionIds: r
   return new Map(rows.map((r) => [r.question_id, r.value as AnswerValue]));
 }
 
-/** The same, with the rows locked until the caller's transaction ends: for a change decided on them. */
+/**
+ * The same, with the rows locked until the caller's transaction ends: for a change decided on them.
+ * The account's answer lock comes first, as a consent change takes it before it rewrites the
+ * release state of the account's answers (migrations/2026-11-29T1500-segment-release.ts): both
+ * writers lock in the same order, so neither waits on the other holding what it needs.
+ */
 export async function lockAnswers(trx: Transaction<Database>, accountId: string, questionIds: readonly string[]): Promise<Map<string, { value: AnswerValue; setId: string }>> {
   if (questionIds.length === 0) return new Map();
+  await sql`select parley_lock_account_answers(${accountId})`.execute(trx);
   const rows = await trx.selectFrom('answers').select(['question_id', 'value', 'set_id'])
     .where('account_id', '=', accountId).where('question_id', 'in', questionIds).forUpdate().execute();
   return new Map(rows.map((r) => [r.question_id, { value: r.value as AnswerValue, setId: r.set_id }]));

@@ -280,8 +280,11 @@ export function createImportWriter(deps: ImportWriterDeps): ImportWriter {
         ['linked_at', 'timestamptz', () => iso(now)],
       ], identities).execute(trx);
     }
-    await writeAnswers(trx, plans, questions);
+    // Consents before answers: an answer row takes the consent its purpose has when it is written
+    // (answers.consent_version, kept by the database), so answers written first would be
+    // rewritten by the consents that follow them.
     const consents = await writeConsents(trx, plans);
+    await writeAnswers(trx, plans, questions);
     const communication = plans.flatMap((p) => p.changes.communication.ledger.map((entry) => ({ accountId: p.accountId, ...entry })));
     if (communication.length > 0) {
       await unnestInsert('communication_ledger', [

@@ -7,24 +7,32 @@
 // outside the client's purposes are refused rather than silently matching nothing, so a typo and a
 // missing registration are told apart (403, see SegmentQueryError).
 //
-// How it runs fast (figures in bench/segments.ts, indexes in migrations/2026-11-23T0400-segments.ts):
+// How it runs fast (figures in bench/segments.ts, indexes in migrations/2026-11-23T0400-segments.ts
+// and 2026-11-29T1500-segment-release.ts):
+//   - Each answer row carries its release state: consent_version, the version the account's
+//     current consent to the answer's purpose grants (null: withdrawn or none), kept equal to
+//     consent_current by triggers in the writer's transaction. The release check of an answer is
+//     then a filter on its own row, `purpose = P and consent_version = <P's version now>`, with no
+//     join: compared with the configuration's version at query time, so a new version of a
+//     purpose's text hides its answers until the user consents again. (Joined with consent_current
+//     instead, PostgreSQL underestimated a broad match by 100-1000x, probed consent once per
+//     candidate, and a 200,000-account count took 0.6-2 s.)
 //   - Conditions are EXISTS / NOT EXISTS subqueries correlated on the account id.
 //   - Answer conditions on the same question in a top-level `all` are merged into one (an account
 //     has one current answer per question), so `in` and `answered_within` narrow one index range
-//     of answers (question_id, value, updated_at) INCLUDE (account_id, purpose): an index-only scan.
+//     of answers (question_id, value, updated_at) INCLUDE (account_id, purpose, consent_version):
+//     an index-only scan, release state included.
 //   - When the top level requires an answer, the query is driven from the answers that match it
 //     rather than from all accounts (each account has at most one answer row per question, so the
 //     rows are the accounts); a top-level `any` of such conjunctions is the union of their sets.
-//     The candidates are sorted by account before the other conditions are checked, so that the
-//     per-account probes walk the other indexes in order (the same pages, visited in order:
-//     20-50 % faster at 1M accounts).
-//   - The current consent is a row of consent_current (the latest ledger row per account and
-//     purpose, written with the ledger): a semi-join on its primary key, which carries the state
-//     and version, so each check is one index-only probe. A top-level `consent P granted` makes
-//     the release check of answers under P redundant, so it is left out there: one probe per
-//     candidate instead of two. (PostgreSQL could join a broad match with the consents as one hash
-//     join, about twice as fast at 200,000 candidates, but it underestimates how many answers a
-//     `?|` or a JSON value matches by 100-1000x and so always chooses the probes.)
+//     A top-level `consent P granted` is implied by the release check of a driving answer under P,
+//     so the usual segment (an answer, its purpose's consent, a recency) is one index range scan.
+//     When other conditions remain (probes of other answers or consents), the candidates are
+//     sorted by account first, so that the per-account probes walk the other indexes in order
+//     (the same pages, visited in order: 20-50 % faster at 1M accounts).
+//   - A consent condition reads consent_current (the latest ledger row per account and purpose,
+//     written with the ledger) by its primary key, which carries the state and version: one
+//     index-only probe.
 //   - Values are compared as JSON (value IN ($1::jsonb, ...)), which serves every question type from
 //     one plain column index; multiple-choice answers use a GIN index (`?|`: any of the values).
 import { sql, type Expression, type ExpressionBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
@@ -90,6 +98,8 @@ type Node =
 interface AnswerNode {
   kind: 'answer';
   questionId: string;
+  /** The purpose the question is asked for now (its answers are stored under it). */
+  purpose: string;
   multi: boolean;
   /** JSON encodings of the values the answer may have; undefined: any value. */
   values?: string[] | undefined;
@@ -129,7 +139,7 @@ function answerNode(
     return question.type === 'multi_choice' ? String(value) : JSON.stringify(value);
   });
   const since = match.within === undefined ? undefined : new Date(context.now.getTime() - parseDuration(match.within)! * 1000);
-  return { kind: 'answer', questionId, multi: question.type === 'multi_choice', values, since };
+  return { kind: 'answer', questionId, purpose: question.purpose, multi: question.type === 'multi_choice', values, since };
 }
 
 function checkValue(question: Question, value: AnswerScalar, path: (string | number)[]): void {
@@ -209,17 +219,14 @@ interface Plan {
   driver: AnswerNode | undefined;
   /** Everything else, ANDed. */
   rest: Node[];
-  /** Purposes whose consent the top level requires to be granted: their answers need no second check. */
-  granted: ReadonlySet<string>;
 }
 
 function plan(node: Node): Plan {
   const parts = mergeAnswers(conjuncts(node));
-  const granted = new Set(parts.flatMap((p) => (p.kind === 'consent' && p.state === 'granted' ? [p.purpose] : [])));
   const answers = parts.filter((p): p is AnswerNode => p.kind === 'answer');
   // Values on a single-valued question use the B-tree range; then any values; then any answer.
   const driver = answers.find((a) => a.values && !a.multi) ?? answers.find((a) => a.values) ?? answers[0];
-  return { driver, rest: parts.filter((p) => p !== driver), granted };
+  return { driver, rest: parts.filter((p) => p !== driver) };
 }
 
 // ---- SQL ----------------------------------------------------------------------------------------
@@ -251,35 +258,24 @@ function matchValues(eb: AnyBuilder, node: AnswerNode, alias: AnswerAlias): Expr
 
 /**
  * Whether an answer row may be used for this client now: its purpose is one of the client's,
- * and either that purpose does not rest on consent (or the query already requires its consent:
- * `granted`), or the account's current consent to it (consent_current) is a grant of the purpose's
- * current version: the rule of purposeAllows in src/consent/ledger.ts.
+ * and either that purpose does not rest on consent, or the account's current consent to it is a
+ * grant of the purpose's current version: the rule of purposeAllows in src/consent/ledger.ts.
+ * The grant's version is on the row (answers.consent_version, kept equal to consent_current by
+ * migrations/2026-11-29T1500-segment-release.ts) and is compared with the configuration's version
+ * here, so a new version of a purpose's text hides its answers until the user consents again.
  */
-export function answerReleasable(allowed: ReadonlySet<string>, purposes: Config['purposes'], granted: ReadonlySet<string> = new Set()): Releasable {
-  const without = [...allowed].filter((p) => purposes[p]!.legal_basis !== 'consent' || granted.has(p));
-  const withConsent = [...allowed].filter((p) => purposes[p]!.legal_basis === 'consent' && !granted.has(p));
+export function answerReleasable(allowed: ReadonlySet<string>, purposes: Config['purposes']): Releasable {
+  const without = [...allowed].filter((p) => purposes[p]!.legal_basis !== 'consent');
+  const withConsent = [...allowed].filter((p) => purposes[p]!.legal_basis === 'consent');
   return (eb, alias) => {
     const purpose = col<string>(alias, 'purpose');
     const branches: Expression<SqlBool>[] = [];
     if (without.length > 0) branches.push(eb(purpose, 'in', without));
-    if (withConsent.length > 0) {
-      // The current version of the row's purpose: one probe per answer, whatever its purpose.
-      const currentVersion = sql<number>`case ${purpose} ${sql.join(withConsent.map((p) => sql`when ${sql.lit(p)} then ${sql.lit(purposes[p]!.version)}`), sql` `)} end`;
-      branches.push(eb.and([
-        eb(purpose, 'in', withConsent),
-        eb.exists(eb.selectFrom('consent_current as c').select(sql<number>`1`.as('one'))
-          .where('c.subject', '=', col<string>(alias, 'account_id')).where('c.purpose', '=', purpose)
-          .where('c.action', '=', 'granted').where('c.purpose_version', '=', currentVersion)),
-      ]));
+    for (const p of withConsent) {
+      branches.push(eb.and([eb(purpose, '=', p), eb(col<number>(alias, 'consent_version'), '=', purposes[p]!.version)]));
     }
     return branches.length === 0 ? sql<SqlBool>`false` : eb.or(branches);
   };
-}
-
-interface Emit {
-  release: Releasable;
-  /** The release check for answers in the top-level conjunction, where `granted` consents are already required. */
-  releaseTop: Releasable;
 }
 
 function answerExists(eb: AnyBuilder, node: AnswerNode, account: Expression<string>, release: Releasable): Expression<SqlBool> {
@@ -307,10 +303,13 @@ function emit(eb: AnyBuilder, node: Node, account: Expression<string>, release: 
   }
 }
 
-function emitRest(eb: AnyBuilder, p: Plan, account: Expression<string>, context: Emit): Expression<SqlBool> {
-  if (p.rest.length === 0) return sql<SqlBool>`true`;
-  // Top-level answer conditions may use the shortened release check; nested ones may not.
-  return eb.and(p.rest.map((n) => (n.kind === 'answer' ? answerExists(eb, n, account, context.releaseTop) : emit(eb, n, account, context.release))));
+/**
+ * A top-level `consent P granted` in a query driven from answers under P: the driving answer has
+ * passed its release check, which for an answer under P is that very grant, so only an answer
+ * under another purpose (given before the question moved) needs the consent probed.
+ */
+function grantedByDriver(node: Node, driver: AnswerNode): node is Extract<Node, { kind: 'consent' }> {
+  return node.kind === 'consent' && node.state === 'granted' && node.purpose === driver.purpose;
 }
 
 export interface SegmentQueries {
@@ -333,23 +332,30 @@ export function segmentQueries(db: DB, condition: Condition, policy: SegmentPoli
   type Count = SelectQueryBuilder<Database, never, { count: number }>;
   type Page = SelectQueryBuilder<Database, never, { id: string }>;
 
+  const release = answerReleasable(allowed, policy.purposes);
+
   /**
-   * The account ids of one conjunction driven from its answer. The matching answers are read from
-   * the index first and sorted by account, and only then checked for consent and the other
-   * conditions: probes in account order visit the index pages in order, which measured 20-50 %
-   * faster than probing in the order of the value index (bench/segments.ts). The ORDER BY
-   * also keeps PostgreSQL from folding the subquery back into one scan. `d` is the driving row.
+   * The account ids of one conjunction driven from its answer: the matching answers, each checked
+   * for release on its own row (no join). When other conditions remain to be checked per account
+   * (probes of other answers or consents), the candidates are sorted by account first: probes in
+   * account order visit the index pages in order, which measured 20-50 % faster than probing in
+   * the order of the value index (bench/segments.ts), and the ORDER BY keeps PostgreSQL from
+   * folding the subquery back into one scan. Without probes, the subquery folds into one scan of
+   * the value index with filters. `d` is the driving row.
    */
   const driven = (p: Plan & { driver: AnswerNode }, after: string | undefined) => {
-    const context: Emit = { release: answerReleasable(allowed, policy.purposes), releaseTop: answerReleasable(allowed, policy.purposes, p.granted) };
     const match = (eb: AnyBuilder) => matchValues(eb, p.driver, 'd');
-    let candidates = db.selectFrom('answers as d').select(['d.account_id', 'd.purpose'])
+    let candidates = db.selectFrom('answers as d').select(['d.account_id', 'd.purpose', 'd.consent_version'])
       .where('d.question_id', '=', p.driver.questionId);
     if (p.driver.values || p.driver.since) candidates = candidates.where((eb) => eb.and(match(eb as unknown as AnyBuilder)));
     if (after !== undefined) candidates = candidates.where('d.account_id', '>', after);
-    return db.selectFrom(candidates.orderBy('d.account_id').as('d')).select('d.account_id as id')
-      .where((eb) => context.releaseTop(eb as unknown as AnyBuilder, 'd'))
-      .where((eb) => emitRest(eb as unknown as AnyBuilder, p, sql.ref<string>('d.account_id'), context));
+    const probes = p.rest.some((n) => !grantedByDriver(n, p.driver));
+    const account = sql.ref<string>('d.account_id');
+    return db.selectFrom((probes ? candidates.orderBy('d.account_id') : candidates).as('d')).select('d.account_id as id')
+      .where((eb) => release(eb as unknown as AnyBuilder, 'd'))
+      .where((eb) => eb.and(p.rest.map((n) => (grantedByDriver(n, p.driver)
+        ? eb.or([eb('d.purpose', '=', n.purpose), consentIs(eb as unknown as AnyBuilder, n, account)])
+        : emit(eb as unknown as AnyBuilder, n, account, release)))));
   };
   const hasDriver = (p: Plan): p is Plan & { driver: AnswerNode } => p.driver !== undefined;
 
@@ -378,10 +384,9 @@ export function segmentQueries(db: DB, condition: Condition, policy: SegmentPoli
   }
 
   // Anything else is tested account by account.
-  const context: Emit = { release: answerReleasable(allowed, policy.purposes), releaseTop: answerReleasable(allowed, policy.purposes, top.granted) };
   const base = (after: string | undefined) => {
     let q = db.selectFrom('accounts as acc').select('acc.id')
-      .where((eb) => emitRest(eb as unknown as AnyBuilder, top, sql.ref<string>('acc.id'), context));
+      .where((eb) => eb.and(top.rest.map((n) => emit(eb as unknown as AnyBuilder, n, sql.ref<string>('acc.id'), release))));
     if (after !== undefined) q = q.where('acc.id', '>', after);
     return q;
   };

@@ -106,6 +106,9 @@ export interface AnswersTable {
   set_id: string;
   created_at: Date;
   updated_at: Date;
+  // The purpose version the account's current consent to `purpose` grants; null: withdrawn or
+  // never given. Kept equal to consent_current by triggers (migrations/2026-11-29T1500-segment-release.ts).
+  consent_version: Generated<number | null>;
 }
 
 export interface AnswerHistoryTable {

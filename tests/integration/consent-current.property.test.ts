@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
+import { sql, type Transaction } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { upsertAnswers } from '../../src/answers/repository.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { consentStates, consentStatus, purposeAllows, recordConsent, refreshConsentCurrent, type ConsentState } from '../../src/consent/ledger.ts';
@@ -8,14 +10,16 @@ import { createRelease } from '../../src/consent/release.ts';
 import { createSegments } from '../../src/segments/service.ts';
 import { screenSetSchema, type Question } from '../../src/screensets/format.ts';
 import type { Storage } from '../../src/storage/database.ts';
-import type { ConsentAction } from '../../src/storage/schema.ts';
+import type { ConsentAction, Database } from '../../src/storage/schema.ts';
 import { DEFAULT_BACKEND, openTestStorage } from '../support/database.ts';
 
 // The release rule has two forms: purposeAllows in TypeScript (tokens, userinfo, the engine) and
 // the SQL of segment queries, both over consent_current. On random ledgers, written row by row
 // through recordConsent or in bulk with refreshConsentCurrent (as an import writes them), the
 // stored current consent must be the latest ledger row, and the two forms must agree on which
-// answers may be used and on each purpose's consent state.
+// answers may be used and on each purpose's consent state. Each account's answers are written at a
+// random point of its ledger (before, between or after its consents), and each answer's stored
+// release state (answers.consent_version, kept by triggers) must be its account's current grant.
 
 const NOW = new Date(Date.UTC(2026, 10, 29, 12));
 const PURPOSES = ['personalization', 'offers', 'service'] as const;
@@ -49,7 +53,9 @@ describe(`consent_current on ${DEFAULT_BACKEND.name}`, () => {
     let questions = new Map<string, Question>();
     const segments = createSegments({ db, config, question: (id) => questions.get(id), clock: () => NOW });
 
-    await fc.assert(fc.asyncProperty(fc.array(row, { maxLength: 14 }), async (ledger) => {
+    const ledgers = fc.array(row, { maxLength: 14 });
+    const answeredAt = fc.array(fc.integer({ min: 0, max: 14 }), { minLength: 5, maxLength: 5 });
+    await fc.assert(fc.asyncProperty(ledgers, answeredAt, async (ledger, answerPositions) => {
       // Questions and accounts of this run only, so that queries see nothing else in a shared database.
       const tag = `c${randomUUID().replaceAll('-', '').slice(0, 12)}`;
       const set = screenSetSchema.parse({
@@ -61,9 +67,13 @@ describe(`consent_current on ${DEFAULT_BACKEND.name}`, () => {
       await db.insertInto('accounts').values(accounts.map((id) => ({
         id, email: `${id}@consent.test`, password_hash: 'unused', created_at: NOW, updated_at: NOW,
       }))).execute();
-      await db.insertInto('answers').values(accounts.flatMap((id) => PURPOSES.map((purpose) => ({
-        account_id: id, question_id: `${tag}_${purpose}`, value: 'true', purpose, set_id: set.id, created_at: NOW, updated_at: NOW,
-      })))).execute();
+      // Each account's answers are written before its ledger row number answerPositions[account]
+      // (after all of them when it is past the end), through the answers' writer.
+      const writeAnswers = (trx: Parameters<typeof upsertAnswers>[0], position: number) => upsertAnswers(trx, accounts
+        .filter((_, index) => Math.min(answerPositions[index]!, ledger.length) === position)
+        .flatMap((accountId) => PURPOSES.map((purpose) => ({
+          accountId, questionId: `${tag}_${purpose}`, value: true, purpose, setId: set.id, at: NOW,
+        }))));
 
       // Appended in order in one transaction, bulk runs brought into consent_current after they are inserted.
       await db.transaction().execute(async (trx) => {
@@ -77,7 +87,11 @@ describe(`consent_current on ${DEFAULT_BACKEND.name}`, () => {
           await refreshConsentCurrent(trx, pending.map((r) => ({ subject: accounts[r.account]!, purpose: r.purpose })));
           pending = [];
         };
-        for (const r of ledger) {
+        for (const [position, r] of ledger.entries()) {
+          if (answerPositions.some((p) => Math.min(p, ledger.length) === position)) {
+            await flush();
+            await writeAnswers(trx, position);
+          }
           if (r.bulk) {
             pending.push(r);
             continue;
@@ -90,6 +104,7 @@ describe(`consent_current on ${DEFAULT_BACKEND.name}`, () => {
           }, NOW);
         }
         await flush();
+        await writeAnswers(trx, ledger.length);
       });
 
       const release = createRelease({
@@ -105,6 +120,11 @@ describe(`consent_current on ${DEFAULT_BACKEND.name}`, () => {
         const latest = new Map<string, ConsentState>();
         for (const r of ledger.filter((l) => l.account === index)) latest.set(r.purpose, { action: r.action, version: r.version, at: NOW });
         const stored = await consentStates(db, account);
+        const versions = await db.selectFrom('answers').select(['purpose', 'consent_version']).where('account_id', '=', account).execute();
+        expect(new Map(versions.map((v) => [v.purpose, v.consent_version])), 'answers.consent_version').toEqual(new Map(PURPOSES.map((p) => {
+          const state = latest.get(p);
+          return [p, state?.action === 'granted' ? state.version : null];
+        })));
         expect(new Map([...stored].map(([p, s]) => [p, [s.action, s.version]])))
           .toEqual(new Map([...latest].map(([p, s]) => [p, [s.action, s.version]])));
 
@@ -115,17 +135,69 @@ describe(`consent_current on ${DEFAULT_BACKEND.name}`, () => {
           expect((await members({ answered: `${tag}_${purpose}` })).has(account), `segment of ${purpose}`).toBe(allowed);
         }
       }
-      // Each purpose's consent state, as segments filter on it, against consentStatus.
+      // Each purpose's consent state, as segments filter on it, against consentStatus: driven from
+      // an answer under another purpose (the consent is probed), and from the answer under the
+      // purpose itself (its release check stands for `granted`; the other states leave no answer).
       for (const purpose of CONSENT_PURPOSES) {
         for (const state of ['granted', 'withdrawn', 'none', 'outdated'] as const) {
-          const matched = await members({ all: [{ answered: `${tag}_service` }, { consent: purpose, state }] });
-          const expected = accounts.filter((_, index) => {
+          const status = (index: number) => {
             const last = ledger.filter((l) => l.account === index && l.purpose === purpose).at(-1);
-            return consentStatus(config.purposes[purpose], last && { action: last.action, version: last.version, at: NOW }) === state;
-          });
+            return last && { action: last.action, version: last.version, at: NOW };
+          };
+          const matched = await members({ all: [{ answered: `${tag}_service` }, { consent: purpose, state }] });
+          const expected = accounts.filter((_, index) => consentStatus(config.purposes[purpose], status(index)) === state);
           expect([...matched].sort(), `${purpose} ${state}`).toEqual(expected.sort());
+          const own = await members({ all: [{ answered: `${tag}_${purpose}` }, { consent: purpose, state }] });
+          const released = expected.filter((account) => purposeAllows(config.purposes[purpose], status(accounts.indexOf(account))));
+          expect([...own].sort(), `${purpose} ${state}, driven from its own answer`).toEqual(released.sort());
         }
       }
     }), { numRuns: 25 });
   }, 120_000);
+});
+
+// PGlite is one session: two transactions cannot be open at once there.
+describe.runIf(DEFAULT_BACKEND.name === 'postgres')('answers.consent_version under concurrent writers', () => {
+  let storage: Storage;
+  beforeAll(async () => { storage = await openTestStorage(); });
+  afterAll(async () => { await storage?.close(); });
+
+  /**
+   * `first` writes in a transaction kept open until `second` (in its own) has either finished or
+   * is seen waiting for a lock; then both commit. A first answer and a first consent of an
+   * account written at once would each miss the other's uncommitted row without the account lock.
+   */
+  async function race(first: (trx: Transaction<Database>) => Promise<void>, second: (trx: Transaction<Database>) => Promise<void>) {
+    const { db } = storage;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    let written!: () => void;
+    const firstWritten = new Promise<void>((resolve) => { written = resolve; });
+    const one = db.transaction().execute(async (trx) => { await first(trx); written(); await gate; });
+    await firstWritten;
+    let done = false;
+    const two = db.transaction().execute(second).finally(() => { done = true; });
+    for (;;) {
+      const waiting = await sql<{ n: number }>`select count(*)::int as n from pg_locks where not granted and locktype = 'advisory'`.execute(db);
+      if (done || waiting.rows[0]!.n > 0) break;
+    }
+    release();
+    await Promise.all([one, two]);
+  }
+
+  for (const answerFirst of [true, false]) {
+    it(`is the current grant when the first answer and the first consent are written at once (${answerFirst ? 'answer' : 'consent'} first)`, async () => {
+      const account = randomUUID();
+      await storage.db.insertInto('accounts').values({ id: account, email: `${account}@consent.test`, password_hash: 'unused', created_at: NOW, updated_at: NOW }).execute();
+      const answer = (trx: Transaction<Database>) => upsertAnswers(trx, [{
+        accountId: account, questionId: 'race_question', value: true, purpose: 'personalization', setId: 'race', at: NOW,
+      }]);
+      const consent = (trx: Transaction<Database>) => recordConsent(trx, config, {
+        accountId: account, purpose: 'personalization', action: 'granted', clientId: null, source: 'api', locale: 'en',
+      }, NOW);
+      await (answerFirst ? race(answer, consent) : race(consent, answer));
+      const row = await storage.db.selectFrom('answers').select('consent_version').where('account_id', '=', account).executeTakeFirstOrThrow();
+      expect(row.consent_version).toBe(1);
+    });
+  }
 });

@@ -38,7 +38,11 @@ function valueOf(question: Question, n: number): unknown {
   switch (question.type) {
     case 'single_choice': return question.options[n % question.options.length]!.value;
     case 'multi_choice': return [question.options[n % question.options.length]!.value];
-    case 'number': case 'scale': return n % 5;
+    // Within the question's range: the import refuses a value its question could not have been given.
+    case 'number': case 'scale': {
+      const min = question.min ?? 0;
+      return min + (n % ((question.max ?? min + 4) - min + 1));
+    }
     case 'boolean': return n % 2 === 0;
     case 'date': return `19${50 + (n % 50)}-0${1 + (n % 9)}-1${n % 10}`;
     default: return `text ${n % 100}`;

@@ -3,20 +3,24 @@
 // does not know, or a consent to a purpose it does not declare, could never be shown, changed or
 // withdrawn in the preference center; such a record is refused with the entry's key path.
 import type { Config } from '../config/schema.ts';
+import { validateAnswer, type AnswerValue } from '../screensets/engine.ts';
+import type { Question } from '../screensets/format.ts';
 import type { ImportRecord } from './record.ts';
 
 export interface ImportCatalog {
   purposes: ReadonlyMap<string, { version: number }>;
-  /** Each question's purpose, as the screen-sets declare it. */
-  questions: ReadonlyMap<string, { purpose: string }>;
+  /** Each question's purpose, as the screen-sets declare it, and the question to check values against. */
+  questions: ReadonlyMap<string, { purpose: string; question?: Question }>;
   channels: ReadonlySet<string>;
   topics: ReadonlySet<string>;
 }
 
-export function importCatalog(config: Pick<Config, 'purposes' | 'communication'>, questions: Iterable<{ id: string; purpose: string }>): ImportCatalog {
+export function importCatalog(
+  config: Pick<Config, 'purposes' | 'communication'>, questions: Iterable<{ id: string; purpose: string; question?: Question }>,
+): ImportCatalog {
   return {
     purposes: new Map(Object.entries(config.purposes).map(([id, p]) => [id, { version: p.version }])),
-    questions: new Map([...questions].map((q) => [q.id, { purpose: q.purpose }])),
+    questions: new Map([...questions].map((q) => [q.id, { purpose: q.purpose, ...(q.question ? { question: q.question } : {}) }])),
     channels: new Set(config.communication.channels),
     topics: new Set(Object.keys(config.communication.topics)),
   };
@@ -37,6 +41,14 @@ export function checkReferences(record: ImportRecord, catalog: ImportCatalog): s
       return;
     }
     purpose(`answers[${i}].purpose`, answer.purpose);
+    // A value the question could not have been answered with (an option it does not have, a
+    // number out of its range) could not be shown or changed in the preference center either.
+    if (question.question) {
+      const check = validateAnswer(question.question, asTyped(answer.value), answer.answeredAt);
+      if (!check.ok || check.value === null) {
+        problems.push(`answers[${i}].value: ${JSON.stringify(answer.value)} is not an answer "${answer.questionId}" accepts (${check.ok ? 'empty' : check.code})`);
+      }
+    }
     if (answer.purpose !== question.purpose && catalog.purposes.has(answer.purpose)) {
       problems.push(`answers[${i}].purpose: "${answer.questionId}" is asked under purpose "${question.purpose}", not "${answer.purpose}"`);
     }
@@ -53,4 +65,9 @@ export function checkReferences(record: ImportRecord, catalog: ImportCatalog): s
     if (!catalog.topics.has(setting.topic)) problems.push(`communication[${i}].topic: unknown topic "${setting.topic}" (configured: ${known(catalog.topics)})`);
   });
   return problems;
+}
+
+/** An imported value as the question form would have sent it, for the same checks. */
+function asTyped(value: AnswerValue): string | string[] {
+  return Array.isArray(value) ? value : String(value);
 }

@@ -125,7 +125,7 @@ export function createImportWriter(deps: ImportWriterDeps): ImportWriter {
     const sets = deps.screenSets();
     const questions = new Map<string, { question: Question; set: ScreenSet }>();
     for (const set of sets) for (const question of set.questions) questions.set(question.id, { question, set });
-    const catalog: ImportCatalog = importCatalog(config, [...questions.values()].map(({ question }) => ({ id: question.id, purpose: question.purpose })));
+    const catalog: ImportCatalog = importCatalog(config, [...questions.values()].map(({ question }) => ({ id: question.id, purpose: question.purpose, question })));
     return { questions, catalog };
   }
 

@@ -188,3 +188,14 @@ describe('the current consent', () => {
     expect(await current(id)).toBe('withdrawn');
   });
 });
+
+describe('an answer the question could not have been given', () => {
+  it('is refused with its key path, and nothing of the record is written', async () => {
+    const email = 'dana.values@example.com';
+    const answer = (value: unknown) => ({ question_id: 'brew_method', value, answered_at: '2023-01-01T00:00:00Z', purpose: 'personalization' });
+    const { counts, failed } = await run(lines({ email, answers: [answer('espresso'), answer('purple')] }));
+    expect(counts.failed).toBe(1);
+    expect(failed['line 1']).toMatch(/answers\[1\]\.value: "purple" is not an answer "brew_method" accepts/);
+    expect(await storage.db.selectFrom('accounts').select('id').where('email', '=', email).execute()).toEqual([]);
+  });
+});

@@ -21,20 +21,18 @@ if (process.argv[2] === 'import' && !process.execArgv.some((flag) => flag.starts
 
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
-// The server keeps its memory small with two settings a running process cannot change, so
-// `start` replaces itself (same process id, no parent left waiting) with one that has them, unless
-// the operator set them already:
-// - a young generation of 8 MB semi-spaces: V8's default lets garbage pile up to some 180 MB of
-//   heap under sign-in load before collecting it, for no measurable gain in speed;
-// - glibc's mmap threshold fixed at 128 KB: each argon2 hash takes 19 MB; with the threshold left
-//   to adjust itself, those blocks come from the threads' malloc arenas, which keep them.
+// The server keeps its memory small with a setting a running process cannot change, so `start`
+// replaces itself (same process id, no parent left waiting) with one that has it, unless the
+// operator set it already: a young generation of 8 MB semi-spaces. V8's default lets garbage pile
+// up to some 180 MB of heap under sign-in load before collecting it, for no measurable gain in
+// speed. (glibc's mmap threshold is left to adjust itself: fixed at 128 KB it gave back argon2's
+// 19 MB blocks after each hash, some 50 MB less at peak, but every hash then faulted its memory in
+// afresh and sign-ins were a fifth slower.)
 // process.execve arrived in Node 22.15 and 23.11; without it the server runs with the defaults.
 if (process.argv[2] === 'start' && typeof process.execve === 'function') {
   const given = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
-  const flags = given.includes('--max-semi-space-size') ? [] : ['--max-semi-space-size=8'];
-  const env = process.env.MALLOC_MMAP_THRESHOLD_ === undefined ? { MALLOC_MMAP_THRESHOLD_: '131072' } : {};
-  if (flags.length > 0 || Object.keys(env).length > 0) {
-    process.execve(process.execPath, [process.execPath, ...process.execArgv, ...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { ...process.env, ...env });
+  if (!given.includes('--max-semi-space-size')) {
+    process.execve(process.execPath, [process.execPath, ...process.execArgv, '--max-semi-space-size=8', fileURLToPath(import.meta.url), ...process.argv.slice(2)], process.env);
   }
 }
 if (process.features.typescript) {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { KeyObject } from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
-import { startDemoId, type DemoIdClient, type DemoIdOptions, type DemoIdUser, type RunningDemoId } from '../../src/federation/demo-id.ts';
+import { startDemoId, type DemoIdClient, type DemoIdOptions, type DemoIdUser, type RunningDemoId } from '../../src/oidc/demo-id.ts';
 import { HttpBrowser, findForm, type Page } from './browser.ts';
 
 // The outside world for the federation tests: upstream identity providers on loopback. The

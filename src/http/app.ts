@@ -19,6 +19,7 @@ import { demoRoutes } from './pages/demo.ts';
 import { healthRoutes } from './health-routes.ts';
 import { chosenLocale, initialLocale, localeRoutes } from './locale.ts';
 import { interactionRoutes } from './interaction/routes.ts';
+import { upstreamCallbackRoutes, type Upstreams } from './interaction/upstream.ts';
 import type { Terms } from '../consent/terms.ts';
 import { createProfileScreen, previewRoutes } from './interaction/profile-screen.ts';
 import type { Profiling } from '../screensets/profiling.ts';
@@ -51,6 +52,8 @@ export interface HttpDependencies {
   preferenceCenter: PreferenceCenter;
   /** The terms documents: accepted at registration and, after a new version, at sign-in. */
   terms: Terms;
+  /** The upstream identity providers ("Continue with …"). */
+  upstreams: Upstreams;
   /** The management API at /api/v1 and the operators' /stats page. */
   api: {
     tokens: ApiTokenVerifier;
@@ -193,9 +196,11 @@ export function createHttpApp(deps: HttpDependencies): Koa {
     healthRoutes({ config, metrics, isReady: deps.isReady }),
     interactionRoutes({
       config, accounts: deps.accounts, interactions: deps.interactions, pages, metrics, terms: deps.terms, clock: deps.clock,
+      upstreams: deps.upstreams,
       profileScreen: createProfileScreen({ config, profiling: deps.profiling, interactions: deps.interactions, pages, metrics, clock: deps.clock }),
     }),
     accountRoutes({ config, accounts: deps.accounts, pages }),
+    upstreamCallbackRoutes({ upstreams: deps.upstreams }),
     localeRoutes({ config, accounts: deps.accounts, sessions: deps.sessions }),
     preferenceCenterRoutes({ config, accounts: deps.accounts, center: deps.preferenceCenter, sessions: deps.sessions, pages, clock: deps.clock, terms: deps.terms }),
     ...(config.demo.enabled ? [demoRoutes({ config, pages })] : []),

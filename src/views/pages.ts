@@ -8,6 +8,7 @@ export const PAGE_NAMES = [
   'forgot_password', 'reset_password', 'message', 'demo', 'profile',
   'account', 'account_edit_answer', 'account_delete', 'account_email',
   'stats', 'terms', 'terms_declined', 'too_young',
+  'upstream_register', 'upstream_link',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -161,8 +162,17 @@ export interface StatsQuestionView {
   days: { date: string; shown: string; answered: string; skipped: string; declined: string; answerRate: string }[];
 }
 
+/** A "Continue with …" link: starts a sign-in with an upstream provider (name in the page's language). */
+export interface UpstreamButtonView {
+  id: string;
+  name: string;
+  url: string;
+}
+
 export interface PageData {
   login: {
+    /** The configured upstream providers, one button each (none: no section). */
+    upstream?: UpstreamButtonView[];
     csrfToken: string;
     action: string;
     email?: string;
@@ -173,6 +183,7 @@ export interface PageData {
     forgotUrl: string;
   };
   register: {
+    upstream?: UpstreamButtonView[];
     csrfToken: string;
     action: string;
     email?: string;
@@ -326,6 +337,30 @@ export interface PageData {
   };
   /** The age gate turned someone away: nothing about them was kept. */
   too_young: { minimumAge: number; clientName: string };
+  /** Registering with an upstream provider: what registering asks besides the account (terms, age). */
+  upstream_register: {
+    csrfToken: string;
+    action: string;
+    provider: string;
+    email: string;
+    name?: string;
+    errors: { name?: string; birthdate?: string; terms?: string; form?: string };
+    terms?: TermsDocumentView[];
+    askBirthdate?: boolean;
+    birthdate?: string;
+    loginUrl: string;
+  };
+  /** An account has the provider's address: the person proves it is theirs before the link. */
+  upstream_link: {
+    csrfToken: string;
+    provider: string;
+    email: string;
+    error?: string;
+    /** Sign in with the account's password. */
+    passwordAction: string;
+    loginUrl: string;
+  };
+
   terms_declined: {
     clientName: string;
     /** Back to the app, which is told the user declined (access_denied). */

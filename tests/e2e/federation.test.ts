@@ -1,0 +1,281 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpBrowser, type Page } from '../support/browser.ts';
+import { appClient, authorizationRequest, exchange, oidc, PASSWORD, type AppClient } from '../support/oidc-app.ts';
+import { freePort, startTestServer, type TestServer } from '../support/server.ts';
+import { startGitHubLike, startOidcUpstream, type GitHubLike, type OidcUpstream } from '../support/upstreams.ts';
+
+// "Continue with …" through Parley's pages, with openid-client as the app and real upstream
+// providers on loopback: Demo ID (oidc-provider) as an OpenID provider, a GitHub-style OAuth 2.0
+// server, a provider that is down, and Apple's form_post stand-in. Each test goes the whole way:
+// the app's authorization request, Parley's sign-in page, the provider, Parley's callback, the
+// app's code exchange.
+
+const TOS = { id: 'tos', version: 1, title: { en: 'Terms of service', ar: 'شروط الخدمة' }, url: 'https://example.com/terms' };
+const text = (page: Page) => page.html.replace(/[\u2068\u2069]/g, '').replaceAll('&#x27;', "'");
+
+let server: TestServer;
+let spa: AppClient;
+let demo: OidcUpstream;
+let github: GitHubLike;
+const suffix = crypto.randomUUID().slice(0, 8);
+const ada = { sub: `ada-${suffix}`, email: `ada-${suffix}@demo-id.test`, email_verified: true, name: 'Ada Lovelace', given_name: 'Ada', family_name: 'Lovelace', locale: 'en' };
+const sam = { sub: `sam-${suffix}`, email: `sam-${suffix}@demo-id.test`, email_verified: false, name: 'Sam Unverified' };
+const lin = { sub: `lin-${suffix}`, email: `lin-${suffix}@demo-id.test`, email_verified: true, name: 'Lin' };
+
+beforeAll(async () => {
+  const demoPort = await freePort();
+  const downPort = await freePort();
+  github = await startGitHubLike({
+    clientId: 'gh-client', clientSecret: 'gh-secret',
+    user: { id: 4242, login: 'octo', name: 'Octo Cat', email: null, emails: [{ email: `octo-${suffix}@example.com`, primary: true, verified: true, visibility: null }] },
+  });
+  server = await startTestServer({
+    terms: [TOS],
+    identity_providers: [
+      { id: 'demo-id', type: 'oidc', name: { en: 'Demo ID', ar: 'الهوية التجريبية' }, issuer: `http://127.0.0.1:${demoPort}`, client_id: 'parley', client_secret: 'demo-secret', trust_email_verified: true, timeout: '2s' },
+      {
+        id: 'octo', type: 'oauth2', name: 'Octo', client_id: 'gh-client', client_secret: 'gh-secret', trust_email_verified: true,
+        authorization_endpoint: `${github.url}/login/oauth/authorize`, token_endpoint: `${github.url}/login/oauth/access_token`,
+        userinfo_endpoint: `${github.url}/user`, emails_endpoint: `${github.url}/user/emails`, scopes: ['read:user', 'user:email'], claims: { subject: 'id' },
+      },
+      { id: 'down', type: 'oidc', name: 'Down', issuer: `http://127.0.0.1:${downPort}`, client_id: 'parley', client_secret: 'x', timeout: '2s' },
+    ],
+  });
+  demo = await startOidcUpstream({
+    port: demoPort,
+    clients: [{ client_id: 'parley', client_secret: 'demo-secret', redirect_uris: [`${server.issuer}/federation/demo-id/callback`] }],
+    users: [ada, sam, lin],
+  });
+  spa = await appClient(server, 'spa');
+});
+afterAll(async () => {
+  await server?.close();
+  await demo?.close();
+  await github?.close();
+});
+
+const db = () => server.parley.storage.db;
+const userinfo = (accessToken: string, sub: string) => oidc.fetchUserInfo(spa.config, accessToken, sub);
+
+/** The app's authorization request, to Parley's sign-in page. */
+async function signInPage(params: Record<string, string> = {}) {
+  const browser = new HttpBrowser();
+  const request = await authorizationRequest(spa, params);
+  return { browser, request, page: await browser.navigate(request.url) };
+}
+
+/** Presses "Continue with …" and follows the provider until a page is shown or the app is reached. */
+async function continueWith(browser: HttpBrowser, page: Page, provider: string): Promise<Page> {
+  const href = new RegExp(`href="([^"]*/upstream/${provider})"`).exec(page.html)?.[1];
+  if (!href) throw new Error(`no button for ${provider} in ${page.html.slice(0, 1500)}`);
+  return browser.navigate(new URL(href, page.url).href, {}, spa.redirectUri);
+}
+
+const identityOf = (sub: string, provider = 'demo-id') => db().selectFrom('identities').selectAll()
+  .where('provider', '=', provider).where('subject', '=', sub).executeTakeFirst();
+const eventsOf = (accountId: string) => db().selectFrom('outbox_events').select(['type', 'payload'])
+  .where('account_id', '=', accountId).where('type', 'not like', 'mail.%').orderBy('seq').execute();
+
+describe('the sign-in and registration pages', () => {
+  it('show one button per provider, named in the page language, linking to the start route; the CSP is the same', async () => {
+    const { page } = await signInPage();
+    for (const id of ['demo-id', 'octo', 'down']) expect(page.html).toMatch(new RegExp(`<a class="button button--secondary" href="/interaction/[^"]+/upstream/${id}" data-provider="${id}">`));
+    expect(text(page)).toContain('Continue with Demo ID');
+    expect(page.headers.get('content-security-policy')).toBe(
+      `default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+    );
+    const arabic = await signInPage({ ui_locales: 'ar' });
+    expect(text(arabic.page)).toContain('المتابعة باستخدام الهوية التجريبية');
+    const { browser, page: again } = await signInPage();
+    const registerLink = /href="([^"]*\/register)"/.exec(again.html)![1]!;
+    const registration = await browser.navigate(new URL(registerLink, again.url).href);
+    expect(registration.html).toMatch(/href="\/interaction\/[^"]+\/upstream\/demo-id"/);
+  });
+});
+
+describe('signing up and in with an OpenID provider', () => {
+  let sub: string;
+
+  it('signs up: the terms are asked on the way, the account is made with the verified address and the identity, and the app gets amr fed', async () => {
+    const { browser, request, page } = await signInPage();
+    const form = await continueWith(browser, page, 'demo-id');
+    expect(form.status).toBe(200);
+    expect(text(form)).toContain(`You are creating an account with Demo ID as ${ada.email}.`);
+    expect(form.html).toContain('value="Ada Lovelace"');
+
+    // Not ticked: refused, nothing stored, the form again.
+    const refused = await browser.submit(form, '/upstream/register', { name: 'Ada Lovelace' }, spa.redirectUri);
+    expect(refused.status).toBe(400);
+    expect(refused.html).toContain('id="terms--error"');
+    expect(await db().selectFrom('accounts').select('id').where('email', '=', ada.email).execute()).toEqual([]);
+    expect(await identityOf(ada.sub)).toBeUndefined();
+
+    const callback = await browser.submit(refused, '/upstream/register', { name: 'Ada Lovelace', terms: ['tos'] }, spa.redirectUri);
+    expect(callback.url.startsWith(spa.redirectUri)).toBe(true);
+    const tokens = await exchange(spa, request, callback.url);
+    const claims = tokens.claims()!;
+    sub = claims.sub;
+    expect(await userinfo(tokens.access_token, sub)).toMatchObject({ email: ada.email, email_verified: true, name: 'Ada Lovelace' });
+
+    const account = await db().selectFrom('accounts').selectAll().where('id', '=', sub).executeTakeFirstOrThrow();
+    expect(account.password_hash).toBeNull();
+    expect(account.email_verified_at).not.toBeNull();
+    expect(await identityOf(ada.sub)).toMatchObject({ account_id: sub, email: ada.email, email_verified: true });
+    expect((await eventsOf(sub)).map((e) => e.type)).toEqual(['account.created', 'terms.accepted', 'identity.linked']);
+    expect((await eventsOf(sub))[2]!.payload).toEqual({ version: 1, account_id: sub, provider: 'demo-id', source: 'registration' });
+    expect(await db().selectFrom('terms_acceptances').select('document_id').where('subject', '=', sub).execute()).toEqual([{ document_id: 'tos' }]);
+    // The transaction is gone with the sign-in.
+    expect(await db().selectFrom('upstream_sign_ins').select('id').execute()).toEqual([]);
+  });
+
+  it('signs in again to the same account, straight to the app', async () => {
+    const { browser, request, page } = await signInPage();
+    const callback = await continueWith(browser, page, 'demo-id');
+    expect(callback.url.startsWith(spa.redirectUri)).toBe(true);
+    expect((await exchange(spa, request, callback.url)).claims()!.sub).toBe(sub);
+    expect(await db().selectFrom('accounts').select('id').where('email', '=', ada.email).execute()).toHaveLength(1);
+    expect((await identityOf(ada.sub))!.last_used_at).not.toBeNull();
+  });
+
+  it('goes straight to the provider named by idp', async () => {
+    const browser = new HttpBrowser();
+    const request = await authorizationRequest(spa, { idp: 'demo-id' });
+    const callback = await browser.navigate(request.url, {}, spa.redirectUri);
+    expect(callback.url.startsWith(spa.redirectUri)).toBe(true);
+    expect((await exchange(spa, request, callback.url)).claims()!.sub).toBe(sub);
+  });
+
+  it('refuses a replayed answer, and an answer brought to another browser, on the sign-in page', async () => {
+    const { browser, page } = await signInPage();
+    const href = /href="([^"]*\/upstream\/demo-id)"/.exec(page.html)![1]!;
+    // Up to the provider's answer, without letting Parley take it.
+    const answered = await browser.navigate(new URL(href, page.url).href, {}, `${server.issuer}/federation/`);
+    const answer = answered.url;
+    expect(answer).toContain('/federation/demo-id/callback?');
+
+    // Another browser (an attacker's page, or a link sent to a victim) brings the answer: it is
+    // recorded, but only the interaction that started the sign-in can take it.
+    const stranger = new HttpBrowser();
+    const elsewhere = await stranger.navigate(answer, {}, spa.redirectUri);
+    expect(elsewhere.url.startsWith(spa.redirectUri)).toBe(false);
+    expect([400, 404]).toContain(elsewhere.status);
+
+    const first = await browser.navigate(answer, {}, spa.redirectUri);
+    expect(first.url.startsWith(spa.redirectUri)).toBe(true);
+
+    // The same answer again, in a new sign-in of the same browser: refused.
+    const { browser: later } = await signInPage();
+    const replayed = await later.navigate(answer, {}, spa.redirectUri);
+    expect(replayed.url.startsWith(spa.redirectUri)).toBe(false);
+    expect(replayed.status).toBeGreaterThanOrEqual(400);
+  });
+
+  it('refuses a state Parley never sent', async () => {
+    const forged = await new HttpBrowser().navigate(`${server.issuer}/federation/demo-id/callback?code=abc&state=${'x'.repeat(43)}`);
+    expect(forged.status).toBe(400);
+    expect(text(forged)).toContain('This sign-in could not be matched to this browser.');
+  });
+
+  it('refuses an ID token with another nonce, stores nothing, and says so on the sign-in page', async () => {
+    demo.misbehave.idToken = 'wrong_nonce';
+    try {
+      const { browser, page } = await signInPage();
+      const failed = await continueWith(browser, page, 'demo-id');
+      expect(failed.status).toBe(502);
+      expect(text(failed)).toContain('The other service\'s answer could not be used.');
+      expect(failed.html).toContain('action="/interaction/');
+      const row = await db().selectFrom('upstream_sign_ins').selectAll().executeTakeFirstOrThrow();
+      expect(row.identity).toBeNull();
+      expect(row.callback).toBeNull();
+    } finally {
+      delete demo.misbehave.idToken;
+    }
+  });
+
+  it('does not create an account from an address the provider did not verify', async () => {
+    const { browser, page } = await signInPage();
+    const href = /href="([^"]*\/upstream\/demo-id)"/.exec(page.html)![1]!;
+    const start = new URL(href, page.url);
+    // Demo ID signs in the user its login_hint names; the app passed none, so ask for Sam directly.
+    const response = await browser.request(start.href);
+    const providerUrl = new URL(response.headers.get('location')!);
+    providerUrl.searchParams.set('login_hint', sam.sub);
+    const refused = await browser.navigate(providerUrl.href, {}, spa.redirectUri);
+    expect(refused.status).toBe(403);
+    expect(text(refused)).toContain('That service did not confirm your email address');
+    expect(await db().selectFrom('accounts').select('id').where('email', '=', sam.email).execute()).toEqual([]);
+  });
+});
+
+describe('upstream errors', () => {
+  it('access_denied at an OAuth 2.0 provider: back on the sign-in page, nothing stored', async () => {
+    github.deny = true;
+    try {
+      const { browser, page } = await signInPage();
+      const denied = await continueWith(browser, page, 'octo');
+      expect(denied.status).toBe(403);
+      expect(text(denied)).toContain('Signing in with the other service was cancelled.');
+      expect(await db().selectFrom('identities').select('subject').where('provider', '=', 'octo').execute()).toEqual([]);
+    } finally {
+      github.deny = false;
+    }
+  });
+
+  it('a provider that is down: back on the sign-in page with a message', async () => {
+    const { browser, page } = await signInPage();
+    const down = await continueWith(browser, page, 'down');
+    expect(down.status).toBe(502);
+    expect(text(down)).toContain('The other service is not answering right now.');
+  });
+
+  it('a provider that does not answer in time', async () => {
+    demo.misbehave.hang = 'token';
+    try {
+      const { browser, page } = await signInPage();
+      const slow = await continueWith(browser, page, 'demo-id');
+      expect(slow.status).toBe(504);
+      expect(text(slow)).toContain('The other service is not answering right now.');
+    } finally {
+      delete demo.misbehave.hang;
+    }
+  });
+
+  it('signs up with the GitHub-style provider from its primary verified address', async () => {
+    const { browser, request, page } = await signInPage();
+    const form = await continueWith(browser, page, 'octo');
+    const callback = await browser.submit(form, '/upstream/register', { name: 'Octo Cat', terms: ['tos'] }, spa.redirectUri);
+    const tokens = await exchange(spa, request, callback.url);
+    expect(await userinfo(tokens.access_token, tokens.claims()!.sub)).toMatchObject({ email: `octo-${suffix}@example.com`, email_verified: true, name: 'Octo Cat' });
+    expect(await identityOf('4242', 'octo')).toMatchObject({ email: `octo-${suffix}@example.com` });
+  });
+});
+
+describe('an address that already has an account', () => {
+  it('is never linked silently: the account\'s password proves it is theirs, then the identity is linked', async () => {
+    // A password account with the address Demo ID asserts for Lin, verified.
+    const first = await signInPage();
+    const link = /href="([^"]*\/register)"/.exec(first.page.html)![1]!;
+    const form = await first.browser.navigate(new URL(link, first.page.url).href);
+    const made = await first.browser.submit(form, '/register', { email: lin.email, password: PASSWORD, name: 'Lin', terms: ['tos'] }, spa.redirectUri);
+    expect(made.url.startsWith(spa.redirectUri)).toBe(true);
+    await db().updateTable('accounts').set({ email_verified_at: new Date() }).where('email', '=', lin.email).execute();
+    const accountId = (await db().selectFrom('accounts').select('id').where('email', '=', lin.email).executeTakeFirstOrThrow()).id;
+
+    const { browser, request, page } = await signInPage({ login_hint: lin.sub });
+    const prove = await continueWith(browser, page, 'demo-id');
+    expect(prove.status).toBe(200);
+    expect(text(prove)).toContain(`An account already uses ${lin.email}.`);
+    expect(await identityOf(lin.sub)).toBeUndefined();
+
+    const wrong = await browser.submit(prove, '/upstream/link', { password: 'not the password at all' }, spa.redirectUri);
+    expect(wrong.status).toBe(401);
+    expect(await identityOf(lin.sub)).toBeUndefined();
+
+    const callback = await browser.submit(wrong, '/upstream/link', { password: PASSWORD }, spa.redirectUri);
+    expect(callback.url.startsWith(spa.redirectUri)).toBe(true);
+    expect((await exchange(spa, request, callback.url)).claims()).toMatchObject({ sub: accountId });
+    expect(await identityOf(lin.sub)).toMatchObject({ account_id: accountId });
+    const linked = (await eventsOf(accountId)).filter((e) => e.type === 'identity.linked');
+    expect(linked.map((e) => e.payload)).toEqual([{ version: 1, account_id: accountId, provider: 'demo-id', source: 'sign_in' }]);
+  });
+});

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpBrowser, type Page } from '../support/browser.ts';
+import { generateKeyPairSync } from 'node:crypto';
+import { findForm, HttpBrowser, type Page } from '../support/browser.ts';
 import { appClient, authorizationRequest, exchange, oidc, PASSWORD, type AppClient } from '../support/oidc-app.ts';
-import { freePort, startTestServer, type TestServer } from '../support/server.ts';
-import { startGitHubLike, startOidcUpstream, type GitHubLike, type OidcUpstream } from '../support/upstreams.ts';
+import { captureLogs, freePort, startTestServer, type TestServer } from '../support/server.ts';
+import { loopbackFetch, startGitHubLike, startOidcUpstream, type GitHubLike, type OidcUpstream } from '../support/upstreams.ts';
 
 // "Continue with …" through Parley's pages, with openid-client as the app and real upstream
 // providers on loopback: Demo ID (oidc-provider) as an OpenID provider, a GitHub-style OAuth 2.0
@@ -13,11 +14,19 @@ import { startGitHubLike, startOidcUpstream, type GitHubLike, type OidcUpstream 
 const TOS = { id: 'tos', version: 1, title: { en: 'Terms of service', ar: 'شروط الخدمة' }, url: 'https://example.com/terms' };
 const text = (page: Page) => page.html.replace(/[\u2068\u2069]/g, '').replaceAll('&#x27;', "'");
 
+const suffix = crypto.randomUUID().slice(0, 8);
+const teamId = 'TEAM123456';
+const keyId = 'KEY1234567';
+const appleKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const relay = `r${Date.now().toString(36)}@privaterelay.appleid.com`;
+const appleUser = { sub: `001234.${suffix}`, email: relay, email_verified: 'true' as const, is_private_email: 'true', given_name: 'Ada', family_name: 'Apple' };
+let apple: OidcUpstream;
+let applePort: number;
+
 let server: TestServer;
 let spa: AppClient;
 let demo: OidcUpstream;
 let github: GitHubLike;
-const suffix = crypto.randomUUID().slice(0, 8);
 const ada = { sub: `ada-${suffix}`, email: `ada-${suffix}@demo-id.test`, email_verified: true, name: 'Ada Lovelace', given_name: 'Ada', family_name: 'Lovelace', locale: 'en' };
 const sam = { sub: `sam-${suffix}`, email: `sam-${suffix}@demo-id.test`, email_verified: false, name: 'Sam Unverified' };
 const lin = { sub: `lin-${suffix}`, email: `lin-${suffix}@demo-id.test`, email_verified: true, name: 'Lin' };
@@ -25,6 +34,7 @@ const lin = { sub: `lin-${suffix}`, email: `lin-${suffix}@demo-id.test`, email_v
 beforeAll(async () => {
   const demoPort = await freePort();
   const downPort = await freePort();
+  applePort = await freePort();
   github = await startGitHubLike({
     clientId: 'gh-client', clientSecret: 'gh-secret',
     user: { id: 4242, login: 'octo', name: 'Octo Cat', email: null, emails: [{ email: `octo-${suffix}@example.com`, primary: true, verified: true, visibility: null }] },
@@ -39,12 +49,24 @@ beforeAll(async () => {
         userinfo_endpoint: `${github.url}/user`, emails_endpoint: `${github.url}/user/emails`, scopes: ['read:user', 'user:email'], claims: { subject: 'id' },
       },
       { id: 'down', type: 'oidc', name: 'Down', issuer: `http://127.0.0.1:${downPort}`, client_id: 'parley', client_secret: 'x', timeout: '2s' },
+      {
+        id: 'apple', preset: 'apple', client_id: 'com.example.web',
+        apple: { team_id: teamId, key_id: keyId, private_key: appleKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
+      },
     ],
-  });
+  }, { upstreamFetch: loopbackFetch({ 'https://appleid.apple.com': `http://127.0.0.1:${applePort}` }) });
   demo = await startOidcUpstream({
     port: demoPort,
     clients: [{ client_id: 'parley', client_secret: 'demo-secret', redirect_uris: [`${server.issuer}/federation/demo-id/callback`] }],
     users: [ada, sam, lin],
+  });
+  apple = await startOidcUpstream({
+    port: applePort,
+    issuer: 'https://appleid.apple.com',
+    clients: [{ client_id: 'com.example.web', client_secret: 'registered-at-the-stand-in', redirect_uris: [`${server.issuer}/federation/apple/callback`], post_user_on_first_authorization: true }],
+    users: [appleUser],
+    extraClaims: { email: ['is_private_email'], name: [] },
+    apple: { teamId, keyId, clientId: 'com.example.web', publicKey: appleKeys.publicKey },
   });
   spa = await appClient(server, 'spa');
 });
@@ -52,6 +74,7 @@ afterAll(async () => {
   await server?.close();
   await demo?.close();
   await github?.close();
+  await apple?.close();
 });
 
 const db = () => server.parley.storage.db;
@@ -178,9 +201,13 @@ describe('signing up and in with an OpenID provider', () => {
 
   it('refuses an ID token with another nonce, stores nothing, and says so on the sign-in page', async () => {
     demo.misbehave.idToken = 'wrong_nonce';
+    const logs = captureLogs(server, 'warn');
     try {
       const { browser, page } = await signInPage();
       const failed = await continueWith(browser, page, 'demo-id');
+      // The operator reads which provider, where and why; the page says none of it.
+      expect(logs).toContainEqual(expect.objectContaining({ msg: 'upstream sign-in failed', upstream: 'invalid_id_token', provider: 'demo-id', stage: 'token' }));
+      expect(JSON.stringify(logs)).not.toContain('eyJ');
       expect(failed.status).toBe(502);
       expect(text(failed)).toContain('The other service\'s answer could not be used.');
       expect(failed.html).toContain('action="/interaction/');
@@ -189,6 +216,7 @@ describe('signing up and in with an OpenID provider', () => {
       expect(row.callback).toBeNull();
     } finally {
       delete demo.misbehave.idToken;
+      (server.parley.logger as { level: string }).level = 'silent';
     }
   });
 
@@ -204,6 +232,51 @@ describe('signing up and in with an OpenID provider', () => {
     expect(refused.status).toBe(403);
     expect(text(refused)).toContain('That service did not confirm your email address');
     expect(await db().selectFrom('accounts').select('id').where('email', '=', sam.email).execute()).toEqual([]);
+  });
+});
+
+describe('Sign in with Apple', () => {
+  /**
+   * To Apple (its stand-in on loopback) and back: Apple answers with a page that posts the answer
+   * to Parley, a cross-site POST that a browser sends without Parley's SameSite=Lax cookies, so
+   * it is posted here with none; the browser then follows Parley's redirect with its cookies.
+   */
+  async function throughApple(browser: HttpBrowser, page: Page): Promise<Page> {
+    const href = /href="([^"]*\/upstream\/apple)"/.exec(page.html)![1]!;
+    // Every hop at Apple's address goes to its stand-in on loopback.
+    let url = new URL(href, page.url).href;
+    let response = await browser.request(url);
+    for (let hops = 0; hops < 20 && response.status >= 300 && response.status < 400; hops++) {
+      url = new URL(response.headers.get('location')!, url).href;
+      response = await browser.request(url.replace('https://appleid.apple.com', `http://127.0.0.1:${applePort}`));
+    }
+    const formPost = { url, status: response.status, html: await response.text(), headers: response.headers };
+    const { action, hidden } = findForm(formPost.html, `${server.issuer}/federation/apple/callback`);
+    const posted = await new HttpBrowser().request(action, { form: hidden });
+    expect(posted.status).toBe(303);
+    return browser.navigate(new URL(posted.headers.get('location')!, action).href, {}, spa.redirectUri);
+  }
+
+  it('signs up from the form_post answer, with the name from the posted user field and the private relay address', async () => {
+    const { browser, request, page } = await signInPage();
+    const form = await throughApple(browser, page);
+    expect(text(form)).toContain(`You are creating an account with Apple as ${relay}.`);
+    expect(form.html).toContain('value="Ada Apple"');
+    const callback = await browser.submit(form, '/upstream/register', { name: 'Ada Apple', terms: ['tos'] }, spa.redirectUri);
+    const tokens = await exchange(spa, request, callback.url);
+    expect(await userinfo(tokens.access_token, tokens.claims()!.sub)).toMatchObject({ email: relay, email_verified: true, name: 'Ada Apple' });
+    expect(apple.appleSecrets.length).toBeGreaterThan(0);
+
+    // Apple sends the name only the first time; the next sign-in needs none.
+    const next = await signInPage();
+    const again = await throughApple(next.browser, next.page);
+    expect(again.url.startsWith(spa.redirectUri)).toBe(true);
+    expect((await exchange(spa, next.request, again.url)).claims()!.sub).toBe(tokens.claims()!.sub);
+  });
+
+  it('refuses a form_post answer replayed or posted with a forged state', async () => {
+    const forged = await new HttpBrowser().request(`${server.issuer}/federation/apple/callback`, { form: { code: 'c', state: 'y'.repeat(43) } });
+    expect(forged.status).toBe(400);
   });
 });
 

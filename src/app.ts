@@ -43,6 +43,7 @@ import { createApiAccounts } from './http/api/accounts.ts';
 import { createSegments } from './segments/service.ts';
 import { createStats } from './stats/screensets.ts';
 import { createIdentities } from './federation/identities.ts';
+import { createEmailCodes } from './accounts/email-codes.ts';
 import { resolveUpstreamSettings } from './federation/settings.ts';
 import { createUpstreamSignIns, purgeExpiredUpstreamSignIns } from './federation/sign-ins.ts';
 import { createUpstreamClients } from './federation/upstream.ts';
@@ -155,6 +156,8 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       }),
       signIns: createUpstreamSignIns({ db, clock, ttlSeconds: config.ttl.interaction }),
       identities: createIdentities({ db, clock, logger, revokeSessions: revokeAccountSessions }),
+      emailCodes: createEmailCodes({ db, config, clock }),
+      mail,
     };
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);
 

@@ -53,7 +53,7 @@ export async function recordEvent(trx: Transaction<Database>, event: DomainEvent
  * - `ownerOf`: the account that has this address, if there is one.
  */
 export type MailRecipient =
-  | { accountId: string; address: string; unlessTaken?: boolean }
+  | { accountId: string | null; address: string; unlessTaken?: boolean }
   | { ownerOf: string };
 
 export interface OutboxMail {

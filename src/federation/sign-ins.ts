@@ -37,7 +37,12 @@ export interface PendingIdentity {
   identity: UpstreamIdentity;
   /** An address a one-time code proved in this sign-in (linking.ts proofs.address). */
   provenAddress?: string;
+  /** The address the last one-time code of this sign-in was sent to. */
+  codeSentTo?: string;
 }
+
+/** What is kept with an identity while its sign-in asks for more. */
+export type KeptProofs = Pick<PendingIdentity, 'provenAddress' | 'codeSentTo'>;
 
 export function createUpstreamSignIns(deps: { db: DB; clock: () => Date; ttlSeconds: number }) {
   const { db, clock, ttlSeconds } = deps;
@@ -91,9 +96,9 @@ export function createUpstreamSignIns(deps: { db: DB; clock: () => Date; ttlSeco
     },
 
     /** Keeps who the provider said the person is, while the sign-in asks something more. */
-    async keepIdentity(id: string, identity: UpstreamIdentity, provenAddress?: string): Promise<void> {
+    async keepIdentity(id: string, identity: UpstreamIdentity, kept: KeptProofs = {}): Promise<void> {
       await db.updateTable('upstream_sign_ins')
-        .set({ identity: JSON.stringify({ identity, ...(provenAddress ? { provenAddress } : {}) }) })
+        .set({ identity: JSON.stringify({ identity, ...kept }) })
         .where('id', '=', id).execute();
     },
 
@@ -102,9 +107,12 @@ export function createUpstreamSignIns(deps: { db: DB; clock: () => Date; ttlSeco
       const row = await db.selectFrom('upstream_sign_ins').select(['id', 'provider', 'identity'])
         .where('interaction_uid', '=', interactionUid).where('identity', 'is not', null).where('expires_at', '>', live())
         .orderBy('created_at', 'desc').executeTakeFirst();
-      const kept = row?.identity as { identity?: UpstreamIdentity; provenAddress?: string } | null | undefined;
+      const kept = row?.identity as ({ identity?: UpstreamIdentity } & KeptProofs) | null | undefined;
       if (!row || !kept?.identity || kept.identity.provider !== row.provider) return undefined;
-      return { id: row.id, provider: row.provider, identity: kept.identity, ...(kept.provenAddress ? { provenAddress: kept.provenAddress } : {}) };
+      return {
+        id: row.id, provider: row.provider, identity: kept.identity,
+        ...(kept.provenAddress ? { provenAddress: kept.provenAddress } : {}), ...(kept.codeSentTo ? { codeSentTo: kept.codeSentTo } : {}),
+      };
     },
 
     /** The sign-in is over: nothing about it is kept. */

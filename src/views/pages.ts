@@ -8,7 +8,7 @@ export const PAGE_NAMES = [
   'forgot_password', 'reset_password', 'message', 'demo', 'profile',
   'account', 'account_edit_answer', 'account_delete', 'account_email',
   'stats', 'terms', 'terms_declined', 'too_young',
-  'upstream_register', 'upstream_link',
+  'upstream_register', 'upstream_link', 'upstream_verify',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -356,8 +356,22 @@ export interface PageData {
     provider: string;
     email: string;
     error?: string;
-    /** Sign in with the account's password. */
-    passwordAction: string;
+    /** Sign in with the account's password (absent when a password proves nothing: an address never verified). */
+    passwordAction?: string;
+    /** "Email me a code" to the account's address, and typing it back. */
+    codeAction?: string;
+    /** A code was sent: the form to type it. */
+    codeSent?: boolean;
+    loginUrl: string;
+  };
+  /** The provider proved no address: one is typed, a code sent to it and typed back. */
+  upstream_verify: {
+    csrfToken: string;
+    provider: string;
+    action: string;
+    email?: string;
+    error?: string;
+    codeSent?: boolean;
     loginUrl: string;
   };
 

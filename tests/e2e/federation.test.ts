@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
 import { findForm, HttpBrowser, type Page } from '../support/browser.ts';
 import { appClient, authorizationRequest, exchange, oidc, PASSWORD, type AppClient } from '../support/oidc-app.ts';
+import { readMailbox } from '../../src/mail/mailer.ts';
 import { captureLogs, freePort, startTestServer, type TestServer } from '../support/server.ts';
 import { loopbackFetch, startGitHubLike, startOidcUpstream, type GitHubLike, type OidcUpstream } from '../support/upstreams.ts';
 
@@ -30,6 +31,11 @@ let github: GitHubLike;
 const ada = { sub: `ada-${suffix}`, email: `ada-${suffix}@demo-id.test`, email_verified: true, name: 'Ada Lovelace', given_name: 'Ada', family_name: 'Lovelace', locale: 'en' };
 const sam = { sub: `sam-${suffix}`, email: `sam-${suffix}@demo-id.test`, email_verified: false, name: 'Sam Unverified' };
 const lin = { sub: `lin-${suffix}`, email: `lin-${suffix}@demo-id.test`, email_verified: true, name: 'Lin' };
+// Victims of the pre-hijacking attacks: each signs in with Demo ID, which verified their address.
+const victim = (n: number) => ({ sub: `victim${n}-${suffix}`, email: `victim${n}-${suffix}@example.com`, email_verified: true, name: `Victim ${n}` });
+const victims = [1, 2, 3, 4, 5].map(victim);
+// The attacker at Demo ID claims victim 5's address, unverified.
+const mallory = { sub: `mallory-${suffix}`, email: victims[4]!.email, email_verified: false, name: 'Mallory' };
 
 beforeAll(async () => {
   const demoPort = await freePort();
@@ -58,7 +64,7 @@ beforeAll(async () => {
   demo = await startOidcUpstream({
     port: demoPort,
     clients: [{ client_id: 'parley', client_secret: 'demo-secret', redirect_uris: [`${server.issuer}/federation/demo-id/callback`] }],
-    users: [ada, sam, lin],
+    users: [ada, sam, lin, ...victims, mallory],
   });
   apple = await startOidcUpstream({
     port: applePort,
@@ -78,6 +84,12 @@ afterAll(async () => {
 });
 
 const db = () => server.parley.storage.db;
+/** The newest one-time code mailed to the address. */
+async function codeSentTo(email: string): Promise<string> {
+  await server.deliverMail();
+  const mails = (await readMailbox(server.mailboxDir)).filter((m) => m.to === email);
+  return /\b(\d{6})\b/.exec(mails.at(-1)?.text ?? '')?.[1] ?? 'no code';
+}
 const userinfo = (accessToken: string, sub: string) => oidc.fetchUserInfo(spa.config, accessToken, sub);
 
 /** The app's authorization request, to Parley's sign-in page. */
@@ -220,18 +232,25 @@ describe('signing up and in with an OpenID provider', () => {
     }
   });
 
-  it('does not create an account from an address the provider did not verify', async () => {
-    const { browser, page } = await signInPage();
-    const href = /href="([^"]*\/upstream\/demo-id)"/.exec(page.html)![1]!;
-    const start = new URL(href, page.url);
-    // Demo ID signs in the user its login_hint names; the app passed none, so ask for Sam directly.
-    const response = await browser.request(start.href);
-    const providerUrl = new URL(response.headers.get('location')!);
-    providerUrl.searchParams.set('login_hint', sam.sub);
-    const refused = await browser.navigate(providerUrl.href, {}, spa.redirectUri);
-    expect(refused.status).toBe(403);
-    expect(text(refused)).toContain('That service did not confirm your email address');
+  it('asks for a code to an address the provider did not verify before making an account with it', async () => {
+    const { browser, request, page } = await signInPage({ login_hint: sam.sub });
+    const verify = await continueWith(browser, page, 'demo-id');
+    expect(verify.status).toBe(200);
+    expect(text(verify)).toContain('Demo ID did not confirm an email address for you.');
+    expect(verify.html).toContain(`value="${sam.email}"`);
     expect(await db().selectFrom('accounts').select('id').where('email', '=', sam.email).execute()).toEqual([]);
+
+    const sent = await browser.submit(verify, '/upstream/code', { email: sam.email });
+    expect(text(sent)).toContain(`We sent a code to ${sam.email}.`);
+    const wrong = await browser.submit(sent, '/upstream/code', { code: '000000' === await codeSentTo(sam.email) ? '111111' : '000000' });
+    expect(wrong.status).toBe(401);
+    const form = await browser.submit(wrong, '/upstream/code', { code: await codeSentTo(sam.email) }, spa.redirectUri);
+    expect(text(form)).toContain(`You are creating an account with Demo ID as ${sam.email}.`);
+    const callback = await browser.submit(form, '/upstream/register', { name: 'Sam', terms: ['tos'] }, spa.redirectUri);
+    const tokens = await exchange(spa, request, callback.url);
+    expect(await userinfo(tokens.access_token, tokens.claims()!.sub)).toMatchObject({ email: sam.email, email_verified: true });
+    // As the provider said it: not verified.
+    expect(await identityOf(sam.sub)).toMatchObject({ email_verified: false });
   });
 });
 
@@ -350,5 +369,109 @@ describe('an address that already has an account', () => {
     expect(await identityOf(lin.sub)).toMatchObject({ account_id: accountId });
     const linked = (await eventsOf(accountId)).filter((e) => e.type === 'identity.linked');
     expect(linked.map((e) => e.payload)).toEqual([{ version: 1, account_id: accountId, provider: 'demo-id', source: 'sign_in' }]);
+  });
+});
+
+/** A password account made through the registration page; its address is never verified. Returns the browser signed in to it. */
+async function passwordAccount(email: string) {
+  const { browser, page } = await signInPage();
+  const link = /href="([^"]*\/register)"/.exec(page.html)![1]!;
+  const form = await browser.navigate(new URL(link, page.url).href);
+  const made = await browser.submit(form, '/register', { email, password: PASSWORD, name: 'Attacker', terms: ['tos'] }, spa.redirectUri);
+  expect(made.url.startsWith(spa.redirectUri)).toBe(true);
+  const { id } = await db().selectFrom('accounts').select('id').where('email', '=', email).executeTakeFirstOrThrow();
+  return { browser, accountId: id };
+}
+
+/** The victim continues with Demo ID to the account made with their address, and reclaims it with a code sent there. */
+async function reclaimWithCode(person: { sub: string; email: string }) {
+  const { browser, request, page } = await signInPage({ login_hint: person.sub });
+  const prove = await continueWith(browser, page, 'demo-id');
+  expect(text(prove)).toContain(`An account already uses ${person.email}.`);
+  // Whoever made the account set its password: signing in with it proves nothing, so it is not offered.
+  expect(prove.html).not.toContain('/upstream/link');
+  const sent = await browser.submit(prove, '/upstream/code', {});
+  const callback = await browser.submit(sent, '/upstream/code', { code: await codeSentTo(person.email) }, spa.redirectUri);
+  expect(callback.url.startsWith(spa.redirectUri)).toBe(true);
+  return (await exchange(spa, request, callback.url)).claims()!.sub;
+}
+
+/** Whether a password still signs in to the address. */
+async function passwordWorks(email: string): Promise<boolean> {
+  const { browser, page } = await signInPage();
+  const answer = await browser.submit(page, '/login', { email, password: PASSWORD }, spa.redirectUri);
+  return answer.url.startsWith(spa.redirectUri);
+}
+
+// Sudhodanan & Paverd, "Pre-hijacked accounts" (USENIX Security 2022): the attacker knows only the
+// victim's address and prepares an account before the victim arrives. Each attack, refused.
+describe('pre-account-takeover attacks', () => {
+  it('classic-federated merge: the attacker\'s password account is not merged; the victim reclaims it and the password is gone', async () => {
+    const person = victims[0]!;
+    const attacker = await passwordAccount(person.email);
+    const sub = await reclaimWithCode(person);
+    expect(sub).toBe(attacker.accountId);
+    expect(await passwordWorks(person.email)).toBe(false);
+    const account = await db().selectFrom('accounts').selectAll().where('id', '=', sub).executeTakeFirstOrThrow();
+    expect(account.password_hash).toBeNull();
+    expect(account.email_verified_at).not.toBeNull();
+  });
+
+  it('unexpired session: the attacker\'s session ends when the victim reclaims the account', async () => {
+    const person = victims[1]!;
+    const attacker = await passwordAccount(person.email);
+    // Still signed in: a silent request gets a code.
+    const silent = async () => {
+      const request = await authorizationRequest(spa, { prompt: 'none' });
+      return new URL((await attacker.browser.navigate(request.url, {}, spa.redirectUri)).url);
+    };
+    expect((await silent()).searchParams.get('code')).not.toBeNull();
+    await reclaimWithCode(person);
+    expect((await silent()).searchParams.get('error')).toBe('login_required');
+  });
+
+  it('trojan identifier: an identity the attacker linked to the account is removed when the victim reclaims it', async () => {
+    const person = victims[2]!;
+    const attacker = await passwordAccount(person.email);
+    // The attacker's own identity somehow on the account (an import, an older linking rule).
+    await db().insertInto('identities').values({
+      provider: 'octo', subject: 'trojan-9999', account_id: attacker.accountId, email: null, email_verified: false, linked_at: new Date(), last_used_at: null,
+    }).execute();
+    await reclaimWithCode(person);
+    expect(await identityOf('trojan-9999', 'octo')).toBeUndefined();
+    const unlinked = (await eventsOf(attacker.accountId)).filter((e) => e.type === 'identity.unlinked');
+    expect(unlinked.map((e) => e.payload)).toEqual([{ version: 1, account_id: attacker.accountId, provider: 'octo', source: 'reclaim' }]);
+    // And linking from a signed-in session is refused while the address is unproven (linking.ts rule 5, unit-tested there).
+  });
+
+  it('unexpired email change: the attacker\'s pending change is cancelled by the reclaim', async () => {
+    const person = victims[3]!;
+    const attackerAddress = `attacker4-${suffix}@example.com`;
+    const attacker = await passwordAccount(person.email);
+    await server.parley.accounts.requestEmailChange(attacker.accountId, attackerAddress, 'en');
+    const [changeLink] = await server.linksSentTo(attackerAddress);
+    expect(changeLink).toContain('/account/email/confirm');
+    await reclaimWithCode(person);
+    const confirm = await new HttpBrowser().navigate(changeLink!);
+    expect(confirm.status).toBeGreaterThanOrEqual(400);
+    expect((await db().selectFrom('accounts').select('email').where('id', '=', attacker.accountId).executeTakeFirstOrThrow()).email).toBe(person.email);
+  });
+
+  it('non-verifying IdP: an identity claiming the victim\'s address without proof is neither linked nor signed in', async () => {
+    const person = victims[4]!;
+    // The victim's own account, address verified.
+    const victimAccount = await passwordAccount(person.email);
+    await db().updateTable('accounts').set({ email_verified_at: new Date() }).where('id', '=', victimAccount.accountId).execute();
+
+    const { browser, page } = await signInPage({ login_hint: mallory.sub });
+    const verify = await continueWith(browser, page, 'demo-id');
+    // Asked to prove the address, which only its owner can: a code to the victim's mailbox.
+    expect(text(verify)).toContain('Demo ID did not confirm an email address for you.');
+    const sent = await browser.submit(verify, '/upstream/code', { email: person.email });
+    const guessed = await browser.submit(sent, '/upstream/code', { code: '123456' === await codeSentTo(person.email) ? '654321' : '123456' }, spa.redirectUri);
+    expect(guessed.url.startsWith(spa.redirectUri)).toBe(false);
+    expect(guessed.status).toBe(401);
+    expect(await identityOf(mallory.sub)).toBeUndefined();
+    expect(await db().selectFrom('identities').select('provider').where('account_id', '=', victimAccount.accountId).execute()).toEqual([]);
   });
 });

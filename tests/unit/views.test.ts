@@ -235,7 +235,12 @@ const SAMPLES: Sample[] = [
   }),
   sample('upstream_link', {
     csrfToken: 'tok', provider: 'Google', email: 'ana@example.com', error: 'The email or password is incorrect.',
-    passwordAction: '/interaction/u1/upstream/link', loginUrl: '/interaction/u1',
+    passwordAction: '/interaction/u1/upstream/link', codeAction: '/interaction/u1/upstream/code', loginUrl: '/interaction/u1',
+  }),
+  sample('upstream_link', { csrfToken: 'tok', provider: 'Google', email: 'ana@example.com', codeAction: '/interaction/u1/upstream/code', codeSent: true, loginUrl: '/interaction/u1' }),
+  sample('upstream_verify', { csrfToken: 'tok', provider: 'Microsoft', action: '/interaction/u1/upstream/code', email: 'ana@example.com', loginUrl: '/interaction/u1' }),
+  sample('upstream_verify', {
+    csrfToken: 'tok', provider: 'Microsoft', action: '/interaction/u1/upstream/code', email: 'ana@example.com', codeSent: true, error: 'That code is not right.', loginUrl: '/interaction/u1',
   }),
   sample('too_young', { minimumAge: 16, clientName: 'Web App' }),
   sample('terms', {

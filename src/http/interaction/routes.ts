@@ -71,6 +71,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'), registration.refuseUnderAge, upstream.register,
     ],
     'POST /upstream/link': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'), upstream.linkWithPassword],
+    'POST /upstream/code': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'), upstream.emailCode],
     'POST /terms': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('terms'), terms.accept],
     'POST /terms/decline': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('terms'), terms.decline],
     'POST /consent': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('consent'), consent.grantConsent],

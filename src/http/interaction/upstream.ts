@@ -7,6 +7,8 @@
 // started the sign-in, and the answer is taken once. What happens then is linking.ts's decision.
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
+import { CredentialError } from '../../accounts/credential-errors.ts';
+import type { EmailCodes } from '../../accounts/email-codes.ts';
 import { AccountError } from '../../accounts/errors.ts';
 import type { Accounts } from '../../accounts/service.ts';
 import type { Config } from '../../config/schema.ts';
@@ -14,8 +16,9 @@ import type { Terms } from '../../consent/terms.ts';
 import { UpstreamError } from '../../federation/errors.ts';
 import { IdentityError, type Identities } from '../../federation/identities.ts';
 import type { LinkingDecision } from '../../federation/linking.ts';
-import { callbackParams, type UpstreamSignIns } from '../../federation/sign-ins.ts';
+import { callbackParams, type KeptProofs, type UpstreamSignIns } from '../../federation/sign-ins.ts';
 import type { UpstreamClient, UpstreamIdentity } from '../../federation/upstream.ts';
+import type { MailOutbox } from '../../mail/outbox.ts';
 import type { InteractionView } from '../../oidc/interactions.ts';
 import { localize } from '../../screensets/loader.ts';
 import type { UpstreamButtonView } from '../../views/pages.ts';
@@ -30,6 +33,9 @@ export interface Upstreams {
   clients: ReadonlyMap<string, UpstreamClient>;
   signIns: UpstreamSignIns;
   identities: Identities;
+  /** One-time codes proving an address, and the outbox that mails them. */
+  emailCodes: EmailCodes;
+  mail: MailOutbox;
 }
 
 export interface UpstreamStepDeps {
@@ -56,7 +62,7 @@ export function upstreamButtons(config: Config, clients: ReadonlyMap<string, Ups
 
 export function upstreamSteps(deps: UpstreamStepDeps) {
   const { config, accounts, pages, terms, clock, upstreams, registration, loginPage, finishLogin } = deps;
-  const { clients, signIns, identities } = upstreams;
+  const { clients, signIns, identities, emailCodes, mail } = upstreams;
   const minimumAge = config.registration.minimum_age;
   const registrationAsks = () => terms.any || minimumAge > 0;
 
@@ -135,16 +141,36 @@ export function upstreamSteps(deps: UpstreamStepDeps) {
     }, status);
   }
 
-  function linkPage(ctx: Context, interaction: InteractionView, client: UpstreamClient, email: string, error?: string, status = 200) {
+  const codesOn = config.mfa.email_codes.enabled;
+
+  function linkPage(ctx: Context, interaction: InteractionView, client: UpstreamClient, email: string, methods: readonly string[], extra: { error?: string; codeSent?: boolean } = {}, status = 200) {
+    const urls = interactionUrls(interaction.uid);
     pages.page(ctx, 'upstream_link', {
-      csrfToken: pages.csrf(ctx), provider: providerName(ctx, client), email, ...(error ? { error } : {}),
-      passwordAction: interactionUrls(interaction.uid).upstreamLink, loginUrl: interactionUrls(interaction.uid).page,
+      csrfToken: pages.csrf(ctx), provider: providerName(ctx, client), email, ...(extra.error ? { error: extra.error } : {}),
+      ...(methods.includes('password') ? { passwordAction: urls.upstreamLink } : {}),
+      ...(codesOn && methods.includes('email_code') ? { codeAction: urls.upstreamCode } : {}),
+      ...(extra.codeSent ? { codeSent: true } : {}),
+      loginUrl: urls.page,
     }, status);
   }
 
+  function verifyPage(ctx: Context, interaction: InteractionView, client: UpstreamClient, extra: { email?: string | undefined; error?: string; codeSent?: boolean } = {}, status = 200) {
+    const urls = interactionUrls(interaction.uid);
+    pages.page(ctx, 'upstream_verify', {
+      csrfToken: pages.csrf(ctx), provider: providerName(ctx, client), action: urls.upstreamCode,
+      ...(extra.email ? { email: extra.email } : {}), ...(extra.error ? { error: extra.error } : {}), ...(extra.codeSent ? { codeSent: true } : {}),
+      loginUrl: urls.page,
+    }, status);
+  }
+
+  /** An identity on its way through a sign-in: the provider's answer, and what the person proved since. */
+  type Held = { id: string; identity: UpstreamIdentity } & KeptProofs;
+
   /** Does what linking.ts decided for this identity. */
-  async function act(ctx: Context, signIn: SignInRequest, client: UpstreamClient, identity: UpstreamIdentity, decision: LinkingDecision, rowId: string) {
+  async function act(ctx: Context, signIn: SignInRequest, client: UpstreamClient, held: Held, decision: LinkingDecision) {
     const { interaction } = signIn;
+    const { identity } = held;
+    const keep = () => signIns.keepIdentity(held.id, identity, { ...(held.provenAddress ? { provenAddress: held.provenAddress } : {}), ...(held.codeSentTo ? { codeSentTo: held.codeSentTo } : {}) });
     switch (decision.kind) {
       case 'sign_in':
         await identities.signedIn(decision.accountId, identity);
@@ -154,7 +180,7 @@ export function upstreamSteps(deps: UpstreamStepDeps) {
         return signInTo(ctx, signIn, decision.accountId, false);
       case 'create_account': {
         if (registrationAsks()) {
-          await signIns.keepIdentity(rowId, identity);
+          await keep();
           return registerPage(ctx, interaction, client, decision.email, { name: identity.name });
         }
         const account = await identities.register({ identity, email: decision.email, name: identity.name, locale: state(ctx).locale });
@@ -162,20 +188,23 @@ export function upstreamSteps(deps: UpstreamStepDeps) {
       }
       case 'prove_ownership': {
         const account = await identities.linkingAccount({ id: decision.accountId });
-        if (!account || !decision.methods.includes('password')) throw new IdentityError('email_unproven');
-        await signIns.keepIdentity(rowId, identity);
-        return linkPage(ctx, interaction, client, account.email);
+        const usable = decision.methods.filter((m) => m === 'password' || (m === 'email_code' && codesOn));
+        if (!account || usable.length === 0) throw new IdentityError('email_unproven');
+        await keep();
+        return linkPage(ctx, interaction, client, account.email, usable);
       }
       case 'verify_email':
-        throw new IdentityError('email_unproven');
+        if (!codesOn) throw new IdentityError('email_unproven');
+        await keep();
+        return verifyPage(ctx, interaction, client, { email: decision.suggestedEmail });
       case 'refuse':
         throw new IdentityError(decision.reason);
     }
   }
 
-  const decide = (client: UpstreamClient, identity: UpstreamIdentity, proofs?: { account?: string }) => identities.decide(identity, {
+  const decide = (client: UpstreamClient, held: Pick<Held, 'identity' | 'provenAddress'>, account?: string) => identities.decide(held.identity, {
     id: client.id, trustEmailVerified: client.settings.trustEmailVerified, signUp: client.settings.signUp,
-  }, proofs ? { proofs } : {});
+  }, held.provenAddress || account ? { proofs: { ...(held.provenAddress ? { address: held.provenAddress } : {}), ...(account ? { account } : {}) } } : {});
 
   /** GET /interaction/:uid/upstream/:id/callback: the provider's answer, taken once, by the browser of this interaction. */
   const complete: Step = async (ctx, signIn) => {
@@ -185,12 +214,13 @@ export function upstreamSteps(deps: UpstreamStepDeps) {
       const taken = await signIns.take(interaction.uid, client.id);
       if (!taken) throw new UpstreamError('state_mismatch', { provider: client.id, stage: 'transaction', reason: 'no answer waiting for this interaction (replayed, or another browser\'s)' });
       const identity = await client.complete(taken.transaction, taken.callback);
-      await act(ctx, signIn, client, identity, await decide(client, identity), taken.id);
+      const held = { id: taken.id, identity };
+      await act(ctx, signIn, client, held, await decide(client, held));
     });
   };
 
   /** The identity this interaction is waiting on, with its provider; none: the sign-in page says it expired. */
-  async function pendingOf(ctx: Context, interaction: InteractionView) {
+  async function pendingOf(interaction: InteractionView) {
     const pending = await signIns.pending(interaction.uid);
     const client = pending ? clients.get(pending.provider) : undefined;
     if (!pending || !client) throw new UpstreamError('expired', { provider: pending?.provider ?? 'unknown', stage: 'transaction', reason: 'no upstream identity waiting for this interaction' });
@@ -201,11 +231,11 @@ export function upstreamSteps(deps: UpstreamStepDeps) {
   const register: Step = async (ctx, signIn) => {
     const { interaction, form } = signIn;
     await orFail(ctx, interaction, async () => {
-      const { pending, client } = await pendingOf(ctx, interaction);
+      const { pending, client } = await pendingOf(interaction);
       const { identity } = pending;
-      const decision = await decide(client, identity);
+      const decision = await decide(client, pending);
       // Decided again: an account may have been made with the address in between.
-      if (decision.kind !== 'create_account') return act(ctx, signIn, client, identity, decision, pending.id);
+      if (decision.kind !== 'create_account') return act(ctx, signIn, client, pending, decision);
       const name = form.get('name')?.trim() || undefined;
       try {
         const account = await identities.register({
@@ -225,25 +255,63 @@ export function upstreamSteps(deps: UpstreamStepDeps) {
   const linkWithPassword: Step = async (ctx, signIn) => {
     const { interaction, form } = signIn;
     await orFail(ctx, interaction, async () => {
-      const { pending, client } = await pendingOf(ctx, interaction);
-      const { identity } = pending;
-      const decision = await decide(client, identity);
-      if (decision.kind !== 'prove_ownership' || !decision.methods.includes('password')) return act(ctx, signIn, client, identity, decision, pending.id);
+      const { pending, client } = await pendingOf(interaction);
+      const decision = await decide(client, pending);
+      if (decision.kind !== 'prove_ownership' || !decision.methods.includes('password')) return act(ctx, signIn, client, pending, decision);
       const owner = await identities.linkingAccount({ id: decision.accountId });
       if (!owner) throw new IdentityError('email_unproven');
       try {
         const account = await accounts.authenticate({ email: owner.email, password: form.get('password') ?? '', ip: ctx.ip, interactionUid: interaction.uid });
         if (account.id !== decision.accountId) throw new IdentityError('wrong_account');
-        await act(ctx, signIn, client, identity, await decide(client, identity, { account: account.id }), pending.id);
+        await act(ctx, signIn, client, pending, await decide(client, pending, account.id));
       } catch (error) {
         if (!(error instanceof AccountError)) throw error;
         if (error.code === 'throttled') ctx.set('Retry-After', String(Math.ceil(error.retryAfterSeconds ?? 1)));
-        linkPage(ctx, interaction, client, owner.email, pages.errorMessage(ctx, error), errorStatus(error));
+        linkPage(ctx, interaction, client, owner.email, decision.methods, { error: pages.errorMessage(ctx, error) }, errorStatus(error));
       }
     });
   };
 
-  return { start, goToRequestedProvider, complete, register, linkWithPassword };
+  /**
+   * POST /interaction/:uid/upstream/code: "Email me a code" (`send`), to the address of the
+   * account that has the provider's address, or to one typed when the provider proved none; then
+   * the code typed back proves the address (linking.ts proofs.address) and the decision is made again.
+   */
+  const emailCode: Step = async (ctx, signIn) => {
+    const { interaction, form } = signIn;
+    await orFail(ctx, interaction, async () => {
+      const { pending, client } = await pendingOf(interaction);
+      const decision = await decide(client, pending);
+      const owner = decision.kind === 'prove_ownership' && decision.methods.includes('email_code')
+        ? await identities.linkingAccount({ id: decision.accountId }) : undefined;
+      if (!codesOn || (!owner && decision.kind !== 'verify_email')) return act(ctx, signIn, client, pending, decision);
+      const show = (extra: { email?: string | undefined; error?: string; codeSent?: boolean }, status = 200) => (owner
+        ? linkPage(ctx, interaction, client, owner.email, (decision as { methods: string[] }).methods, extra, status)
+        : verifyPage(ctx, interaction, client, extra, status));
+      try {
+        if (form.has('send')) {
+          const address = owner?.email ?? form.get('email') ?? '';
+          const issued = await emailCodes.issue(address, async (trx, code) => {
+            await mail.queue(trx, { accountId: code.accountId, address: code.email }, { kind: 'email_code', locale: state(ctx).locale, token: code.code }, clock());
+          });
+          await signIns.keepIdentity(pending.id, pending.identity, { ...(pending.provenAddress ? { provenAddress: pending.provenAddress } : {}), codeSentTo: issued.email });
+          return show({ email: issued.email, codeSent: true });
+        }
+        const sentTo = pending.codeSentTo;
+        if (!sentTo || (owner && owner.email !== sentTo)) return show({ email: owner?.email });
+        const verified = await emailCodes.verify(sentTo, form.get('code') ?? '');
+        const held = { id: pending.id, identity: pending.identity, provenAddress: verified.email };
+        await act(ctx, signIn, client, held, await decide(client, held));
+      } catch (error) {
+        if (!(error instanceof CredentialError)) throw error;
+        if (error.retryAfterSeconds) ctx.set('Retry-After', String(Math.ceil(error.retryAfterSeconds)));
+        const codeSent = !form.has('send') && pending.codeSentTo !== undefined;
+        show({ email: codeSent ? pending.codeSentTo : owner?.email ?? (form.get('email') ?? undefined), error: pages.errorMessage(ctx, error), codeSent }, errorStatus(error));
+      }
+    });
+  };
+
+  return { start, goToRequestedProvider, complete, register, linkWithPassword, emailCode };
 }
 
 /**

@@ -237,6 +237,9 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
         prompt_log: prompts,
         connected_apps: granted.map((g) => ({ client_id: g.clientId, scopes: g.scopes })),
         terms_acceptances: await termsAcceptances(db, accountId),
+        // Upstream providers that sign in to the account, as each asserted the address.
+        identities: await db.selectFrom('identities').select(['provider', 'subject', 'email', 'email_verified', 'linked_at', 'last_used_at'])
+          .where('account_id', '=', accountId).orderBy('linked_at').execute(),
       };
     },
 

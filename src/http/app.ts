@@ -20,6 +20,7 @@ import { healthRoutes } from './health-routes.ts';
 import { chosenLocale, initialLocale, localeRoutes } from './locale.ts';
 import { interactionRoutes } from './interaction/routes.ts';
 import { upstreamCallbackRoutes, type Upstreams } from './interaction/upstream.ts';
+import { accountIdentityRoutes } from './pages/account-identities.ts';
 import type { Terms } from '../consent/terms.ts';
 import { createProfileScreen, previewRoutes } from './interaction/profile-screen.ts';
 import type { Profiling } from '../screensets/profiling.ts';
@@ -186,6 +187,7 @@ export function createHttpApp(deps: HttpDependencies): Koa {
     openApi: () => (openApiDocument ??= buildOpenApiDocument(config, apiOperations(api))),
   };
 
+  const linkedProviders = accountIdentityRoutes({ config, sessions: deps.sessions, clock: deps.clock, upstreams: deps.upstreams });
   const router = new Router();
   for (const routes of [
     apiRoutes(api),
@@ -202,7 +204,11 @@ export function createHttpApp(deps: HttpDependencies): Koa {
     accountRoutes({ config, accounts: deps.accounts, pages }),
     upstreamCallbackRoutes({ upstreams: deps.upstreams }),
     localeRoutes({ config, accounts: deps.accounts, sessions: deps.sessions }),
-    preferenceCenterRoutes({ config, accounts: deps.accounts, center: deps.preferenceCenter, sessions: deps.sessions, pages, clock: deps.clock, terms: deps.terms }),
+    linkedProviders.router,
+    preferenceCenterRoutes({
+      config, accounts: deps.accounts, center: deps.preferenceCenter, sessions: deps.sessions, pages, clock: deps.clock, terms: deps.terms,
+      identities: linkedProviders.section,
+    }),
     ...(config.demo.enabled ? [demoRoutes({ config, pages })] : []),
     ...(config.env === 'development' || config.screensets.preview
       ? [previewRoutes({ config, library: deps.screenSets, pages, clock: deps.clock })] : []),

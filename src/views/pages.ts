@@ -169,6 +169,13 @@ export interface UpstreamButtonView {
   url: string;
 }
 
+/** The "Linked providers" section of /account. */
+export interface AccountIdentitiesView {
+  linked: { provider: string; name: string; email?: string; linkedOn: string; unlinkAction: string }[];
+  /** Providers not linked yet: a link each, to sign in there and link. */
+  available: { provider: string; name: string; linkUrl: string }[];
+}
+
 export interface PageData {
   login: {
     /** The configured upstream providers, one button each (none: no section). */
@@ -280,6 +287,8 @@ export interface PageData {
     apps: AccountAppView[];
     /** The terms documents accepted or to accept (none configured nor accepted: no section). */
     terms?: AccountTermsView[];
+    /** Linked upstream providers (none configured: no section). */
+    identities?: AccountIdentitiesView;
     /** GET: the JSON download. */
     exportUrl: string;
     /** GET: the confirmation page for deleting the account. */

@@ -34,6 +34,7 @@ const lin = { sub: `lin-${suffix}`, email: `lin-${suffix}@demo-id.test`, email_v
 // Victims of the pre-hijacking attacks: each signs in with Demo ID, which verified their address.
 const victim = (n: number) => ({ sub: `victim${n}-${suffix}`, email: `victim${n}-${suffix}@example.com`, email_verified: true, name: `Victim ${n}` });
 const victims = [1, 2, 3, 4, 5].map(victim);
+const accountPeople = [7, 8, 9].map(victim);
 // The attacker at Demo ID claims victim 5's address, unverified.
 const mallory = { sub: `mallory-${suffix}`, email: victims[4]!.email, email_verified: false, name: 'Mallory' };
 
@@ -64,7 +65,7 @@ beforeAll(async () => {
   demo = await startOidcUpstream({
     port: demoPort,
     clients: [{ client_id: 'parley', client_secret: 'demo-secret', redirect_uris: [`${server.issuer}/federation/demo-id/callback`] }],
-    users: [ada, sam, lin, ...victims, mallory],
+    users: [ada, sam, lin, ...victims, mallory, ...accountPeople],
   });
   apple = await startOidcUpstream({
     port: applePort,
@@ -473,5 +474,81 @@ describe('pre-account-takeover attacks', () => {
     expect(guessed.status).toBe(401);
     expect(await identityOf(mallory.sub)).toBeUndefined();
     expect(await db().selectFrom('identities').select('provider').where('account_id', '=', victimAccount.accountId).execute()).toEqual([]);
+  });
+});
+
+describe('/account: linked providers', () => {
+  const kim = victim(9);
+
+  /** A new account made with Demo ID (no password), and the browser signed in to it. */
+  async function federatedAccount(person: { sub: string }) {
+    const { browser, request, page } = await signInPage({ login_hint: person.sub });
+    const form = await continueWith(browser, page, 'demo-id');
+    const callback = await browser.submit(form, '/upstream/register', { terms: ['tos'] }, spa.redirectUri);
+    return { browser, accountId: (await exchange(spa, request, callback.url)).claims()!.sub };
+  }
+
+  it('lists them, refuses to unlink the last way to sign in, links another after a recent sign-in, then unlinks', async () => {
+    const { browser, accountId } = await federatedAccount(kim);
+    const account = await browser.navigate(`${server.issuer}/account`);
+    expect(account.status).toBe(200);
+    expect(text(account)).toContain('Linked providers');
+    expect(account.html).toContain('action="/account/identities/demo-id/unlink"');
+    expect(account.html).toContain('href="/account/identities/octo/link"');
+
+    // No password, no passkey, no other identity: Demo ID is the only way in.
+    const refused = await browser.submit(account, '/account/identities/demo-id/unlink', {});
+    expect(refused.status).toBe(409);
+    expect(text(refused)).toContain('This is your only way to sign in');
+    expect(await identityOf(kim.sub)).toBeDefined();
+
+    // Linking Octo: through the provider, back to /account.
+    const octoUser = github.signedIn;
+    github.signedIn = { id: 7070, login: 'kim', name: 'Kim', email: null, emails: [{ email: kim.email, primary: true, verified: true, visibility: null }] };
+    try {
+      const linked = await browser.navigate(`${server.issuer}/account/identities/octo/link`);
+      expect(linked.url).toContain('/account?done=identity_linked');
+      expect(text(linked)).toContain('The provider is linked: you can sign in with it.');
+    } finally {
+      github.signedIn = octoUser;
+    }
+    expect(await identityOf('7070', 'octo')).toMatchObject({ account_id: accountId });
+
+    // Now Demo ID can go.
+    const page = await browser.navigate(`${server.issuer}/account`);
+    const unlinked = await browser.submit(page, '/account/identities/demo-id/unlink', {});
+    expect(unlinked.url).toContain('/account?done=identity_unlinked');
+    expect(await identityOf(kim.sub)).toBeUndefined();
+    const events = (await eventsOf(accountId)).filter((e) => e.type.startsWith('identity.'));
+    expect(events.map((e) => [e.type, (e.payload as { provider: string; source: string }).provider, (e.payload as { source: string }).source])).toEqual([
+      ['identity.linked', 'demo-id', 'registration'], ['identity.linked', 'octo', 'account'], ['identity.unlinked', 'demo-id', 'account'],
+    ]);
+
+    // The export lists what is linked.
+    const exported = await browser.request(`${server.issuer}/account/export`);
+    const data = await exported.json() as { identities: { provider: string; subject: string }[] };
+    expect(data.identities.map((i) => [i.provider, i.subject])).toEqual([['octo', '7070']]);
+  });
+
+  it('asks for a recent sign-in before linking', async () => {
+    const { browser } = await federatedAccount(victim(8));
+    server.clock.advance(3600);
+    try {
+      const link = await browser.request(`${server.issuer}/account/identities/octo/link`);
+      expect(link.status).toBe(303);
+      expect(link.headers.get('location')).toContain('/account/login?reauth=1');
+    } finally {
+      server.clock.advance(-3600);
+    }
+  });
+
+  it('deleting the account deletes its identities', async () => {
+    const person = victim(7);
+    const { browser, accountId } = await federatedAccount(person);
+    const page = await browser.navigate(`${server.issuer}/account/delete`);
+    const deleted = await browser.submit(page, '/account/delete', { confirm: 'yes' });
+    expect(deleted.status).toBe(200);
+    expect(await db().selectFrom('accounts').select('id').where('id', '=', accountId).execute()).toEqual([]);
+    expect(await identityOf(person.sub)).toBeUndefined();
   });
 });

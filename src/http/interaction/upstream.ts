@@ -23,6 +23,7 @@ import type { InteractionView } from '../../oidc/interactions.ts';
 import { localize } from '../../screensets/loader.ts';
 import type { UpstreamButtonView } from '../../views/pages.ts';
 import { readForm } from '../body.ts';
+import { ACCOUNT_LINK_PREFIX } from '../pages/account-identities.ts';
 import { state, type PageResponder } from '../context.ts';
 import { errorStatus, formErrors } from '../errors.ts';
 import type { RegistrationRequirements } from './registration.ts';
@@ -330,7 +331,10 @@ export function upstreamCallbackRoutes(deps: { upstreams: Upstreams }): Router {
     if (uid === undefined) {
       throw new UpstreamError('state_mismatch', { provider, stage: 'callback', reason: params.get('state') ? 'a state Parley did not send, or expired' : 'the callback has no state' });
     }
-    seeOther(ctx, `${interactionUrls(uid).upstream(provider)}/callback`);
+    // A link from /account (account-identities.ts) goes back there; a sign-in, to its interaction.
+    seeOther(ctx, uid.startsWith(ACCOUNT_LINK_PREFIX)
+      ? `/account/identities/${encodeURIComponent(provider)}/callback`
+      : `${interactionUrls(uid).upstream(provider)}/callback`);
   };
   router.get('/federation/:id/callback', (ctx) => handle(ctx, new URLSearchParams(ctx.querystring)));
   router.post('/federation/:id/callback', async (ctx) => handle(ctx, await readForm(ctx)));

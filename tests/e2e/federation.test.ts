@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { findForm, HttpBrowser, type Page } from '../support/browser.ts';
 import { appClient, authorizationRequest, exchange, oidc, PASSWORD, type AppClient } from '../support/oidc-app.ts';
 import { readMailbox } from '../../src/mail/mailer.ts';
-import { captureLogs, freePort, startTestServer, type TestServer } from '../support/server.ts';
+import { captureLogs, freePort, startTestServer, TEST_CLIENTS, type TestServer } from '../support/server.ts';
 import { loopbackFetch, startGitHubLike, startOidcUpstream, type GitHubLike, type OidcUpstream } from '../support/upstreams.ts';
 
 // "Continue with …" through Parley's pages, with openid-client as the app and real upstream
@@ -16,6 +16,7 @@ const TOS = { id: 'tos', version: 1, title: { en: 'Terms of service', ar: 'شر�
 const text = (page: Page) => page.html.replace(/[\u2068\u2069]/g, '').replaceAll('&#x27;', "'");
 
 const suffix = crypto.randomUUID().slice(0, 8);
+const GITHUB_ID = Number.parseInt(suffix.slice(0, 7), 16);
 const teamId = 'TEAM123456';
 const keyId = 'KEY1234567';
 const appleKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -44,7 +45,7 @@ beforeAll(async () => {
   applePort = await freePort();
   github = await startGitHubLike({
     clientId: 'gh-client', clientSecret: 'gh-secret',
-    user: { id: 4242, login: 'octo', name: 'Octo Cat', email: null, emails: [{ email: `octo-${suffix}@example.com`, primary: true, verified: true, visibility: null }] },
+    user: { id: GITHUB_ID, login: 'octo', name: 'Octo Cat', email: null, emails: [{ email: `octo-${suffix}@example.com`, primary: true, verified: true, visibility: null }] },
   });
   server = await startTestServer({
     terms: [TOS],
@@ -85,6 +86,8 @@ afterAll(async () => {
 });
 
 const db = () => server.parley.storage.db;
+/** The sign-in interaction a page's forms post to. */
+const uidOf = (page: Page) => /action="\/interaction\/([^/"]+)\//.exec(page.html)![1]!;
 /** The newest one-time code mailed to the address. */
 async function codeSentTo(email: string): Promise<string> {
   await server.deliverMail();
@@ -161,7 +164,7 @@ describe('signing up and in with an OpenID provider', () => {
     expect((await eventsOf(sub))[2]!.payload).toEqual({ version: 1, account_id: sub, provider: 'demo-id', source: 'registration' });
     expect(await db().selectFrom('terms_acceptances').select('document_id').where('subject', '=', sub).execute()).toEqual([{ document_id: 'tos' }]);
     // The transaction is gone with the sign-in.
-    expect(await db().selectFrom('upstream_sign_ins').select('id').execute()).toEqual([]);
+    expect(await db().selectFrom('upstream_sign_ins').select('id').where('interaction_uid', '=', uidOf(form)).execute()).toEqual([]);
   });
 
   it('signs in again to the same account, straight to the app', async () => {
@@ -224,7 +227,7 @@ describe('signing up and in with an OpenID provider', () => {
       expect(failed.status).toBe(502);
       expect(text(failed)).toContain('The other service\'s answer could not be used.');
       expect(failed.html).toContain('action="/interaction/');
-      const row = await db().selectFrom('upstream_sign_ins').selectAll().executeTakeFirstOrThrow();
+      const row = await db().selectFrom('upstream_sign_ins').selectAll().where('interaction_uid', '=', uidOf(failed)).executeTakeFirstOrThrow();
       expect(row.identity).toBeNull();
       expect(row.callback).toBeNull();
     } finally {
@@ -339,7 +342,7 @@ describe('upstream errors', () => {
     const callback = await browser.submit(form, '/upstream/register', { name: 'Octo Cat', terms: ['tos'] }, spa.redirectUri);
     const tokens = await exchange(spa, request, callback.url);
     expect(await userinfo(tokens.access_token, tokens.claims()!.sub)).toMatchObject({ email: `octo-${suffix}@example.com`, email_verified: true, name: 'Octo Cat' });
-    expect(await identityOf('4242', 'octo')).toMatchObject({ email: `octo-${suffix}@example.com` });
+    expect(await identityOf(String(GITHUB_ID), 'octo')).toMatchObject({ email: `octo-${suffix}@example.com` });
   });
 });
 
@@ -436,10 +439,10 @@ describe('pre-account-takeover attacks', () => {
     const attacker = await passwordAccount(person.email);
     // The attacker's own identity somehow on the account (an import, an older linking rule).
     await db().insertInto('identities').values({
-      provider: 'octo', subject: 'trojan-9999', account_id: attacker.accountId, email: null, email_verified: false, linked_at: new Date(), last_used_at: null,
+      provider: 'octo', subject: `trojan-${suffix}`, account_id: attacker.accountId, email: null, email_verified: false, linked_at: new Date(), last_used_at: null,
     }).execute();
     await reclaimWithCode(person);
-    expect(await identityOf('trojan-9999', 'octo')).toBeUndefined();
+    expect(await identityOf(`trojan-${suffix}`, 'octo')).toBeUndefined();
     const unlinked = (await eventsOf(attacker.accountId)).filter((e) => e.type === 'identity.unlinked');
     expect(unlinked.map((e) => e.payload)).toEqual([{ version: 1, account_id: attacker.accountId, provider: 'octo', source: 'reclaim' }]);
     // And linking from a signed-in session is refused while the address is unproven (linking.ts rule 5, unit-tested there).
@@ -504,7 +507,7 @@ describe('/account: linked providers', () => {
 
     // Linking Octo: through the provider, back to /account.
     const octoUser = github.signedIn;
-    github.signedIn = { id: 7070, login: 'kim', name: 'Kim', email: null, emails: [{ email: kim.email, primary: true, verified: true, visibility: null }] };
+    github.signedIn = { id: GITHUB_ID + 1, login: 'kim', name: 'Kim', email: null, emails: [{ email: kim.email, primary: true, verified: true, visibility: null }] };
     try {
       const linked = await browser.navigate(`${server.issuer}/account/identities/octo/link`);
       expect(linked.url).toContain('/account?done=identity_linked');
@@ -512,7 +515,7 @@ describe('/account: linked providers', () => {
     } finally {
       github.signedIn = octoUser;
     }
-    expect(await identityOf('7070', 'octo')).toMatchObject({ account_id: accountId });
+    expect(await identityOf(String(GITHUB_ID + 1), 'octo')).toMatchObject({ account_id: accountId });
 
     // Now Demo ID can go.
     const page = await browser.navigate(`${server.issuer}/account`);
@@ -527,7 +530,7 @@ describe('/account: linked providers', () => {
     // The export lists what is linked.
     const exported = await browser.request(`${server.issuer}/account/export`);
     const data = await exported.json() as { identities: { provider: string; subject: string }[] };
-    expect(data.identities.map((i) => [i.provider, i.subject])).toEqual([['octo', '7070']]);
+    expect(data.identities.map((i) => [i.provider, i.subject])).toEqual([['octo', String(GITHUB_ID + 1)]]);
   });
 
   it('asks for a recent sign-in before linking', async () => {
@@ -550,5 +553,63 @@ describe('/account: linked providers', () => {
     expect(deleted.status).toBe(200);
     expect(await db().selectFrom('accounts').select('id').where('id', '=', accountId).execute()).toEqual([]);
     expect(await identityOf(person.sub)).toBeUndefined();
+  });
+});
+
+describe('the age gate on the provider path', () => {
+  let aged: TestServer;
+  let agedSpa: AppClient;
+  let upstream: OidcUpstream;
+  const young = { sub: `young-${suffix}`, email: `young-${suffix}@demo-id.test`, email_verified: true, name: 'Young One' };
+  const adult = { sub: `adult-${suffix}`, email: `adult-${suffix}@demo-id.test`, email_verified: true, name: 'Adult One' };
+
+  beforeAll(async () => {
+    const port = await freePort();
+    aged = await startTestServer((issuer) => ({
+      registration: { minimum_age: 16, birthdate_purpose: 'age_check' },
+      purposes: { age_check: { legal_basis: 'legal_obligation', version: 1, title: { en: 'Age check' } } },
+      clients: TEST_CLIENTS(issuer).map((c) => (c.client_id === 'spa' ? { ...c, purposes: [...c.purposes, 'age_check'] } : c)),
+      identity_providers: [{ id: 'demo-id', type: 'oidc', name: 'Demo ID', issuer: `http://127.0.0.1:${port}`, client_id: 'parley', client_secret: 'demo-secret', trust_email_verified: true }],
+    }));
+    upstream = await startOidcUpstream({
+      port, clients: [{ client_id: 'parley', client_secret: 'demo-secret', redirect_uris: [`${aged.issuer}/federation/demo-id/callback`] }], users: [young, adult],
+    });
+    agedSpa = await appClient(aged, 'spa');
+  });
+  afterAll(async () => {
+    await aged?.close();
+    await upstream?.close();
+  });
+
+  const yearsAgo = (years: number, days = 0) => {
+    const now = aged.clock.now();
+    return new Date(Date.UTC(now.getUTCFullYear() - years, now.getUTCMonth(), now.getUTCDate() + days)).toISOString().slice(0, 10);
+  };
+  async function registrationForm(person: { sub: string }) {
+    const browser = new HttpBrowser();
+    const request = await authorizationRequest(agedSpa, { login_hint: person.sub });
+    const page = await browser.navigate(request.url);
+    const href = /href="([^"]*\/upstream\/demo-id)"/.exec(page.html)![1]!;
+    return { browser, request, form: await browser.navigate(new URL(href, page.url).href, {}, agedSpa.redirectUri) };
+  }
+
+  it('asks for the date of birth; someone too young is turned away and nothing about them is kept', async () => {
+    const { browser, form } = await registrationForm(young);
+    expect(form.html).toMatch(/<input id="birthdate" name="birthdate" type="date"/);
+    const refused = await browser.submit(form, '/upstream/register', { birthdate: yearsAgo(16, 1) }, agedSpa.redirectUri);
+    expect(refused.status).toBe(403);
+    const adb = aged.parley.storage.db;
+    expect(await adb.selectFrom('accounts').select('id').where('email', '=', young.email).execute()).toEqual([]);
+    expect(await adb.selectFrom('identities').select('subject').where('subject', '=', young.sub).execute()).toEqual([]);
+    expect(await adb.selectFrom('upstream_sign_ins').select('identity').where('interaction_uid', '=', uidOf(form)).execute()).toEqual([{ identity: null }]);
+  });
+
+  it('keeps the date of birth with an account old enough', async () => {
+    const { browser, request, form } = await registrationForm(adult);
+    const callback = await browser.submit(form, '/upstream/register', { birthdate: yearsAgo(30) }, agedSpa.redirectUri);
+    expect(callback.url.startsWith(agedSpa.redirectUri)).toBe(true);
+    const sub = (await exchange(agedSpa, request, callback.url)).claims()!.sub;
+    const answers = await aged.parley.storage.db.selectFrom('answers').select(['question_id', 'purpose']).where('account_id', '=', sub).execute();
+    expect(answers).toEqual([{ question_id: 'date_of_birth', purpose: 'age_check' }]);
   });
 });

@@ -68,7 +68,8 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     'GET /upstream/:id': [loadInteraction, pickPageLocale, requirePrompt('login'), upstream.start],
     'GET /upstream/:id/callback': [loadInteraction, pickPageLocale, requirePrompt('login'), upstream.complete],
     'POST /upstream/register': [
-      loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'), registration.refuseUnderAge, upstream.register,
+      loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'),
+      upstream.forgetIfTurnedAway, registration.refuseUnderAge, upstream.register,
     ],
     'POST /upstream/link': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'), upstream.linkWithPassword],
     'POST /upstream/code': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'), upstream.emailCode],

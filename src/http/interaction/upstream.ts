@@ -312,7 +312,16 @@ export function upstreamSteps(deps: UpstreamStepDeps) {
     });
   };
 
-  return { start, goToRequestedProvider, complete, register, linkWithPassword, emailCode };
+  /**
+   * Around the age gate: someone it turns away leaves nothing behind, not even who the provider
+   * said they are (kept while the registration form was shown).
+   */
+  const forgetIfTurnedAway: Step = async (ctx, signIn, next) => {
+    await next();
+    if (!signIn.authenticated && ctx.status === 403) await signIns.fail(signIn.interaction.uid);
+  };
+
+  return { start, goToRequestedProvider, complete, register, linkWithPassword, emailCode, forgetIfTurnedAway };
 }
 
 /**

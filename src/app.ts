@@ -20,6 +20,7 @@ import { createPreferenceCenter } from './consent/preference-center.ts';
 import { eraseExpiredAnswers } from './consent/retention.ts';
 import { createInteractions } from './oidc/interactions.ts';
 import { loadSigningKeys } from './oidc/keys.ts';
+import { createClaims } from './oidc/claims.ts';
 import { createProvider } from './oidc/provider.ts';
 import { errorSummary, isDatabaseUnavailable, migrateToLatest, openStorage, pendingMigrations, ping, whenDatabaseAnswers, type Storage } from './storage/database.ts';
 import { createRenderer } from './views/render.ts';
@@ -28,7 +29,6 @@ import { createRelease } from './consent/release.ts';
 import { openScreenSetLibrary } from './screensets/library.ts';
 import { screenSetContext } from './screensets/loader.ts';
 import { createProfiling } from './screensets/profiling.ts';
-import { CLAIM_QUESTION_TYPES } from './screensets/format.ts';
 import { profilePrompt } from './oidc/profile-prompt.ts';
 import { termsPrompt } from './oidc/terms-prompt.ts';
 import { createTerms } from './consent/terms.ts';
@@ -163,23 +163,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
 
     const provider = createProvider({
       config, db, signingKeys, clock,
-      accounts: {
-        async accountClaims(accountId) {
-          const account = await accounts.findById(accountId);
-          if (!account) return undefined;
-          return {
-            email: account.email,
-            email_verified: account.email_verified_at !== null,
-            ...(account.name ? { name: account.name } : {}),
-            ...(account.locale ? { locale: account.locale } : {}),
-          };
-        },
-        async answerClaims(accountId, clientId) {
-          const released = await release.forClient(accountId, (clientId ? config.clientsById.get(clientId)?.purposes : undefined) ?? []);
-          return { ...released.standardClaims, preferences: released.preferences };
-        },
-        answerClaimNames: ['preferences', ...Object.keys(CLAIM_QUESTION_TYPES)],
-      },
+      findAccount: createClaims({ config, findAccount: (accountId) => accounts.findById(accountId), release }),
       pages: providerPages(pages, config.locales.default),
       middleware: [providerRequestMiddleware() as never, providerUnavailableMiddleware(pages) as never, providerScriptHashes() as never],
       promptsAfterLogin: [termsPrompt({
@@ -213,9 +197,10 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     const preferenceCenter = createPreferenceCenter({
       db, config, clock,
       question: (questionId) => profiling.question(questionId),
+      screenSetOf: (questionId) => profiling.screenSetOf(questionId),
       grants: {
-        list: (accountId) => accountGrants(db, accountId, clock()),
-        revoke: (grantId) => revokeGrant(db, grantId),
+        list: (accountId, trx) => accountGrants(trx ?? db, accountId, clock()),
+        revoke: (trx, grantId) => revokeGrant(trx, grantId),
         revokeAll: revokeAccountSessions,
       },
       pseudonymSecret: config.secrets.key_encryption,

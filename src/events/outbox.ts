@@ -9,7 +9,7 @@ export type EventType =
   | 'answer.recorded' | 'answer.changed' | 'answer.deleted'
   | 'consent.granted' | 'consent.withdrawn'
   | 'preferences.changed' | 'reward.granted'
-  | 'terms.accepted'
+  | 'terms.accepted' | 'app.revoked'
   | 'identity.linked' | 'identity.unlinked';
 
 /** The same list at run time: config validation, fan-out and the JSON Schemas iterate it. */
@@ -19,6 +19,7 @@ export const EVENT_TYPES = [
   'consent.granted', 'consent.withdrawn',
   'preferences.changed', 'reward.granted',
   'terms.accepted',
+  'app.revoked',
   'identity.linked', 'identity.unlinked',
 ] as const satisfies readonly EventType[];
 

@@ -108,6 +108,11 @@ export const storedPayloadSchemas = {
     locale,
     text_hash: z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 (hex) of the document title and address as shown: proof of what the user agreed to.'),
   }).describe('A terms document (terms of service, privacy policy) was accepted, one event per document.'),
+  'app.revoked': z.strictObject({
+    version, account_id: accountId,
+    client_id: z.string().min(1).describe('The app whose access was taken away.'),
+    source: changeSource,
+  }).describe('The user took an app\'s access away: its grants and every token issued under them were revoked.'),
   'identity.linked': z.strictObject({
     version, account_id: accountId,
     provider: z.string().min(1).describe('The upstream identity provider (the id of its entry under `identity_providers:`).'),

@@ -4,7 +4,7 @@ import { amrFor, type Proof } from '../accounts/authentication-methods.ts';
 import type { Config } from '../config/schema.ts';
 import { DomainError } from '../errors.ts';
 import { FIRST_SIGN_IN, PROFILE_RESULT, profilePromptDetails, type ProfilePromptDetails } from './profile-prompt.ts';
-import { claimsOfScopes } from './provider.ts';
+import { claimsOfScopes } from './claims.ts';
 
 // The HTTP layer drives sign-in pages through this small surface instead of reaching into
 // oidc-provider: what the current interaction asks for, and the few ways to answer it. A request

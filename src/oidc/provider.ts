@@ -4,23 +4,11 @@ import type { JWK } from 'jose';
 import { API_SCOPES, type Config, type ClientConfig } from '../config/schema.ts';
 import type { DB } from '../storage/database.ts';
 import { DatabaseAdapter, findGrantId } from './adapter.ts';
+import { claimsOfScopes, SCOPE_CLAIMS, type FindClaimsAccount } from './claims.ts';
 import { logoutParamsCheck, requestParamsCheck } from './request-params.ts';
 
 // The only place that configures oidc-provider. Everything it needs from the rest of Parley
 // arrives as plain functions, so the provider knows nothing of accounts tables or templates.
-
-export interface AccountClaimsSource {
-  /** The claims held on the account itself (email, name, locale), or undefined if it is gone. */
-  accountClaims(accountId: string): Promise<Record<string, unknown> | undefined>;
-  /**
-   * The claims filled from the user's answers that this client may receive (`preferences` and
-   * standard claims such as birthdate). Read only when a granted scope or a claim requested by
-   * name can carry them.
-   */
-  answerClaims(accountId: string, clientId: string | undefined): Promise<Record<string, unknown>>;
-  /** The names of the claims answers can fill: `preferences` and the standard claims questions may set. */
-  answerClaimNames: readonly string[];
-}
 
 export interface ProviderPages {
   /** Renders an OAuth/OIDC error that cannot be redirected back to the app. */
@@ -41,7 +29,8 @@ export interface ProviderDependencies {
    */
   clock: () => Date;
   signingKeys: JWK[];
-  accounts: AccountClaimsSource;
+  /** The user and their claims, for every token and userinfo request (./claims.ts). */
+  findAccount: FindClaimsAccount;
   pages: ProviderPages;
   /** Prompts right after login, before consent (the terms prompt comes in here). */
   promptsAfterLogin?: interactionPolicy.Prompt[];
@@ -56,26 +45,12 @@ export interface ProviderDependencies {
   onServerError?: (error: Error) => void;
 }
 
-// Which claims each scope releases (OIDC Core 5.4).
-export const SCOPE_CLAIMS: Record<string, string[]> = {
-  openid: ['sub'],
-  email: ['email', 'email_verified'],
-  profile: ['name', 'locale', 'birthdate', 'gender', 'zoneinfo', 'given_name', 'family_name', 'middle_name', 'nickname', 'preferred_username'],
-  // The answers the user chose to share, as one object, released under the client's purposes.
-  preferences: ['preferences'],
-};
-
 const OIDC_SCOPES = ['openid', 'offline_access', 'email', 'profile', 'preferences'];
 
 const SUPPORTED_CLAIMS = claimsOfScopes(Object.keys(SCOPE_CLAIMS));
 
 // Claims about the sign-in itself rather than the user, which no scope carries and no consent covers.
 const SIGN_IN_CLAIMS = new Set(['sub', 'sid', 'auth_time', 'acr', 'amr', 'iss']);
-
-/** The claims these scopes carry. */
-export function claimsOfScopes(scopes: Iterable<string>): Set<string> {
-  return new Set([...scopes].flatMap((scope) => SCOPE_CLAIMS[scope] ?? []));
-}
 
 /** The claim names a `claims` request parameter (OIDC Core 5.5) asks for, in both its parts. */
 function claimsRequested(claims: { userinfo?: unknown; id_token?: unknown }): string[] {
@@ -309,25 +284,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       if (scopes.length > 0 || claims.length > 0 || !grant.jti) await grant.save();
       return grant;
     },
-    // Called for every token and userinfo request: the account row always, the answers only when
-    // a granted scope or a granted claim asked for by name (the claims parameter) can carry them.
-    // Either way the answers are cut to the client's purposes and the user's consent.
-    findAccount: async (ctx, sub) => {
-      const claims = await deps.accounts.accountClaims(sub);
-      if (!claims) return undefined;
-      const clientId = ctx.oidc.client?.clientId;
-      return {
-        accountId: sub,
-        claims: async (_use, scope, requested) => {
-          const wanted = claimsOfScopes((scope ?? '').split(' '));
-          for (const claim of Object.keys(requested ?? {})) wanted.add(claim);
-          const fromAnswers = deps.accounts.answerClaimNames.some((claim) => wanted.has(claim))
-            ? await deps.accounts.answerClaims(sub, clientId) : {};
-          // The account's own fields win over answers that fill the same claim.
-          return { ...fromAnswers, ...claims, sub };
-        },
-      };
-    },
+    // Every token and userinfo request: the claims are assembled in ./claims.ts.
+    findAccount: (ctx, sub) => deps.findAccount(sub, ctx.oidc.client?.clientId),
     renderError: (ctx, out, error) => deps.pages.error(ctx, out, error),
     // Parley answers with its own pages; don't leak the library's identity in errors.
     conformIdTokenClaims: true,

@@ -173,6 +173,16 @@ export interface TermsAcceptancesTable {
   accepted_at: Date;
 }
 
+/** The latest consent_ledger row per (subject, purpose), written with each ledger row. */
+export interface ConsentCurrentTable {
+  subject: string;                     // as in the ledger: the account id, or a pseudonym after deletion
+  purpose: string;
+  action: ConsentAction;
+  purpose_version: number;
+  at: Date;
+  ledger_id: string;                   // the consent_ledger row it reflects
+}
+
 export interface CommunicationLedgerTable {
   id: Generated<string>;
   account_id: string;
@@ -312,6 +322,7 @@ export interface Database {
   prompt_log: PromptLogTable;
   rewards: RewardsTable;
   consent_ledger: ConsentLedgerTable;
+  consent_current: ConsentCurrentTable;
   communication_ledger: CommunicationLedgerTable;
   deliveries: DeliveriesTable;
   webhook_endpoints: WebhookEndpointsTable;

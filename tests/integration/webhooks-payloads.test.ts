@@ -54,10 +54,12 @@ describe('event payloads written by the application', () => {
       hasher: createPasswordHasher(config.accounts.argon2), throttle: createThrottle(db, config.throttle, clock),
     });
     const profiling = createProfiling({ db, config, clock, screenSets: library.current });
+    let grants = [{ grantId: 'grant-1', clientId: 'spa', scopes: ['openid'] }];
     const preferenceCenter = createPreferenceCenter({
       db, config, clock, pseudonymSecret: 'a pseudonym secret for tests',
-      question: (id) => profiling.question(id),
-      grants: { list: async () => [], revoke: async () => {}, revokeAll: async () => {} },
+      question: (id) => profiling.question(id), screenSetOf: (id) => profiling.screenSetOf(id),
+      // One app holding a grant, until the user disconnects it.
+      grants: { list: async () => grants, revoke: async () => { grants = []; }, revokeAll: async () => {} },
     });
 
     const terms = createTerms({ db, config, clock });
@@ -78,6 +80,7 @@ describe('event payloads written by the application', () => {
     expect(await preferenceCenter.updateAnswer({ accountId, questionId: 'favourite_drink', raw: ['tea'], locale: 'en' })).toEqual({ ok: true });
     await preferenceCenter.setCommunication(accountId, new Set(['email:news', 'sms:offers']));
     await preferenceCenter.setConsent({ accountId, purpose: 'offers', action: 'withdrawn', deleteAnswers: true, locale: 'en' });
+    expect(await preferenceCenter.revokeApp(accountId, 'spa')).toBe(true);
     // Linking and unlinking an upstream identity (the account keeps its password, so it may go).
     const identities = createIdentities({ db, clock, logger: silent, revokeSessions: async () => {} });
     const identity = { provider: 'demo-id', subject: `demo-${accountId}`, email: 'someone@demo-id.test', emailVerified: true, emailVerifiedClaimed: true };

@@ -2,14 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpBrowser } from '../support/browser.ts';
+import { findForm, HttpBrowser } from '../support/browser.ts';
 import { ownDatabase } from '../support/database.ts';
 import { appClient, authorizationRequest, exchange, type AppClient } from '../support/oidc-app.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 import { startOidcUpstream, type OidcUpstream } from '../support/upstreams.ts';
 
-// Terms on the provider path: accepted when registering with a provider, and a new version
-// accepted at the next sign-in with it, before the app gets its code, as on the password path.
+// Terms on the provider path: accepted when registering with a provider (then the after_registration
+// questions, as after a password registration), and a new version accepted at the next sign-in with
+// it, before the app gets its code, as on the password path.
 // Two servers one after the other on one database and one address, the second with version 2.
 
 const TOS = { id: 'tos', title: { en: 'Terms of service' }, url: 'https://example.com/terms' };
@@ -24,8 +25,9 @@ let upstream: OidcUpstream;
 let port: number;
 let upstreamPort: number;
 
-const overrides = (version: number) => ({
+const overrides = (version: number, screensets = 'tests/fixtures/screensets-none') => ({
   terms: [{ ...TOS, version }],
+  screensets: { dir: screensets, watch: false },
   database,
   identity_providers: [{ id: 'demo-id', type: 'oidc', name: 'Demo ID', issuer: `http://127.0.0.1:${upstreamPort}`, client_id: 'parley', client_secret: 'demo-secret', trust_email_verified: true }],
 });
@@ -58,11 +60,17 @@ async function continueWithDemoId(spa: AppClient) {
 
 describe('terms on the provider path', () => {
   it('are accepted at registration, and a new version at the next sign-in with the provider', async () => {
-    server = await startTestServer(overrides(1), { port });
+    // With the welcome questions of the e2e screen-sets, triggered after_registration.
+    server = await startTestServer(overrides(1, 'tests/fixtures/screensets-e2e'), { port });
     let spa = await appClient(server, 'spa');
     const first = await continueWithDemoId(spa);
     expect(first.page.html).toMatch(/id="terms-tos" name="terms" value="tos" required>/);
-    const registered = await first.browser.submit(first.page, '/upstream/register', { terms: ['tos'] }, spa.redirectUri);
+    const questions = await first.browser.submit(first.page, '/upstream/register', { terms: ['tos'] }, spa.redirectUri);
+    // The same first screen as after a password registration.
+    expect(questions.html).toContain('What do you like to drink?');
+    // "Not now": the form's own fields, posted to its skip action.
+    const { action, hidden } = findForm(questions.html, '/profile');
+    const registered = await first.browser.navigate(new URL(`${action}/skip`, questions.url).href, { form: hidden }, spa.redirectUri);
     const sub = (await exchange(spa, first.request, registered.url)).claims()!.sub;
     const ledger = () => server!.parley.storage.db.selectFrom('terms_acceptances').select(['document_version', 'source'])
       .where('subject', '=', sub).orderBy('id').execute();

@@ -44,6 +44,7 @@ import { createSegments } from './segments/service.ts';
 import { createStats } from './stats/screensets.ts';
 import { createIdentities } from './federation/identities.ts';
 import { createEmailCodes } from './accounts/email-codes.ts';
+import { setFirstPassword } from './accounts/first-password.ts';
 import { resolveUpstreamSettings } from './federation/settings.ts';
 import { createUpstreamSignIns, purgeExpiredUpstreamSignIns } from './federation/sign-ins.ts';
 import { createUpstreamClients } from './federation/upstream.ts';
@@ -130,9 +131,9 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     // Webhook delivery runs in every node (unless events.worker is false); several nodes share the
     // work through row leases. So does mail, always.
     const deliveryWorker = createDeliveryWorker({ db, config, logger, clock, signSet: createSetSigner(signingKeys[0]!), mail: { outbox: mail, mailer } });
+    const hasher = createPasswordHasher(config.accounts.argon2);
     const accounts = createAccounts({
-      db, config, clock, mail, logger,
-      hasher: createPasswordHasher(config.accounts.argon2),
+      db, config, clock, mail, logger, hasher,
       throttle: createThrottle(db, config.throttle, clock),
       revokeSessions: revokeAccountSessions,
     });
@@ -158,6 +159,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       identities: createIdentities({ db, clock, logger, revokeSessions: revokeAccountSessions }),
       emailCodes: createEmailCodes({ db, config, clock }),
       mail,
+      setFirstPassword: (accountId: string, password: string) => setFirstPassword({ db, config, hasher, clock }, accountId, password),
     };
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);
 

@@ -187,7 +187,7 @@ export function createHttpApp(deps: HttpDependencies): Koa {
     openApi: () => (openApiDocument ??= buildOpenApiDocument(config, apiOperations(api))),
   };
 
-  const linkedProviders = accountIdentityRoutes({ config, sessions: deps.sessions, clock: deps.clock, upstreams: deps.upstreams });
+  const linkedProviders = accountIdentityRoutes({ config, sessions: deps.sessions, clock: deps.clock, upstreams: deps.upstreams, pages });
   const router = new Router();
   for (const routes of [
     apiRoutes(api),

@@ -8,7 +8,7 @@ export const PAGE_NAMES = [
   'forgot_password', 'reset_password', 'message', 'demo', 'profile',
   'account', 'account_edit_answer', 'account_delete', 'account_email',
   'stats', 'terms', 'terms_declined', 'too_young',
-  'upstream_register', 'upstream_link', 'upstream_verify',
+  'upstream_register', 'upstream_link', 'upstream_verify', 'account_password',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -174,6 +174,8 @@ export interface AccountIdentitiesView {
   linked: { provider: string; name: string; email?: string; linkedOn: string; unlinkAction: string }[];
   /** Providers not linked yet: a link each, to sign in there and link. */
   available: { provider: string; name: string; linkUrl: string }[];
+  /** The account has no password: the page to set one. */
+  setPasswordUrl?: string;
 }
 
 export interface PageData {
@@ -372,6 +374,17 @@ export interface PageData {
     /** A code was sent: the form to type it. */
     codeSent?: boolean;
     loginUrl: string;
+  };
+  /** A first password for an account that has none. */
+  account_password: {
+    csrfToken: string;
+    action: string;
+    cancelUrl: string;
+    email: string;
+    error?: string;
+    passwordMinLength: number;
+    needsRecentSignIn: boolean;
+    reauthUrl: string;
   };
   /** The provider proved no address: one is typed, a code sent to it and typed back. */
   upstream_verify: {

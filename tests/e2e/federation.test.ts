@@ -35,7 +35,7 @@ const lin = { sub: `lin-${suffix}`, email: `lin-${suffix}@demo-id.test`, email_v
 // Victims of the pre-hijacking attacks: each signs in with Demo ID, which verified their address.
 const victim = (n: number) => ({ sub: `victim${n}-${suffix}`, email: `victim${n}-${suffix}@example.com`, email_verified: true, name: `Victim ${n}` });
 const victims = [1, 2, 3, 4, 5].map(victim);
-const accountPeople = [7, 8, 9].map(victim);
+const accountPeople = [6, 7, 8, 9].map(victim);
 // The attacker at Demo ID claims victim 5's address, unverified.
 const mallory = { sub: `mallory-${suffix}`, email: victims[4]!.email, email_verified: false, name: 'Mallory' };
 
@@ -531,6 +531,27 @@ describe('/account: linked providers', () => {
     const exported = await browser.request(`${server.issuer}/account/export`);
     const data = await exported.json() as { identities: { provider: string; subject: string }[] };
     expect(data.identities.map((i) => [i.provider, i.subject])).toEqual([['octo', String(GITHUB_ID + 1)]]);
+  });
+
+  it('sets a first password for an account that has none, after which the provider may be unlinked', async () => {
+    const person = victim(6);
+    const { browser } = await federatedAccount(person);
+    const account = await browser.navigate(`${server.issuer}/account`);
+    expect(text(account)).toContain('Your account has no password.');
+    const form = await browser.navigate(`${server.issuer}/account/identities/password`);
+    expect(form.html).toContain('autocomplete="new-password"');
+    const short = await browser.submit(form, '/account/identities/password', { password: 'short' });
+    expect(short.status).toBe(400);
+    expect(short.html).toContain('id="password-error"');
+    expect(await passwordWorks(person.email)).toBe(false);
+    const done = await browser.submit(short, '/account/identities/password', { password: PASSWORD });
+    expect(done.url).toContain('/account?done=password_set');
+    expect(text(done)).not.toContain('Your account has no password.');
+    expect(await passwordWorks(person.email)).toBe(true);
+    // No longer the last way in.
+    const unlinked = await browser.submit(done, '/account/identities/demo-id/unlink', {});
+    expect(unlinked.url).toContain('/account?done=identity_unlinked');
+    expect(await identityOf(person.sub)).toBeUndefined();
   });
 
   it('asks for a recent sign-in before linking', async () => {

@@ -242,6 +242,14 @@ const SAMPLES: Sample[] = [
   sample('upstream_verify', {
     csrfToken: 'tok', provider: 'Microsoft', action: '/interaction/u1/upstream/code', email: 'ana@example.com', codeSent: true, error: 'That code is not right.', loginUrl: '/interaction/u1',
   }),
+  sample('account_password', {
+    csrfToken: 'tok', action: '/account/identities/password', cancelUrl: '/account#identities', email: 'ana@example.com',
+    passwordMinLength: 12, needsRecentSignIn: false, reauthUrl: '/account/login?reauth=1', error: 'Use at least 12 characters.',
+  }),
+  sample('account_password', {
+    csrfToken: 'tok', action: '/account/identities/password', cancelUrl: '/account#identities', email: 'ana@example.com',
+    passwordMinLength: 12, needsRecentSignIn: true, reauthUrl: '/account/login?reauth=1',
+  }),
   sample('too_young', { minimumAge: 16, clientName: 'Web App' }),
   sample('terms', {
     csrfToken: 'tok', action: '/interaction/u1/terms', declineAction: '/interaction/u1/terms/decline', clientName: 'Web App', errors: {},

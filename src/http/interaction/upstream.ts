@@ -37,6 +37,8 @@ export interface Upstreams {
   /** One-time codes proving an address, and the outbox that mails them. */
   emailCodes: EmailCodes;
   mail: MailOutbox;
+  /** A password for an account that has none (/account); false when it has one already. */
+  setFirstPassword(accountId: string, password: string): Promise<boolean>;
 }
 
 export interface UpstreamStepDeps {

@@ -12,8 +12,10 @@ import { IdentityError } from '../../federation/identities.ts';
 import type { SessionReader, SignedInUser } from '../../oidc/sessions.ts';
 import { localize } from '../../screensets/loader.ts';
 import type { AccountIdentitiesView } from '../../views/pages.ts';
+import { AccountError } from '../../accounts/errors.ts';
 import { readForm } from '../body.ts';
-import { state } from '../context.ts';
+import { state, type PageResponder } from '../context.ts';
+import { errorStatus, formErrors } from '../errors.ts';
 import { checkCsrf } from '../csrf.ts';
 import type { Upstreams } from '../interaction/upstream.ts';
 
@@ -22,8 +24,8 @@ export const ACCOUNT_LINK_PREFIX = 'account:';
 const LINK_COOKIE = 'parley.account_link';
 const PATH = '/account/identities';
 
-export function accountIdentityRoutes(deps: { config: Config; sessions: SessionReader; clock: () => Date; upstreams: Upstreams }) {
-  const { config, sessions, clock, upstreams } = deps;
+export function accountIdentityRoutes(deps: { config: Config; sessions: SessionReader; clock: () => Date; upstreams: Upstreams; pages: PageResponder }) {
+  const { config, sessions, clock, upstreams, pages } = deps;
   const { clients, signIns, identities } = upstreams;
   const router = new Router({ prefix: PATH });
   router.param('provider', (id, ctx, next) => (clients.has(id) ? next() : ctx.throw(404)));
@@ -48,6 +50,7 @@ export function accountIdentityRoutes(deps: { config: Config; sessions: SessionR
   async function section(ctx: Context, accountId: string): Promise<AccountIdentitiesView | undefined> {
     if (clients.size === 0) return undefined;
     const linked = await identities.identitiesOf(accountId);
+    const account = await identities.linkingAccount({ id: accountId });
     const date = (at: Date) => new Intl.DateTimeFormat(state(ctx).locale, { dateStyle: 'medium' }).format(at);
     return {
       linked: linked.map((identity) => ({
@@ -56,8 +59,43 @@ export function accountIdentityRoutes(deps: { config: Config; sessions: SessionR
       })),
       available: [...clients.keys()].filter((id) => !linked.some((l) => l.provider === id))
         .map((id) => ({ provider: id, name: nameOf(ctx, id), linkUrl: `${PATH}/${encodeURIComponent(id)}/link` })),
+      ...(account && !account.hasPassword ? { setPasswordUrl: `${PATH}/password` } : {}),
     };
   }
+
+  function passwordPage(ctx: Context, user: SignedInUser, email: string, error?: string, status = 200) {
+    pages.page(ctx, 'account_password', {
+      csrfToken: pages.csrf(ctx), action: `${PATH}/password`, cancelUrl: '/account#identities', email,
+      passwordMinLength: config.accounts.password_min_length, needsRecentSignIn: !recentEnough(user), reauthUrl: reauth(`${PATH}/password`),
+      ...(error ? { error } : {}),
+    }, status);
+  }
+
+  // A first password for an account made with a provider, after a recent sign-in.
+  router.get('/password', async (ctx) => {
+    const user = await signedIn(ctx, `${PATH}/password`);
+    if (!user) return;
+    const account = await identities.linkingAccount({ id: user.accountId });
+    if (!account || account.hasPassword) return seeOther(ctx, '/account#identities');
+    passwordPage(ctx, user, account.email);
+  });
+
+  router.post('/password', async (ctx) => {
+    const form = await readForm(ctx);
+    checkCsrf(ctx, form.get('csrf'));
+    const user = await signedIn(ctx, `${PATH}/password`);
+    if (!user) return;
+    const account = await identities.linkingAccount({ id: user.accountId });
+    if (!account || account.hasPassword) return seeOther(ctx, '/account#identities');
+    if (!recentEnough(user)) return passwordPage(ctx, user, account.email);
+    try {
+      await upstreams.setFirstPassword(user.accountId, form.get('password') ?? '');
+    } catch (error) {
+      if (!(error instanceof AccountError)) throw error;
+      return passwordPage(ctx, user, account.email, formErrors(pages, ctx, error).password ?? pages.errorMessage(ctx, error), errorStatus(error));
+    }
+    seeOther(ctx, '/account?done=password_set#identities');
+  });
 
   router.post('/:provider/unlink', async (ctx) => {
     const form = await readForm(ctx);

@@ -39,7 +39,8 @@ export interface PreferenceCenterDeps {
 
 const FLOW_COOKIE = 'parley.account_flow';
 const NOTICES = [
-  'answer_saved', 'answer_deleted', 'consent_granted', 'consent_withdrawn', 'communication_saved', 'app_revoked', 'identity_linked', 'identity_unlinked',
+  'answer_saved', 'answer_deleted', 'consent_granted', 'consent_withdrawn', 'communication_saved', 'app_revoked',
+  'identity_linked', 'identity_unlinked', 'password_set',
 ] as const;
 
 export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {

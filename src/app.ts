@@ -1,8 +1,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type Koa from 'koa';
 import { createAccounts, type Accounts } from './accounts/service.ts';
+import { withHashingSlots } from './accounts/hashing-slots.ts';
 import { createPasswordHasher } from './accounts/passwords.ts';
+import { createPasswordVerifier, foreignHashSettings } from './accounts/password-verifier.ts';
+import { createBatchImport } from './import/batch.ts';
+import { createLegacyVerifier } from './import/legacy-verify.ts';
+import { createImportWriter } from './import/writer.ts';
 import { createThrottle, purgeStaleThrottles } from './accounts/throttle.ts';
 import { ConfigError, developmentDefaultsInUse } from './config/load.ts';
 import type { Config } from './config/schema.ts';
@@ -23,6 +29,7 @@ import { loadSigningKeys } from './oidc/keys.ts';
 import { createClaims } from './oidc/claims.ts';
 import { createProvider } from './oidc/provider.ts';
 import { errorSummary, isDatabaseUnavailable, migrateToLatest, openStorage, pendingMigrations, ping, whenDatabaseAnswers, type Storage } from './storage/database.ts';
+import type { Account } from './storage/schema.ts';
 import { createRenderer } from './views/render.ts';
 import { negotiateLocale } from './views/i18n.ts';
 import { createRelease } from './consent/release.ts';
@@ -131,9 +138,12 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     // Webhook delivery runs in every node (unless events.worker is false); several nodes share the
     // work through row leases. So does mail, always.
     const deliveryWorker = createDeliveryWorker({ db, config, logger, clock, signSet: createSetSigner(signingKeys[0]!), mail: { outbox: mail, mailer } });
-    const hasher = createPasswordHasher(config.accounts.argon2);
+    // As many argon2 computations at once as there are cores: more only hold more memory.
+    const hasher = withHashingSlots(createPasswordHasher(config.accounts.argon2), availableParallelism());
     const accounts = createAccounts({
       db, config, clock, mail, logger, hasher,
+      verifier: createPasswordVerifier(hasher, foreignHashSettings(config)),
+      legacyVerifier: createLegacyVerifier(config.legacy_verify, { clock, logger }),
       throttle: createThrottle(db, config.throttle, clock),
       revokeSessions: revokeAccountSessions,
     });
@@ -163,9 +173,19 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     };
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);
 
+    // The parts of one request that need an account (the provider's findAccount, the profile
+    // prompt's language) share one read of it; the next request reads it afresh.
+    const accountsOfRequest = new WeakMap<http.IncomingMessage, Map<string, Promise<Account | undefined>>>();
+    const accountIn = (request: http.IncomingMessage, accountId: string) => {
+      const read = accountsOfRequest.get(request) ?? new Map<string, Promise<Account | undefined>>();
+      accountsOfRequest.set(request, read);
+      if (!read.has(accountId)) read.set(accountId, accounts.findById(accountId));
+      return read.get(accountId)!;
+    };
+
     const provider = createProvider({
       config, db, signingKeys, clock,
-      findAccount: createClaims({ config, findAccount: (accountId) => accounts.findById(accountId), release }),
+      findAccount: createClaims({ config, findAccount: (accountId, request) => accountIn(request, accountId), release }),
       pages: providerPages(pages, config.locales.default),
       middleware: [providerRequestMiddleware() as never, providerUnavailableMiddleware(pages) as never, providerScriptHashes() as never],
       promptsAfterLogin: [termsPrompt({
@@ -180,7 +200,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
           ...signIn,
           locale: await negotiateLocale({
             chosen: requestStateOf(request)?.chosenLocale, uiLocales: signIn.uiLocales, acceptLanguage: signIn.acceptLanguage,
-            accountLocale: async () => (await accounts.findById(signIn.accountId))?.locale,
+            accountLocale: async () => (await accountIn(request, signIn.accountId))?.locale,
             supported: config.locales.supported, fallback: config.locales.default,
           }),
         }),
@@ -229,6 +249,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
         }),
         segments: createSegments({ db, config, question: (questionId) => profiling.question(questionId), clock }),
         stats: createStats({ db, config, screenSets: screenSets.current, clock }),
+        imports: createBatchImport({ writer: createImportWriter({ db, config, clock, screenSets: screenSets.current }), config, clock }),
         events: {
           listDead: async ({ limit }) => (await deadLetters.listDead({ limit })).items,
           replay: async (selection) => (await deadLetters.replay('ids' in selection

@@ -6,7 +6,8 @@ import { sql, type Transaction } from 'kysely';
 import type { ConsentState } from '../consent/ledger.ts';
 import type { AnswerValue, PromptLogEntry, StoredAnswer } from '../screensets/engine.ts';
 import type { DB } from '../storage/database.ts';
-import type { AnswerSource, Database } from '../storage/schema.ts';
+import type { AnswerSource, Database, ImportSource } from '../storage/schema.ts';
+import { unnestInsert } from '../storage/unnest.ts';
 
 type Reader = DB | Transaction<Database>;
 
@@ -33,7 +34,7 @@ export interface HistoryRow {
   label: string;
   locale: string;
   clientId: string | null;
-  source: AnswerSource | 'retention';
+  source: AnswerSource | 'retention' | ImportSource;
   at: Date;
 }
 
@@ -182,21 +183,34 @@ export async function answersDueForErasure(trx: Transaction<Database>, purpose: 
  */
 export async function upsertAnswers(trx: Transaction<Database>, rows: readonly AnswerRow[]): Promise<void> {
   if (rows.length === 0) return;
-  await trx.insertInto('answers').values(rows.map((r) => ({
-    account_id: r.accountId, question_id: r.questionId, value: JSON.stringify(r.value), purpose: r.purpose,
-    set_id: r.setId, created_at: r.at, updated_at: r.at,
-  }))).onConflict((oc) => oc.columns(['account_id', 'question_id']).doUpdateSet((eb) => ({
-    value: eb.ref('excluded.value'), purpose: eb.ref('excluded.purpose'), set_id: eb.ref('excluded.set_id'), updated_at: eb.ref('excluded.updated_at'),
-  }))).execute();
+  await unnestInsert<AnswerRow>('answers', [
+    ['account_id', 'text', (r) => r.accountId],
+    ['question_id', 'text', (r) => r.questionId],
+    ['value', 'jsonb', (r) => JSON.stringify(r.value)],
+    ['purpose', 'text', (r) => r.purpose],
+    ['set_id', 'text', (r) => r.setId],
+    ['created_at', 'timestamptz', (r) => r.at.toISOString()],
+    ['updated_at', 'timestamptz', (r) => r.at.toISOString()],
+  ], rows, sql`on conflict (account_id, question_id) do update
+    set value = excluded.value, purpose = excluded.purpose, set_id = excluded.set_id, updated_at = excluded.updated_at`).execute(trx);
 }
 
 /** Appends history rows, many accounts' at once, in the order given. */
 export async function insertHistory(trx: Transaction<Database>, rows: readonly HistoryRow[]): Promise<void> {
   if (rows.length === 0) return;
-  await trx.insertInto('answer_history').values(rows.map((r) => ({
-    account_id: r.accountId, question_id: r.questionId, value: r.value === null ? null : JSON.stringify(r.value), purpose: r.purpose,
-    set_id: r.setId, set_version: r.setVersion, label: r.label, locale: r.locale, client_id: r.clientId, source: r.source, recorded_at: r.at,
-  }))).execute();
+  await unnestInsert<HistoryRow>('answer_history', [
+    ['account_id', 'text', (r) => r.accountId],
+    ['question_id', 'text', (r) => r.questionId],
+    ['value', 'jsonb', (r) => (r.value === null ? null : JSON.stringify(r.value))],
+    ['purpose', 'text', (r) => r.purpose],
+    ['set_id', 'text', (r) => r.setId],
+    ['set_version', 'integer', (r) => r.setVersion],
+    ['label', 'text', (r) => r.label],
+    ['locale', 'text', (r) => r.locale],
+    ['client_id', 'text', (r) => r.clientId],
+    ['source', 'text', (r) => r.source],
+    ['recorded_at', 'timestamptz', (r) => r.at.toISOString()],
+  ], rows).execute(trx);
 }
 
 /**

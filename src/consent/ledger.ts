@@ -153,11 +153,6 @@ function keepLatest(oc: OnConflictBuilder<Database, 'consent_current'>) {
 }
 
 /**
- * What stays of an account's consents after it is deleted: the rows, as proof, under a pseudonym
- * that only someone holding the secret and the old account id can link back. Its current-consent
- * rows move with them, so that consent_current stays the latest ledger row of every subject.
- */
-/**
  * The subject a deleted account's proof records (consents, terms acceptances) are kept under: a
  * keyed hash, so they can be matched to the account id by whoever holds the key, and by nobody else.
  */
@@ -165,6 +160,11 @@ export function deletedSubject(accountId: string, secret: string): string {
   return `deleted:${createHmac('sha256', secret).update(accountId).digest('hex')}`;
 }
 
+/**
+ * What stays of an account's consents after it is deleted: the rows, as proof, under a pseudonym
+ * that only someone holding the secret and the old account id can link back. Its current-consent
+ * rows move with them, so that consent_current stays the latest ledger row of every subject.
+ */
 export async function pseudonymizeConsents(trx: Transaction<Database>, accountId: string, secret: string): Promise<void> {
   const pseudonym = deletedSubject(accountId, secret);
   await trx.updateTable('consent_ledger').set({ subject: pseudonym }).where('subject', '=', accountId).execute();

@@ -1,6 +1,7 @@
 // Claims: what an ID token and userinfo say about a user to one client. The one place they are
 // put together: the scopes' claims (OIDC Core 5.4), the account's own fields, and the answers the
 // release rule (src/consent/release.ts) lets this client receive now.
+import type { IncomingMessage } from 'node:http';
 import type { Account as ProviderAccount } from 'oidc-provider';
 import type { Config } from '../config/schema.ts';
 import type { Release } from '../consent/release.ts';
@@ -26,12 +27,13 @@ const ANSWER_CLAIMS: readonly string[] = ['preferences', ...Object.keys(CLAIM_QU
 
 export interface ClaimsDeps {
   config: Pick<Config, 'clientsById'>;
-  findAccount(accountId: string): Promise<Account | undefined>;
+  /** The account row; `request` is the HTTP request asking, so one request reads it once. */
+  findAccount(accountId: string, request: IncomingMessage): Promise<Account | undefined>;
   release: Release;
 }
 
 /** oidc-provider's findAccount, told the requesting client rather than handed its request context. */
-export type FindClaimsAccount = (accountId: string, clientId: string | undefined) => Promise<ProviderAccount | undefined>;
+export type FindClaimsAccount = (accountId: string, clientId: string | undefined, request: IncomingMessage) => Promise<ProviderAccount | undefined>;
 
 /**
  * oidc-provider's findAccount, for every token and userinfo request: the account row always, the
@@ -39,8 +41,8 @@ export type FindClaimsAccount = (accountId: string, clientId: string | undefined
  * them, cut to the client's purposes and the user's consent.
  */
 export function createClaims(deps: ClaimsDeps): FindClaimsAccount {
-  return async (accountId, clientId) => {
-    const account = await deps.findAccount(accountId);
+  return async (accountId, clientId, request) => {
+    const account = await deps.findAccount(accountId, request);
     if (!account) return undefined;
     const own = {
       email: account.email,

@@ -1,9 +1,10 @@
 import type { EventEmitter } from 'node:events';
-import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
+import type { IncomingMessage } from 'node:http';
+import Provider, { errors, interactionPolicy, type AdapterPayload, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { API_SCOPES, type Config, type ClientConfig } from '../config/schema.ts';
 import type { DB } from '../storage/database.ts';
-import { DatabaseAdapter, findGrantId } from './adapter.ts';
+import { DatabaseAdapter, findGrant } from './adapter.ts';
 import { claimsOfScopes, SCOPE_CLAIMS, type FindClaimsAccount } from './claims.ts';
 import { logoutParamsCheck, requestParamsCheck } from './request-params.ts';
 
@@ -89,6 +90,20 @@ function clientMetadata(client: ClientConfig): ClientMetadata {
     response_types: client.grant_types.includes('authorization_code') ? ['code'] : [],
     ...(oidcScopeOf(client) ? { scope: oidcScopeOf(client) } : {}),
   };
+}
+
+/**
+ * The Grant a stored payload holds, as provider.Grant.find makes it from the same row (the same
+ * checks of its expiry), for a grant read by a query of Parley's own rather than by its id.
+ */
+async function grantOf(provider: Provider, stored: { id: string; payload: AdapterPayload } | undefined): Promise<InstanceType<Provider['Grant']> | undefined> {
+  if (!stored) return undefined;
+  const Grant = provider.Grant as unknown as { verify(payload: AdapterPayload): Promise<AdapterPayload>; instantiate(payload: AdapterPayload): InstanceType<Provider['Grant']> };
+  try {
+    return Grant.instantiate(await Grant.verify({ ...stored.payload, jti: stored.id }));
+  } catch {
+    return undefined;
+  }
 }
 
 /** A token request of the client_credentials grant, the only way to a management API token. */
@@ -266,10 +281,10 @@ export function createProvider(deps: ProviderDependencies): Provider {
     loadExistingGrant: async (ctx) => {
       const { client, session, provider } = ctx.oidc;
       if (!client || !session) return undefined;
-      const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId)
+      const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
+      const existing = grantId ? await provider.Grant.find(grantId)
         // A returning user is not asked again in a new browser: consent belongs to the account.
-        || (session.accountId ? await findGrantId(db, session.accountId, client.clientId, clock()) : undefined);
-      const existing = grantId ? await provider.Grant.find(grantId) : undefined;
+        : session.accountId ? await grantOf(provider, await findGrant(db, session.accountId, client.clientId, clock())) : undefined;
       const { accountId } = session;
       const firstParty = clientsById.get(client.clientId)?.first_party ?? false;
       if (!accountId || (!firstParty && existing?.accountId !== accountId)) return existing;
@@ -285,7 +300,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       return grant;
     },
     // Every token and userinfo request: the claims are assembled in ./claims.ts.
-    findAccount: (ctx, sub) => deps.findAccount(sub, ctx.oidc.client?.clientId),
+    findAccount: (ctx, sub) => deps.findAccount(sub, ctx.oidc.client?.clientId, ctx.req),
     renderError: (ctx, out, error) => deps.pages.error(ctx, out, error),
     // Parley answers with its own pages; don't leak the library's identity in errors.
     conformIdTokenClaims: true,

@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { findForm, HttpBrowser, type Page } from '../support/browser.ts';
 import { appClient, authorizationRequest, exchange, oidc, PASSWORD, type AppClient } from '../support/oidc-app.ts';
 import { readMailbox } from '../../src/mail/mailer.ts';
+import { ownDatabase } from '../support/database.ts';
 import { captureLogs, freePort, startTestServer, TEST_CLIENTS, type TestServer } from '../support/server.ts';
 import { loopbackFetch, startGitHubLike, startOidcUpstream, type GitHubLike, type OidcUpstream } from '../support/upstreams.ts';
 
@@ -39,7 +40,13 @@ const accountPeople = [6, 7, 8, 9].map(victim);
 // The attacker at Demo ID claims victim 5's address, unverified.
 const mallory = { sub: `mallory-${suffix}`, email: victims[4]!.email, email_verified: false, name: 'Mallory' };
 
+let drop: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
+  // A database of this file's own on PostgreSQL: its wrong passwords (attackers' and victims')
+  // from 127.0.0.1 must not fill the address's sign-in throttle for the files running beside it.
+  const own = await ownDatabase('parley_federation');
+  drop = own.drop;
   const demoPort = await freePort();
   const downPort = await freePort();
   applePort = await freePort();
@@ -48,6 +55,7 @@ beforeAll(async () => {
     user: { id: GITHUB_ID, login: 'octo', name: 'Octo Cat', email: null, emails: [{ email: `octo-${suffix}@example.com`, primary: true, verified: true, visibility: null }] },
   });
   server = await startTestServer({
+    ...(own.backend.url ? { database: { url: own.backend.url } } : {}),
     terms: [TOS],
     identity_providers: [
       { id: 'demo-id', type: 'oidc', name: { en: 'Demo ID', ar: 'الهوية التجريبية' }, issuer: `http://127.0.0.1:${demoPort}`, client_id: 'parley', client_secret: 'demo-secret', trust_email_verified: true, timeout: '2s' },
@@ -83,6 +91,7 @@ afterAll(async () => {
   await demo?.close();
   await github?.close();
   await apple?.close();
+  await drop?.();
 });
 
 const db = () => server.parley.storage.db;

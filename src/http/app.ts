@@ -31,13 +31,8 @@ import { preferenceCenterRoutes } from './pages/preference-center.ts';
 import { routeLabel, type Metrics } from './metrics.ts';
 import { securityHeaders } from './security-headers.ts';
 import { httpsOnly } from './https-only.ts';
-import type { BatchImport } from '../import/batch.ts';
-import type { ApiTokenVerifier } from '../oidc/api-tokens.ts';
-import type { Segments } from '../segments/service.ts';
-import type { Stats } from '../stats/screensets.ts';
-import type { ApiAccounts } from './api/accounts.ts';
 import { buildOpenApiDocument } from './api/openapi.ts';
-import { apiOperations, apiRoutes, type EventsAdmin } from './api/routes.ts';
+import { apiOperations, apiRoutes, type ApiDependencies } from './api/routes.ts';
 import { statsPageRoutes } from './pages/stats.ts';
 
 export interface HttpDependencies {
@@ -57,14 +52,7 @@ export interface HttpDependencies {
   /** The upstream identity providers ("Continue with …"). */
   upstreams: Upstreams;
   /** The management API at /api/v1 and the operators' /stats page. */
-  api: {
-    tokens: ApiTokenVerifier;
-    accounts: ApiAccounts;
-    segments: Segments;
-    stats: Stats;
-    events?: EventsAdmin | undefined;
-    imports: BatchImport;
-  };
+  api: Omit<ApiDependencies, 'config' | 'openApi'>;
   clock: () => Date;
   /** oidc-provider's request handler: everything Parley's own routes do not answer. */
   providerCallback: (req: IncomingMessage, res: import('node:http').ServerResponse) => Promise<void>;

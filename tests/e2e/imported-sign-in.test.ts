@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRecordParser } from '../../src/import/record.ts';
 import { HttpBrowser } from '../support/browser.ts';
 import { appClient, authorizationRequest, signIn, uniqueEmail, type AppClient } from '../support/oidc-app.ts';
+import { ownDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 // Imported accounts signing in through the real sign-in page: each hash format's published
@@ -45,6 +46,7 @@ const VECTORS: [string, unknown, string][] = [
 let server: TestServer;
 let app: AppClient;
 let legacy: http.Server;
+let drop: (() => Promise<void>) | undefined;
 const legacyRequests: { email: string; password: string }[] = [];
 const held: http.ServerResponse[] = [];
 
@@ -62,7 +64,12 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((resolve) => legacy.listen(0, '127.0.0.1', resolve));
+  // A database of this file's own: its many wrong passwords from 127.0.0.1 would otherwise slow
+  // down every other file's sign-ins on the PostgreSQL database they share (the address's count).
+  const own = await ownDatabase('parley_imported_sign_in');
+  drop = own.drop;
   server = await startTestServer({
+    database: { url: own.backend.url },
     import: { firebase_scrypt: FIREBASE },
     // Every sign-in here comes from 127.0.0.1: only the per-account count is under test.
     throttle: { ip: { free_attempts: 1000 } },
@@ -74,6 +81,7 @@ afterAll(async () => {
   for (const res of held) res.destroy();
   await new Promise((resolve) => legacy?.close(resolve));
   await server?.close();
+  await drop?.();
 });
 
 /** An account as the import stores it: the password field through the line format's parser. */

@@ -91,9 +91,14 @@ const ACCOUNT_NOT_FOUND = { description: 'No account has this id', schema: error
 /** The operations of the API. Metadata only is read when the document is built. */
 export function apiOperations(deps: Omit<ApiDependencies, 'openApi'> & { openApi?: () => Record<string, unknown> }): ApiOperation[] {
   const { accounts, segments, stats, imports } = deps;
-  const eventsMissing = () => new RequestError('not_implemented', {
-    message: 'webhook delivery is not part of this server yet: there are no dead events to list or replay',
-  });
+  /** The dead-letter operations need the delivery worker's store, which a server may run without. */
+  const events = (): EventsAdmin => {
+    if (deps.events) return deps.events;
+    throw new RequestError('not_implemented', {
+      message: 'webhook delivery is not part of this server yet: there are no dead events to list or replay',
+    });
+  };
+  const EVENTS_MISSING = { description: 'Webhook delivery is not part of this server', schema: errorBody };
 
   return [
     operation({
@@ -204,27 +209,15 @@ export function apiOperations(deps: Omit<ApiDependencies, 'openApi'> & { openApi
       method: 'get', path: '/events/dead', operationId: 'listDeadEvents', tag: 'events', scope: 'events:replay',
       summary: 'List webhook events that ran out of delivery attempts',
       query: deadEventsQuery,
-      responses: {
-        200: { description: 'Dead events', schema: deadEvents },
-        501: { description: 'Webhook delivery is not part of this server', schema: errorBody },
-      },
-      handle: async ({ query }) => {
-        if (!deps.events) throw eventsMissing();
-        return { status: 200, body: { events: await deps.events.listDead({ limit: query.limit ?? 100 }) } };
-      },
+      responses: { 200: { description: 'Dead events', schema: deadEvents }, 501: EVENTS_MISSING },
+      handle: async ({ query }) => ({ status: 200, body: { events: await events().listDead({ limit: query.limit ?? 100 }) } }),
     }),
     operation({
       method: 'post', path: '/events/replay', operationId: 'replayDeadEvents', tag: 'events', scope: 'events:replay',
       summary: 'Deliver dead events again',
       body: replayRequest,
-      responses: {
-        200: { description: 'How many events went back into delivery', schema: replayResult },
-        501: { description: 'Webhook delivery is not part of this server', schema: errorBody },
-      },
-      handle: async ({ body }) => {
-        if (!deps.events) throw eventsMissing();
-        return { status: 200, body: { replayed: await deps.events.replay(body) } };
-      },
+      responses: { 200: { description: 'How many events went back into delivery', schema: replayResult }, 501: EVENTS_MISSING },
+      handle: async ({ body }) => ({ status: 200, body: { replayed: await events().replay(body) } }),
     }),
   ];
 }

@@ -49,6 +49,12 @@ import { createDeliveryWorker, type DeliveryWorker } from './events/worker.ts';
 import { createApiAccounts } from './http/api/accounts.ts';
 import { createSegments } from './segments/service.ts';
 import { createStats } from './stats/screensets.ts';
+import { createIdentities } from './federation/identities.ts';
+import { createEmailCodes } from './accounts/email-codes.ts';
+import { setFirstPassword } from './accounts/first-password.ts';
+import { resolveUpstreamSettings } from './federation/settings.ts';
+import { createUpstreamSignIns, purgeExpiredUpstreamSignIns } from './federation/sign-ins.ts';
+import { createUpstreamClients } from './federation/upstream.ts';
 
 // The composition root: config → database → services → provider → Koa app. Nothing else
 // constructs services; everything else receives them.
@@ -83,6 +89,11 @@ export interface ParleyOptions {
    * differently configured Parleys on one database and gives each its own.
    */
   mailEndpointId?: string;
+  /**
+   * How requests reach the upstream identity providers (default: the global fetch). Tests send
+   * the real providers' host names to stand-ins on loopback.
+   */
+  upstreamFetch?: typeof fetch;
 }
 
 /** The real time: Parley's clock outside tests. */
@@ -146,6 +157,20 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
         ?? (questionId === DATE_OF_BIRTH_QUESTION.id ? DATE_OF_BIRTH_QUESTION.claim : undefined),
     });
     const terms = createTerms({ db, config, clock });
+    // "Continue with …": one client per configured provider, its secrets read now (a missing one
+    // stops the start, naming its key).
+    const upstreams = {
+      clients: createUpstreamClients(resolveUpstreamSettings(config.identity_providers, { env: process.env }), {
+        redirectUri: (id) => `${config.baseUrl}/federation/${encodeURIComponent(id)}/callback`,
+        now: clock, transactionTtl: config.ttl.interaction,
+        ...(options.upstreamFetch ? { fetch: options.upstreamFetch } : {}),
+      }),
+      signIns: createUpstreamSignIns({ db, clock, ttlSeconds: config.ttl.interaction }),
+      identities: createIdentities({ db, clock, logger, revokeSessions: revokeAccountSessions }),
+      emailCodes: createEmailCodes({ db, config, clock }),
+      mail,
+      setFirstPassword: (accountId: string, password: string) => setFirstPassword({ db, config, hasher, clock }, accountId, password),
+    };
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);
 
     // The parts of one request that need an account (the provider's findAccount, the profile
@@ -213,6 +238,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       sessions: createSessionReader(provider),
       preferenceCenter,
       terms,
+      upstreams,
       api: {
         tokens: createApiTokenVerifier({ issuer: config.issuer, audience: config.api.audience, signingKeys, clients: config.clients }),
         accounts: createApiAccounts({
@@ -253,6 +279,8 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
         .catch((error: unknown) => logger.warn({ err: errorSummary(error) }, 'purge of expired OIDC artifacts failed'));
       purgeStaleThrottles(db, { signIn: config.throttle.window, secondFactor: config.mfa.throttle.window }, clock())
         .catch((error: unknown) => logger.warn({ err: errorSummary(error) }, 'purge of old sign-in throttles failed'));
+      purgeExpiredUpstreamSignIns(db, clock())
+        .catch((error: unknown) => logger.warn({ err: errorSummary(error) }, 'purge of expired upstream sign-ins failed'));
       eraseExpiredAnswers(db, config, clock())
         .then((count) => { if (count > 0) logger.info({ count }, 'erased answers past their purpose retention'); })
         .catch((error: unknown) => logger.warn({ err: errorSummary(error) }, 'retention job failed'));

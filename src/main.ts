@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import type { Config } from './config/schema.ts';
+import type { RunningDemoId } from './oidc/demo-id.ts';
 import type { systemClock as SystemClock } from './app.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
@@ -30,23 +33,51 @@ commands:
 configuration: config/default.yaml, then the file in PARLEY_CONFIG, then environment variables
 (PORT, ISSUER, DATABASE_URL, PARLEY_COOKIE_KEYS, PARLEY_KEY_ENCRYPTION_SECRET, SMTP_URL, LOG_LEVEL).`;
 
+/**
+ * In development, Demo ID (a pretend identity provider) runs beside Parley and is added to the
+ * identity providers, so that "Continue with …" can be tried with no account anywhere.
+ */
+async function withDemoId(config: Config): Promise<{ config: Config; demoId?: RunningDemoId }> {
+  const port = config.demo.demo_id_port;
+  if (config.env !== 'development' || !config.demo.enabled || port === 0 || config.identity_providers.some((p) => p.id === 'demo-id')) return { config };
+  const issuer = `http://localhost:${port}`;
+  const secret = randomBytes(24).toString('base64url');
+  try {
+    // Loaded only here: oidc-provider's second instance is for development.
+    const { startDemoId } = await import('./oidc/demo-id.ts');
+    const demoId = await startDemoId({
+      host: 'localhost', port, issuer,
+      clients: [{ client_id: 'parley', client_secret: secret, redirect_uris: [`${config.baseUrl}/federation/demo-id/callback`] }],
+    });
+    // The entry as the configuration file would give it, validated the same way.
+    const [entry] = loadConfig({ env: {}, overrides: { identity_providers: [{
+      id: 'demo-id', type: 'oidc', name: 'Demo ID', issuer, client_id: 'parley', client_secret: secret, trust_email_verified: true,
+    }] } }).identity_providers;
+    return { config: { ...config, identity_providers: [...config.identity_providers, entry!] }, demoId };
+  } catch (error) {
+    console.warn(`Demo ID could not start on port ${port} (${(error as NodeJS.ErrnoException).code ?? String(error)}): running without it. Set demo.demo_id_port to another port, or 0.`);
+    return { config };
+  }
+}
+
 /** The real time; the same as app.ts's, which the commands other than start do not load. */
 const systemClock: typeof SystemClock = () => new Date();
 
 async function start(): Promise<void> {
-  const config = loadConfig();
+  const { config, demoId } = await withDemoId(loadConfig());
   // Loaded here: the provider, the pages and the API are the server's, and cost a command (an
   // import of a million accounts, say) memory it has no use for.
   const { createParley } = await import('./app.ts');
   const parley = await createParley({ config });
   const port = await parley.listen();
   parley.logger.info({ port, issuer: config.issuer, database: parley.storage.kind }, `Parley listening on ${config.issuer}${config.demo.enabled ? ` (demo: ${config.baseUrl}/demo)` : ''}`);
+  if (demoId) parley.logger.info({ demo_id: demoId.url }, `Demo ID, a pretend identity provider, is running at ${demoId.url}: try "Continue with Demo ID"`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     parley.logger.info({ signal }, 'shutting down: finishing requests in flight');
-    parley.close().then(
+    Promise.all([parley.close(), demoId?.close()]).then(
       () => process.exit(0),
       (error: unknown) => {
         parley.logger.error({ err: error }, 'shutdown failed');

@@ -332,6 +332,8 @@ export const configSchema = z.strictObject({
   demo: z.strictObject({
     enabled: z.boolean(),
     client_id: z.string(),
+    /** Development only: the port Demo ID runs on beside Parley; 0: off. */
+    demo_id_port: z.number().int().min(0).max(65535),
   }),
   screensets: z.strictObject({
     dir: z.string().min(1),

@@ -202,10 +202,13 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
         const current = await communicationState(trx, accountId);
         const granted = await grants.list(accountId, trx);
         const terms = await termsAcceptances(trx, accountId);
-        return { account, answers, history, consents, communication, rewards, prompts, current, granted, terms };
+        // Upstream providers that sign in to the account, as each asserted the address.
+        const identities = await trx.selectFrom('identities').select(['provider', 'subject', 'email', 'email_verified', 'linked_at', 'last_used_at'])
+          .where('account_id', '=', accountId).orderBy('linked_at').execute();
+        return { account, answers, history, consents, communication, rewards, prompts, current, granted, terms, identities };
       });
       if (!read) return undefined;
-      const { account, answers, history, consents, communication, rewards, prompts, current, granted, terms } = read;
+      const { account, answers, history, consents, communication, rewards, prompts, current, granted, terms, identities } = read;
       return {
         format: 'parley.export.v1',
         exported_at: clock().toISOString(),
@@ -224,6 +227,7 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
         prompt_log: prompts,
         connected_apps: granted.map((g) => ({ client_id: g.clientId, scopes: g.scopes })),
         terms_acceptances: terms,
+        identities,
       };
     },
 

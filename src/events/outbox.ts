@@ -9,7 +9,8 @@ export type EventType =
   | 'answer.recorded' | 'answer.changed' | 'answer.deleted'
   | 'consent.granted' | 'consent.withdrawn'
   | 'preferences.changed' | 'reward.granted'
-  | 'terms.accepted' | 'app.revoked';
+  | 'terms.accepted' | 'app.revoked'
+  | 'identity.linked' | 'identity.unlinked';
 
 /** The same list at run time: config validation, fan-out and the JSON Schemas iterate it. */
 export const EVENT_TYPES = [
@@ -19,6 +20,7 @@ export const EVENT_TYPES = [
   'preferences.changed', 'reward.granted',
   'terms.accepted',
   'app.revoked',
+  'identity.linked', 'identity.unlinked',
 ] as const satisfies readonly EventType[];
 
 // Fails to compile when a type is added to the union but not to the list.
@@ -52,7 +54,7 @@ export async function recordEvent(trx: Transaction<Database>, event: DomainEvent
  * - `ownerOf`: the account that has this address, if there is one.
  */
 export type MailRecipient =
-  | { accountId: string; address: string; unlessTaken?: boolean }
+  | { accountId: string | null; address: string; unlessTaken?: boolean }
   | { ownerOf: string };
 
 export interface OutboxMail {

@@ -128,6 +128,20 @@ export const storedPayloadSchemas = {
     client_id: z.string().min(1).describe('The app whose access was taken away.'),
     source: changeSource,
   }).describe('The user took an app\'s access away: its grants and every token issued under them were revoked.'),
+  'identity.linked': z.strictObject({
+    version, account_id: accountId,
+    provider: z.string().min(1).describe('The upstream identity provider (the id of its entry under `identity_providers:`).'),
+    source: z.enum(['registration', 'sign_in', 'account']).describe(
+      'Where it was linked: registering with the provider, signing in with it after proving the account is theirs, or on the account page.',
+    ),
+  }).describe('An upstream identity (a Google, Apple, Microsoft … account) was linked to the account: it can sign in with it.'),
+  'identity.unlinked': z.strictObject({
+    version, account_id: accountId,
+    provider: z.string().min(1).describe('The upstream identity provider (the id of its entry under `identity_providers:`).'),
+    source: z.enum(['account', 'reclaim']).describe(
+      'account: the user unlinked it on the account page; reclaim: removed when the owner of the address reclaimed an account nobody had proven it for.',
+    ),
+  }).describe('An upstream identity was unlinked from the account: it no longer signs in to it.'),
 } satisfies Record<EventType, z.ZodObject>;
 
 /** The body of a standard webhook; a SET carries `data` under events["https://parley.dev/events/<type>"]. */

@@ -19,6 +19,8 @@ import { demoRoutes } from './pages/demo.ts';
 import { healthRoutes } from './health-routes.ts';
 import { chosenLocale, initialLocale, localeRoutes } from './locale.ts';
 import { interactionRoutes } from './interaction/routes.ts';
+import { upstreamCallbackRoutes, type Upstreams } from './interaction/upstream.ts';
+import { accountIdentityRoutes } from './pages/account-identities.ts';
 import type { Terms } from '../consent/terms.ts';
 import { createProfileScreen, previewRoutes } from './interaction/profile-screen.ts';
 import type { Profiling } from '../screensets/profiling.ts';
@@ -47,6 +49,8 @@ export interface HttpDependencies {
   preferenceCenter: PreferenceCenter;
   /** The terms documents: accepted at registration and, after a new version, at sign-in. */
   terms: Terms;
+  /** The upstream identity providers ("Continue with …"). */
+  upstreams: Upstreams;
   /** The management API at /api/v1 and the operators' /stats page. */
   api: Omit<ApiDependencies, 'config' | 'openApi'>;
   clock: () => Date;
@@ -173,6 +177,7 @@ export function createHttpApp(deps: HttpDependencies): Koa {
     openApi: () => (openApiDocument ??= buildOpenApiDocument(config, apiOperations(api))),
   };
 
+  const linkedProviders = accountIdentityRoutes({ config, sessions: deps.sessions, clock: deps.clock, upstreams: deps.upstreams, pages });
   const router = new Router();
   for (const routes of [
     apiRoutes(api),
@@ -183,11 +188,17 @@ export function createHttpApp(deps: HttpDependencies): Koa {
     healthRoutes({ config, metrics, isReady: deps.isReady }),
     interactionRoutes({
       config, accounts: deps.accounts, interactions: deps.interactions, pages, metrics, terms: deps.terms, clock: deps.clock,
+      upstreams: deps.upstreams,
       profileScreen: createProfileScreen({ config, profiling: deps.profiling, interactions: deps.interactions, pages, metrics, clock: deps.clock }),
     }),
     accountRoutes({ config, accounts: deps.accounts, pages }),
+    upstreamCallbackRoutes({ upstreams: deps.upstreams }),
     localeRoutes({ config, accounts: deps.accounts, sessions: deps.sessions }),
-    preferenceCenterRoutes({ config, accounts: deps.accounts, center: deps.preferenceCenter, sessions: deps.sessions, pages, clock: deps.clock, terms: deps.terms }),
+    linkedProviders.router,
+    preferenceCenterRoutes({
+      config, accounts: deps.accounts, center: deps.preferenceCenter, sessions: deps.sessions, pages, clock: deps.clock, terms: deps.terms,
+      identities: linkedProviders.section,
+    }),
     ...(config.demo.enabled ? [demoRoutes({ config, pages })] : []),
     ...(config.env === 'development' || config.screensets.preview
       ? [previewRoutes({ config, library: deps.screenSets, pages, clock: deps.clock })] : []),

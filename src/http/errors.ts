@@ -135,6 +135,15 @@ export const ERROR_TABLE: ErrorTable = {
     timeout: failure(504, 'error.upstream.unavailable'),
     misconfigured: failure(500, 'error.upstream.failed'),
   },
+  identity: {
+    last_sign_in_method: mistake(409, 'error.identity.last_sign_in_method'),
+    not_linked: mistake(404, 'error.identity.not_linked'),
+    sign_up_disabled: mistake(403, 'error.identity.sign_up_disabled'),
+    linked_to_another_account: mistake(409, 'error.identity.linked_to_another_account'),
+    account_email_unverified: mistake(403, 'error.identity.account_email_unverified'),
+    wrong_account: mistake(403, 'error.identity.wrong_account'),
+    email_unproven: mistake(403, 'error.identity.email_unproven'),
+  },
   // The API's callers read the error's own message, which names the place in the condition.
   segment: {
     invalid_condition: mistake(400, 'error.bad_request'),

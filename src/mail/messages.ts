@@ -10,7 +10,7 @@ export interface RenderedMessage {
   html: string;
 }
 
-type MailKind = 'verify_email' | 'reset_password' | 'registration_attempt' | 'change_email' | 'email_changed';
+type MailKind = 'verify_email' | 'reset_password' | 'registration_attempt' | 'change_email' | 'email_changed' | 'email_code';
 
 const SOURCE_LOCALE = 'en';
 
@@ -31,7 +31,8 @@ function escapeHtml(value: string): string {
 // A message spans paragraphs where the translator left a blank line.
 const paragraphs = (text: string) => text.split(/\n{2,}/).map((p) => p.trim()).filter(Boolean);
 
-function render(kind: MailKind, locale: string | null | undefined, link: string, values: Record<string, string>): RenderedMessage {
+/** `link`, or for a one-time code the code itself, shown where a link would be. */
+function render(kind: MailKind, locale: string | null | undefined, link: string, values: Record<string, string>, shown: 'link' | 'code' = 'link'): RenderedMessage {
   const lang = mailLocale(locale);
   const t = (part: string) => translate(lang, `mail.${kind}.${part}`, values);
   const subject = t('subject');
@@ -46,7 +47,7 @@ function render(kind: MailKind, locale: string | null | undefined, link: string,
     `<head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head>`,
     '<body>',
     ...before.map(paragraph),
-    `<p><a href="${escapeHtml(link)}">${escapeHtml(t('action'))}</a></p>`,
+    shown === 'code' ? `<p><strong>${escapeHtml(link)}</strong></p>` : `<p><a href="${escapeHtml(link)}">${escapeHtml(t('action'))}</a></p>`,
     ...after.map(paragraph),
     '</body>',
     '</html>',
@@ -71,6 +72,11 @@ export function verifyEmailMessage(input: { locale: string | null | undefined; l
 
 export function resetPasswordMessage(input: { locale: string | null | undefined; link: string; ttlText: string }): RenderedMessage {
   return render('reset_password', input.locale, input.link, { ttl: input.ttlText });
+}
+
+/** A one-time code for the person to type back on the page that asked for it (an upstream sign-in proving an address). */
+export function emailCodeMessage(input: { locale: string | null | undefined; code: string; ttlText: string }): RenderedMessage {
+  return render('email_code', input.locale, input.code, { ttl: input.ttlText }, 'code');
 }
 
 /** To the owner of an address someone tried to register again, when registration must not reveal that it is taken. */

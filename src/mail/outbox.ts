@@ -14,22 +14,22 @@ import type { DB } from '../storage/database.ts';
 import type { Database } from '../storage/schema.ts';
 import type { MailMessage } from './mailer.ts';
 import {
-  changeEmailMessage, describeDuration, emailChangedMessage, registrationAttemptMessage, resetPasswordMessage, verifyEmailMessage,
+  changeEmailMessage, describeDuration, emailChangedMessage, emailCodeMessage, registrationAttemptMessage, resetPasswordMessage, verifyEmailMessage,
 } from './messages.ts';
 
 export type { MailRecipient };
 
 /** The mails Parley sends. */
-export type MailKind = 'verify_email' | 'reset_password' | 'change_email' | 'email_changed' | 'registration_attempt';
+export type MailKind = 'verify_email' | 'reset_password' | 'change_email' | 'email_changed' | 'registration_attempt' | 'email_code';
 
-const MAIL_KINDS: ReadonlySet<string> = new Set<MailKind>(['verify_email', 'reset_password', 'change_email', 'email_changed', 'registration_attempt']);
+const MAIL_KINDS: ReadonlySet<string> = new Set<MailKind>(['verify_email', 'reset_password', 'change_email', 'email_changed', 'registration_attempt', 'email_code']);
 
 /** What a mail is composed from when it is sent. */
 export interface MailContent {
   kind: MailKind;
   /** The reader's language; English when Parley does not speak it. */
   locale: string | null;
-  /** The emailed token of the link, for the kinds that carry one. */
+  /** The emailed token of the link, for the kinds that carry one; the code itself for email_code. */
   token?: string;
 }
 
@@ -80,6 +80,9 @@ export function createMailOutbox(options: { config: Config; endpointId?: string 
         return { to, ...emailChangedMessage({ locale, resetLink: `${base}/forgot-password` }) };
       case 'registration_attempt':
         return { to, ...registrationAttemptMessage({ locale, resetLink: `${base}/forgot-password` }) };
+      case 'email_code':
+        return typeof token === 'string'
+          ? { to, ...emailCodeMessage({ locale, code: token, ttlText: describeDuration(config.mfa.email_codes.ttl, locale) }) } : undefined;
     }
   }
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, type default as Provider } from 'oidc-provider';
+import { amrFor, type Proof } from '../accounts/authentication-methods.ts';
 import type { Config } from '../config/schema.ts';
 import { DomainError } from '../errors.ts';
 import { FIRST_SIGN_IN, PROFILE_RESULT, profilePromptDetails, type ProfilePromptDetails } from './profile-prompt.ts';
@@ -21,6 +22,8 @@ export interface InteractionView {
   firstParty: boolean;
   uiLocales: string | undefined;
   loginHint: string | undefined;
+  /** The upstream provider the app asked to go straight to (`idp`), if any. */
+  idp: string | undefined;
   /** Scopes the app asks for that the user has not granted yet (consent prompt). */
   missingScopes: string[];
   /**
@@ -106,6 +109,7 @@ export function createInteractions(provider: Provider, config: Config, clock: ()
         firstParty: client?.first_party ?? false,
         uiLocales: typeof interaction.params.ui_locales === 'string' ? interaction.params.ui_locales : undefined,
         loginHint: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : undefined,
+        idp: typeof interaction.params.idp === 'string' ? interaction.params.idp : undefined,
         missingScopes,
         missingClaims: (promptDetails.missingOIDCClaims ?? []).filter((claim) => !carried.has(claim)),
         accountId: interaction.session?.accountId,
@@ -118,13 +122,14 @@ export function createInteractions(provider: Provider, config: Config, clock: ()
 
     /**
      * Completes the login prompt; returns where to send the browser next. `firstSignIn` marks the
-     * sign-in that follows registration (screen-sets triggered after_registration).
+     * sign-in that follows registration (screen-sets triggered after_registration). `proofs`: how
+     * the person proved who they are (a password when not given).
      */
-    finishLogin(interaction: InteractionView, accountId: string, options: { firstSignIn?: boolean } = {}): Promise<string> {
+    finishLogin(interaction: InteractionView, accountId: string, options: { firstSignIn?: boolean; proofs?: readonly Proof[] } = {}): Promise<string> {
       return result(interaction, {
-        // The time of the password, fixed now: later steps (consent, questions) merge this result
+        // The time of the proof, fixed now: later steps (consent, questions) merge this result
         // back, and without `ts` the provider would take the time of the last step as the login's.
-        login: { accountId, amr: ['pwd'], remember: true, ts: Math.floor(clock().getTime() / 1000) },
+        login: { accountId, amr: options.proofs ? amrFor(options.proofs) : ['pwd'], remember: true, ts: Math.floor(clock().getTime() / 1000) },
         ...(options.firstSignIn ? { [FIRST_SIGN_IN]: true } : {}),
       }, false);
     },

@@ -187,7 +187,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
     claims: SCOPE_CLAIMS,
     responseTypes: ['code'],
     // No control characters, nothing overlong, in any authorization parameter (request-params.ts).
-    extraParams: requestParamsCheck,
+    // idp: the upstream provider an app asks to go straight to (checked by the sign-in page).
+    extraParams: { ...requestParamsCheck, idp: () => {} },
     // PKCE with S256 (the only method oidc-provider 9 accepts) for every client unless relaxed.
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' || (clientsById.get(client.clientId)?.pkce_required ?? true) },
     allowOmittingSingleRegisteredRedirectUri: false,

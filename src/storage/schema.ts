@@ -301,6 +301,19 @@ export interface IdentitiesTable {
   last_used_at: Date | null;
 }
 
+/** A sign-in with an upstream provider in progress (src/federation/sign-ins.ts). */
+export interface UpstreamSignInsTable {
+  id: string;                          // SHA-256 (hex) of the state sent to the provider
+  interaction_uid: string;
+  provider: string;
+  transaction: Json<Record<string, unknown>>;
+  callback: ColumnType<Record<string, string> | null, string | null | undefined, string | null>;
+  identity: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  created_at: Date;
+  expires_at: Date;
+  used_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+}
+
 export interface Database {
   accounts: AccountsTable;
   email_tokens: EmailTokensTable;
@@ -326,6 +339,7 @@ export interface Database {
   second_factor_throttle: SecondFactorThrottleTable;
   identities: IdentitiesTable;
   terms_acceptances: TermsAcceptancesTable;
+  upstream_sign_ins: UpstreamSignInsTable;
 }
 
 export type Account = Selectable<AccountsTable>;

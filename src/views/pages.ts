@@ -8,6 +8,7 @@ export const PAGE_NAMES = [
   'forgot_password', 'reset_password', 'message', 'demo', 'profile',
   'account', 'account_edit_answer', 'account_delete', 'account_email',
   'stats', 'terms', 'terms_declined', 'too_young',
+  'upstream_register', 'upstream_link', 'upstream_verify', 'account_password',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -161,8 +162,26 @@ export interface StatsQuestionView {
   days: { date: string; shown: string; answered: string; skipped: string; declined: string; answerRate: string }[];
 }
 
+/** A "Continue with …" link: starts a sign-in with an upstream provider (name in the page's language). */
+export interface UpstreamButtonView {
+  id: string;
+  name: string;
+  url: string;
+}
+
+/** The "Linked providers" section of /account. */
+export interface AccountIdentitiesView {
+  linked: { provider: string; name: string; email?: string; linkedOn: string; unlinkAction: string }[];
+  /** Providers not linked yet: a link each, to sign in there and link. */
+  available: { provider: string; name: string; linkUrl: string }[];
+  /** The account has no password: the page to set one. */
+  setPasswordUrl?: string;
+}
+
 export interface PageData {
   login: {
+    /** The configured upstream providers, one button each (none: no section). */
+    upstream?: UpstreamButtonView[];
     csrfToken: string;
     action: string;
     email?: string;
@@ -173,6 +192,7 @@ export interface PageData {
     forgotUrl: string;
   };
   register: {
+    upstream?: UpstreamButtonView[];
     csrfToken: string;
     action: string;
     email?: string;
@@ -269,6 +289,8 @@ export interface PageData {
     apps: AccountAppView[];
     /** The terms documents accepted or to accept (none configured nor accepted: no section). */
     terms?: AccountTermsView[];
+    /** Linked upstream providers (none configured: no section). */
+    identities?: AccountIdentitiesView;
     /** GET: the JSON download. */
     exportUrl: string;
     /** GET: the confirmation page for deleting the account. */
@@ -326,6 +348,55 @@ export interface PageData {
   };
   /** The age gate turned someone away: nothing about them was kept. */
   too_young: { minimumAge: number; clientName: string };
+  /** Registering with an upstream provider: what registering asks besides the account (terms, age). */
+  upstream_register: {
+    csrfToken: string;
+    action: string;
+    provider: string;
+    email: string;
+    name?: string;
+    errors: { name?: string; birthdate?: string; terms?: string; form?: string };
+    terms?: TermsDocumentView[];
+    askBirthdate?: boolean;
+    birthdate?: string;
+    loginUrl: string;
+  };
+  /** An account has the provider's address: the person proves it is theirs before the link. */
+  upstream_link: {
+    csrfToken: string;
+    provider: string;
+    email: string;
+    error?: string;
+    /** Sign in with the account's password (absent when a password proves nothing: an address never verified). */
+    passwordAction?: string;
+    /** "Email me a code" to the account's address, and typing it back. */
+    codeAction?: string;
+    /** A code was sent: the form to type it. */
+    codeSent?: boolean;
+    loginUrl: string;
+  };
+  /** A first password for an account that has none. */
+  account_password: {
+    csrfToken: string;
+    action: string;
+    cancelUrl: string;
+    email: string;
+    error?: string;
+    passwordMinLength: number;
+    needsRecentSignIn: boolean;
+    reauthUrl: string;
+  };
+  /** The provider proved no address: one is typed, a code sent to it and typed back. */
+  upstream_verify: {
+    csrfToken: string;
+    provider: string;
+    action: string;
+    email?: string;
+    error?: string;
+    codeSent?: boolean;
+    loginUrl: string;
+  };
+
   terms_declined: {
     clientName: string;
     /** Back to the app, which is told the user declined (access_denied). */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_ID_USERS, startDemoId, type RunningDemoId } from '../../src/federation/demo-id.ts';
+import { DEMO_ID_USERS, startDemoId, type RunningDemoId } from '../../src/oidc/demo-id.ts';
 import { resolveUpstreamSettings } from '../../src/federation/settings.ts';
 import { UpstreamClient } from '../../src/federation/upstream.ts';
 import { loadConfig } from '../../src/config/load.ts';

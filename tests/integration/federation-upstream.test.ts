@@ -9,7 +9,7 @@ import { UpstreamError, type UpstreamErrorCode } from '../../src/federation/erro
 import { MICROSOFT_CONSUMER_TENANT } from '../../src/federation/presets.ts';
 import { resolveUpstreamSettings } from '../../src/federation/settings.ts';
 import { UpstreamClient, parseUpstreamTransaction, type UpstreamTransaction } from '../../src/federation/upstream.ts';
-import type { DemoIdUser } from '../../src/federation/demo-id.ts';
+import type { DemoIdUser } from '../../src/oidc/demo-id.ts';
 import { TestClock } from '../support/server.ts';
 import {
   REDIRECT_URI, authorize, loopbackFetch, startGitHubLike, startOidcUpstream,

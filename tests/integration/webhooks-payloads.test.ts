@@ -18,6 +18,7 @@ import { createProfiling } from '../../src/screensets/profiling.ts';
 import type { Storage } from '../../src/storage/database.ts';
 import { openTestStorage } from '../support/database.ts';
 import { testMail } from '../support/mail.ts';
+import { createIdentities } from '../../src/federation/identities.ts';
 
 // The payload schemas hold for what the application really writes: one account goes through
 // every change that emits an event, through the real services, and each event in its outbox is
@@ -80,6 +81,11 @@ describe('event payloads written by the application', () => {
     await preferenceCenter.setCommunication(accountId, new Set(['email:news', 'sms:offers']));
     await preferenceCenter.setConsent({ accountId, purpose: 'offers', action: 'withdrawn', deleteAnswers: true, locale: 'en' });
     expect(await preferenceCenter.revokeApp(accountId, 'spa')).toBe(true);
+    // Linking and unlinking an upstream identity (the account keeps its password, so it may go).
+    const identities = createIdentities({ db, clock, logger: silent, revokeSessions: async () => {} });
+    const identity = { provider: 'demo-id', subject: `demo-${accountId}`, email: 'someone@demo-id.test', emailVerified: true, emailVerifiedClaimed: true };
+    await identities.link({ accountId, identity, reclaim: false, source: 'account' });
+    await identities.unlink(accountId, 'demo-id');
     // The account's events; its mail (the verification link) shares the outbox but is no event.
     const eventsOfAccount = () => db.selectFrom('outbox_events').select(['id', 'type', 'account_id', 'payload', 'created_at'])
       .where('account_id', '=', accountId).where('type', 'not like', 'mail.%').orderBy('seq').execute();

@@ -64,8 +64,12 @@ export const TEST_CLIENTS = (issuer: string) => [
 /** Config over the test defaults; a function gets the server's issuer (for clients' redirect URIs). */
 export type TestOverrides = Record<string, unknown> | ((issuer: string) => Record<string, unknown>);
 
-export async function startTestServer(overridesOrFn: TestOverrides = {}): Promise<TestServer> {
-  const port = await freePort();
+export async function startTestServer(
+  overridesOrFn: TestOverrides = {},
+  { port: fixedPort, ...options }: { upstreamFetch?: typeof fetch; port?: number } = {},
+): Promise<TestServer> {
+  // A fixed port: a restarted server keeps its issuer (and the callback URLs registered at upstream providers).
+  const port = fixedPort ?? await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const overrides = typeof overridesOrFn === 'function' ? overridesOrFn(issuer) : overridesOrFn;
   const mailboxDir = mkdtempSync(path.join(os.tmpdir(), 'parley-mail-'));
@@ -95,6 +99,7 @@ export async function startTestServer(overridesOrFn: TestOverrides = {}): Promis
     config, clock: clock.now, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     // Test servers share the database on PostgreSQL: each sends only the mail it queued itself.
     mailEndpointId: `mail-${randomBytes(6).toString('hex')}`,
+    ...options,
   });
   await parley.listen(port, '127.0.0.1');
   const deliverMail = () => parley.deliveryWorker.drainMail();

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { KeyObject } from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
-import { startDemoId, type DemoIdClient, type DemoIdOptions, type DemoIdUser, type RunningDemoId } from '../../src/federation/demo-id.ts';
+import { startDemoId, type DemoIdClient, type DemoIdOptions, type DemoIdUser, type RunningDemoId } from '../../src/oidc/demo-id.ts';
 import { HttpBrowser, findForm, type Page } from './browser.ts';
 
 // The outside world for the federation tests: upstream identity providers on loopback. The
@@ -71,6 +71,8 @@ export async function startOidcUpstream(options: {
   discoveryPath?: string;
   /** false: no RFC 9207 `iss` in authorization responses, as Microsoft's multi-tenant endpoints send none. */
   issInAuthorizationResponse?: boolean;
+  /** The loopback port (default: any free one), for a Parley configured before the upstream starts. */
+  port?: number;
 }): Promise<OidcUpstream> {
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const kid = `test-${randomBytes(4).toString('hex')}`;
@@ -113,6 +115,7 @@ export async function startOidcUpstream(options: {
     clients: options.clients,
     users: options.users,
     autoLogin: options.autoLogin ?? true,
+    ...(options.port ? { port: options.port } : {}),
     signingKeys: [signingJwk],
     ...(options.extraClaims ? { extraClaims: options.extraClaims } : {}),
     middleware: misbehaving,

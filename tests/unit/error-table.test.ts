@@ -10,6 +10,7 @@ import { TERMS_ERROR_CODES } from '../../src/consent/terms.ts';
 import type { ErrorCodes, ErrorModule } from '../../src/errors.ts';
 import { EVENTS_ERROR_CODES } from '../../src/events/dead-letters.ts';
 import { UPSTREAM_ERROR_CODES, UpstreamError } from '../../src/federation/errors.ts';
+import { IDENTITY_ERROR_CODES } from '../../src/federation/identities.ts';
 import { createPageResponder, type RequestState } from '../../src/http/context.ts';
 import {
   classify, ERROR_TABLE, errorMessage, fieldMessages, formErrors, problemBody, retryAfter, type Problem,
@@ -39,6 +40,7 @@ const CODE_LISTS: { [M in ErrorModule]: readonly ErrorCodes[M][] } = {
   credential: CREDENTIAL_ERROR_CODES,
   answer: ANSWER_ERROR_CODES,
   upstream: UPSTREAM_ERROR_CODES,
+  identity: IDENTITY_ERROR_CODES,
   segment: SEGMENT_ERROR_CODES,
   stats: STATS_ERROR_CODES,
   events: EVENTS_ERROR_CODES,

@@ -224,6 +224,32 @@ const SAMPLES: Sample[] = [
     csrfToken: 'tok', action: '/interaction/u1/register', errors: { birthdate: 'Enter your date of birth.' }, loginUrl: '/interaction/u1', passwordMinLength: 12,
     askBirthdate: true, birthdate: '2031-02-30',
   }),
+  sample('login', {
+    csrfToken: 'tok', action: '/interaction/u1/login', registerUrl: '/interaction/u1/register', forgotUrl: '/forgot-password',
+    upstream: [{ id: 'google', name: 'Google', url: '/interaction/u1/upstream/google' }, { id: 'demo-id', name: 'Demo ID', url: '/interaction/u1/upstream/demo-id' }],
+  }),
+  sample('upstream_register', {
+    csrfToken: 'tok', action: '/interaction/u1/upstream/register', provider: 'Demo ID', email: 'ada@demo-id.test', name: 'Ada Lovelace',
+    errors: { terms: 'Tick each box to accept the documents.' }, loginUrl: '/interaction/u1', askBirthdate: true,
+    terms: [{ id: 'tos', title: 'Terms of service', url: 'https://example.com/terms', checked: false }],
+  }),
+  sample('upstream_link', {
+    csrfToken: 'tok', provider: 'Google', email: 'ana@example.com', error: 'The email or password is incorrect.',
+    passwordAction: '/interaction/u1/upstream/link', codeAction: '/interaction/u1/upstream/code', loginUrl: '/interaction/u1',
+  }),
+  sample('upstream_link', { csrfToken: 'tok', provider: 'Google', email: 'ana@example.com', codeAction: '/interaction/u1/upstream/code', codeSent: true, loginUrl: '/interaction/u1' }),
+  sample('upstream_verify', { csrfToken: 'tok', provider: 'Microsoft', action: '/interaction/u1/upstream/code', email: 'ana@example.com', loginUrl: '/interaction/u1' }),
+  sample('upstream_verify', {
+    csrfToken: 'tok', provider: 'Microsoft', action: '/interaction/u1/upstream/code', email: 'ana@example.com', codeSent: true, error: 'That code is not right.', loginUrl: '/interaction/u1',
+  }),
+  sample('account_password', {
+    csrfToken: 'tok', action: '/account/identities/password', cancelUrl: '/account#identities', email: 'ana@example.com',
+    passwordMinLength: 12, needsRecentSignIn: false, reauthUrl: '/account/login?reauth=1', error: 'Use at least 12 characters.',
+  }),
+  sample('account_password', {
+    csrfToken: 'tok', action: '/account/identities/password', cancelUrl: '/account#identities', email: 'ana@example.com',
+    passwordMinLength: 12, needsRecentSignIn: true, reauthUrl: '/account/login?reauth=1',
+  }),
   sample('too_young', { minimumAge: 16, clientName: 'Web App' }),
   sample('terms', {
     csrfToken: 'tok', action: '/interaction/u1/terms', declineAction: '/interaction/u1/terms/decline', clientName: 'Web App', errors: {},

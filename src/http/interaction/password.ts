@@ -13,6 +13,7 @@ import type { Metrics } from '../metrics.ts';
 import { interactionUrls, type Step } from './steps.ts';
 import type { RegistrationRequirements } from './registration.ts';
 import { termsBoxes, tickedTerms } from './terms.ts';
+import type { UpstreamButtonView } from '../../views/pages.ts';
 
 export interface PasswordStepDeps {
   config: Config;
@@ -25,6 +26,8 @@ export interface PasswordStepDeps {
   registration: RegistrationRequirements;
   /** Completes the login prompt for the account a step authenticated (commonSteps().finishLogin). */
   finishLogin: Step;
+  /** The "Continue with …" buttons of the sign-in and registration pages. */
+  upstreamButtons: (ctx: Context, interaction: InteractionView) => UpstreamButtonView[];
 }
 
 // After registering with require_verified_email, the browser keeps which account it is waiting
@@ -34,7 +37,7 @@ const PENDING_COOKIE = 'parley.pending';
 
 
 export function passwordSteps(deps: PasswordStepDeps) {
-  const { config, accounts, pages, metrics, terms, registration, finishLogin } = deps;
+  const { config, accounts, pages, metrics, terms, registration, finishLogin, upstreamButtons } = deps;
   const minimumAge = config.registration.minimum_age;
   const secure = config.secureCookies;
 
@@ -52,6 +55,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
     pages.page(ctx, 'login', {
       csrfToken: pages.csrf(ctx), action: urls.login, email: extra.email ?? interaction.loginHint,
       error: extra.error, clientName: interaction.clientName, registerUrl: urls.register, forgotUrl: urls.forgot,
+      upstream: upstreamButtons(ctx, interaction),
     }, status);
   }
 
@@ -65,7 +69,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
     const { ticked, ...shown } = extra;
     pages.page(ctx, 'register', {
       csrfToken: pages.csrf(ctx), action: urls.register, ...shown, loginUrl: urls.page,
-      passwordMinLength: config.accounts.password_min_length, askBirthdate: minimumAge > 0,
+      passwordMinLength: config.accounts.password_min_length, askBirthdate: minimumAge > 0, upstream: upstreamButtons(ctx, interaction),
       ...(terms.any ? { terms: termsBoxes(terms.shown(state(ctx).locale), ticked) } : {}),
     }, status);
   }
@@ -174,7 +178,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
   };
 
   return {
-    showLogin, answerLoginFailure, requirePossibleEmail, checkPassword,
+    loginPage, showLogin, answerLoginFailure, requirePossibleEmail, checkPassword,
     showRegister, answerRegisterFailure, registerAccount, finishVerifiedRegistration, showStillWaiting,
   };
 }

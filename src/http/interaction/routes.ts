@@ -11,6 +11,7 @@ import type { ProfileScreen } from './profile-screen.ts';
 import { commonSteps, signInRouter, type Step } from './steps.ts';
 import { registrationRequirements } from './registration.ts';
 import { termsSteps } from './terms.ts';
+import { upstreamButtons, upstreamSteps, type Upstreams } from './upstream.ts';
 
 // The pages of a sign-in under /interaction/:uid, one route per step of the interaction policy,
 // each a list of small steps (steps.ts): load this URL's interaction, pick the page's language,
@@ -28,19 +29,22 @@ export interface InteractionRouteDeps {
   profileScreen: ProfileScreen;
   terms: Terms;
   clock: () => Date;
+  /** The upstream identity providers ("Continue with …"): none configured, an empty map. */
+  upstreams: Upstreams;
 }
 
 export function interactionRoutes(deps: InteractionRouteDeps): Router {
   const { loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt, pageOfPrompt, keepChosenLocale, finishLogin, decline } = commonSteps(deps);
   const registration = registrationRequirements(deps);
-  const password = passwordSteps({ ...deps, registration, finishLogin });
+  const password = passwordSteps({ ...deps, registration, finishLogin, upstreamButtons: upstreamButtons(deps.config, deps.upstreams.clients) });
+  const upstream = upstreamSteps({ ...deps, registration, finishLogin, loginPage: password.loginPage });
   const consent = consentSteps(deps);
   const terms = termsSteps(deps);
   const profile = deps.profileScreen;
 
   // What the interaction's page shows at each prompt of the policy.
   const promptPages: Record<string, readonly Step[]> = {
-    login: [password.finishVerifiedRegistration, password.showLogin],
+    login: [password.finishVerifiedRegistration, upstream.goToRequestedProvider, password.showLogin],
     terms: [terms.show],
     consent: [consent.grantFirstParty, consent.showConsent],
     profile: [profile.show],
@@ -61,6 +65,14 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'),
       password.finishVerifiedRegistration, password.showStillWaiting,
     ],
+    'GET /upstream/:id': [loadInteraction, pickPageLocale, requirePrompt('login'), upstream.start],
+    'GET /upstream/:id/callback': [loadInteraction, pickPageLocale, requirePrompt('login'), upstream.complete],
+    'POST /upstream/register': [
+      loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'),
+      upstream.forgetIfTurnedAway, registration.refuseUnderAge, upstream.register,
+    ],
+    'POST /upstream/link': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'), upstream.linkWithPassword],
+    'POST /upstream/code': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'), upstream.emailCode],
     'POST /terms': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('terms'), terms.accept],
     'POST /terms/decline': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('terms'), terms.decline],
     'POST /consent': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('consent'), consent.grantConsent],

@@ -12,7 +12,7 @@ import type { Terms } from '../../consent/terms.ts';
 import { ACCOUNT_CLIENT_ID } from '../../config/derived.ts';
 import type { SessionReader, SignedInUser } from '../../oidc/sessions.ts';
 import { localize } from '../../screensets/loader.ts';
-import type { AccountConsentView } from '../../views/pages.ts';
+import type { AccountConsentView, AccountIdentitiesView } from '../../views/pages.ts';
 import { AccountError } from '../../accounts/errors.ts';
 import type { Accounts } from '../../accounts/service.ts';
 import { errorStatus, fieldMessages, formErrors } from '../errors.ts';
@@ -33,10 +33,15 @@ export interface PreferenceCenterDeps {
   clock: () => Date;
   /** What the person accepted of the terms documents, shown at the foot of the page. */
   terms: Pick<Terms, 'overview'>;
+  /** The "Linked providers" section (account-identities.ts); none configured: no section. */
+  identities?: ((ctx: Context, accountId: string) => Promise<AccountIdentitiesView | undefined>) | undefined;
 }
 
 const FLOW_COOKIE = 'parley.account_flow';
-const NOTICES = ['answer_saved', 'answer_deleted', 'consent_granted', 'consent_withdrawn', 'communication_saved', 'app_revoked'] as const;
+const NOTICES = [
+  'answer_saved', 'answer_deleted', 'consent_granted', 'consent_withdrawn', 'communication_saved', 'app_revoked',
+  'identity_linked', 'identity_unlinked', 'password_set',
+] as const;
 
 export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
   const { config, center, sessions, pages, clock, accounts } = deps;
@@ -209,6 +214,7 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
         }
         return { clientId: app.clientId, name: clientName(app.clientId), receives, revokeAction: `/account/apps/${app.clientId}/revoke` };
       }),
+      ...(deps.identities ? { identities: await deps.identities(ctx, signedIn.accountId) } : {}),
       exportUrl: '/account/export',
       deleteUrl: '/account/delete',
       emailUrl: '/account/email',

@@ -11,8 +11,8 @@ import Provider, { type Adapter, type AdapterPayload, type ClientMetadata, type 
 // page, consent granted automatically, and everything in memory. Development and tests only: it
 // has no passwords.
 //
-// This is the one place outside src/oidc that imports oidc-provider. It is not Parley's provider
-// but a stand-in for the outside world, and shares nothing with src/oidc.
+// It lives under src/oidc, the one place that imports oidc-provider, but it is not Parley's
+// provider: a stand-in for the outside world, sharing nothing with the rest of src/oidc.
 
 export interface DemoIdUser {
   sub: string;
@@ -262,7 +262,7 @@ export async function startDemoId(options: Omit<DemoIdOptions, 'issuer'> & { iss
   };
 }
 
-// `node src/federation/demo-id.ts`: Demo ID on http://localhost:3001 for a Parley in development.
+// `node src/oidc/demo-id.ts`: Demo ID on http://localhost:3001 for a Parley in development.
 // DEMO_ID_PORT, DEMO_ID_CLIENT_SECRET and DEMO_ID_REDIRECT_URIS (Parley's callback URLs, comma
 // separated) adjust it; it prints the identity_providers entry that points Parley at it.
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

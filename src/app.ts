@@ -31,6 +31,12 @@ import { createProfiling } from './screensets/profiling.ts';
 import { CLAIM_QUESTION_TYPES } from './screensets/format.ts';
 import { profilePrompt } from './oidc/profile-prompt.ts';
 import { termsPrompt } from './oidc/terms-prompt.ts';
+import { mfaPrompt, type MfaSignIn } from './oidc/mfa-prompt.ts';
+import { enrolmentOf } from './accounts/authentication-methods.ts';
+import { decideMfa } from './accounts/mfa-policy.ts';
+import { createRecoveryCodes } from './accounts/recovery-codes.ts';
+import { createSecondFactorThrottle } from './accounts/second-factor-throttle.ts';
+import { createTotp } from './accounts/totp.ts';
 import { createTerms } from './consent/terms.ts';
 import { DATE_OF_BIRTH_QUESTION } from './screensets/format.ts';
 import { ACCOUNT_CLIENT_ID } from './config/derived.ts';
@@ -136,6 +142,24 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
         ?? (questionId === DATE_OF_BIRTH_QUESTION.id ? DATE_OF_BIRTH_QUESTION.claim : undefined),
     });
     const terms = createTerms({ db, config, clock });
+    // Second factors: one throttle of wrong codes per account, whichever kind of code.
+    const secondFactorThrottle = createSecondFactorThrottle(db, config.mfa.throttle, clock);
+    const credentials = {
+      totp: createTotp({ db, config, clock, throttle: secondFactorThrottle }),
+      recoveryCodes: createRecoveryCodes({ db, config, clock, throttle: secondFactorThrottle }),
+    };
+    /** Whether a sign-in needs a second factor now: the policy (global, the client's), the request, what the account has. */
+    const decideSecondFactor = async (signIn: MfaSignIn) => decideMfa({
+      policy: config.mfa.policy,
+      clientPolicy: config.clientsById.get(signIn.clientId)?.mfa,
+      requestedAcr: signIn.requestedAcr,
+      acrEssential: signIn.acrEssential,
+      maxAge: signIn.maxAge,
+      now: clock(),
+      enrolment: await enrolmentOf(db, signIn.accountId),
+      enabled: { passkeys: config.mfa.passkeys.enabled, totp: config.mfa.totp.enabled },
+      proofs: signIn.proofs,
+    });
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);
 
     const provider = createProvider({
@@ -159,7 +183,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       },
       pages: providerPages(pages, config.locales.default),
       middleware: [providerRequestMiddleware() as never, providerUnavailableMiddleware(pages) as never, providerScriptHashes() as never],
-      promptsAfterLogin: [termsPrompt({
+      promptsAfterLogin: [mfaPrompt({ decide: decideSecondFactor }), termsPrompt({
         upToDate: (accountId) => terms.upToDate(accountId),
         // The preference center opens without the new terms: seeing, exporting and deleting one's
         // data never waits on accepting them.
@@ -205,7 +229,13 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     const app = createHttpApp({
       config, logger, storage, accounts, metrics, pages, profiling, screenSets, clock,
       interactions: createInteractions(provider, config, clock),
-      sessions: createSessionReader(provider),
+      // /account is open to a session whose sign-in is complete: one that still owes its second
+      // factor is sent through the sign-in, which asks for it.
+      sessions: createSessionReader(provider, {
+        complete: async (accountId, proofs) =>
+          (await decideSecondFactor({ accountId, clientId: ACCOUNT_CLIENT_ID, requestedAcr: [], acrEssential: false, maxAge: undefined, proofs })).outcome === 'none',
+      }),
+      credentials,
       preferenceCenter,
       terms,
       api: {

@@ -19,6 +19,7 @@ import { demoRoutes } from './pages/demo.ts';
 import { healthRoutes } from './health-routes.ts';
 import { chosenLocale, initialLocale, localeRoutes } from './locale.ts';
 import { interactionRoutes } from './interaction/routes.ts';
+import type { SecondFactorServices } from './interaction/second-factor.ts';
 import type { Terms } from '../consent/terms.ts';
 import { createProfileScreen, previewRoutes } from './interaction/profile-screen.ts';
 import type { Profiling } from '../screensets/profiling.ts';
@@ -51,6 +52,8 @@ export interface HttpDependencies {
   preferenceCenter: PreferenceCenter;
   /** The terms documents: accepted at registration and, after a new version, at sign-in. */
   terms: Terms;
+  /** Second factors: authenticator-app and recovery codes. */
+  credentials: SecondFactorServices;
   /** The management API at /api/v1 and the operators' /stats page. */
   api: {
     tokens: ApiTokenVerifier;
@@ -193,6 +196,7 @@ export function createHttpApp(deps: HttpDependencies): Koa {
     healthRoutes({ config, metrics, isReady: deps.isReady }),
     interactionRoutes({
       config, accounts: deps.accounts, interactions: deps.interactions, pages, metrics, terms: deps.terms, clock: deps.clock,
+      credentials: deps.credentials,
       profileScreen: createProfileScreen({ config, profiling: deps.profiling, interactions: deps.interactions, pages, metrics, clock: deps.clock }),
     }),
     accountRoutes({ config, accounts: deps.accounts, pages }),

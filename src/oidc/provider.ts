@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { API_SCOPES, type Config, type ClientConfig } from '../config/schema.ts';
+import { ACR_VALUES_SUPPORTED } from '../accounts/authentication-methods.ts';
 import type { DB } from '../storage/database.ts';
 import { DatabaseAdapter, findGrantId } from './adapter.ts';
 import { logoutParamsCheck, requestParamsCheck } from './request-params.ts';
@@ -43,7 +44,7 @@ export interface ProviderDependencies {
   signingKeys: JWK[];
   accounts: AccountClaimsSource;
   pages: ProviderPages;
-  /** Prompts right after login, before consent (the terms prompt comes in here). */
+  /** Prompts right after login, before consent, in order (the second factor, then the terms). */
   promptsAfterLogin?: interactionPolicy.Prompt[];
   /** Prompts added after login and consent (the profiling prompt comes in here). */
   extraPrompts?: interactionPolicy.Prompt[];
@@ -168,8 +169,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true, secure: secureCookies };
   const sessionCookieName = 'parley.session';
 
-  // The steps of every sign-in, in order: login → (second factor, to come) → terms → consent →
-  // profile. oidc-provider checks them in this order after each finished step and stops at the
+  // The steps of every sign-in, in order: login → mfa (second factor) → terms → consent →
+  // profile: nobody who has proven half of who they are accepts terms or answers questions. oidc-provider checks them in this order after each finished step and stops at the
   // first that asks for the user (README "Terms of service" refers here).
   const policy = interactionPolicy.base();
   (deps.promptsAfterLogin ?? []).forEach((prompt, i) => policy.add(prompt, policy.findIndex((p) => p.name === 'login') + 1 + i));
@@ -194,7 +195,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
       short: cookie,
     },
     scopes: OIDC_SCOPES,
-    claims: SCOPE_CLAIMS,
+    // The levels a sign-in reaches (README "What apps receive"), in discovery; apps ask for one with acr_values.
+    acrValues: [...ACR_VALUES_SUPPORTED],
+    // How the user signed in (acr, amr) goes in every ID token: the provider releases a claim of
+    // no scope only when the request names it, so openid carries them (userinfo has neither).
+    claims: { ...SCOPE_CLAIMS, openid: [...SCOPE_CLAIMS.openid!, 'acr', 'amr'] },
     responseTypes: ['code'],
     // No control characters, nothing overlong, in any authorization parameter (request-params.ts).
     extraParams: requestParamsCheck,

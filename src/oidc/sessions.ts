@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
+import type { Proof } from '../accounts/authentication-methods.ts';
+import { proofsOfSession } from './mfa-prompt.ts';
 
 // Parley's own pages outside a sign-in (the preference center) use the provider's session: the
 // same sign-in as every app, read from its cookie, never a second login system.
@@ -10,13 +12,21 @@ export interface SignedInUser {
   loginTs: number;
 }
 
-export function createSessionReader(provider: Provider) {
+export interface SessionReaderOptions {
+  /** Whether the sign-in the session holds is complete (owes no second factor). */
+  complete?: (accountId: string, proofs: Proof[]) => Promise<boolean>;
+}
+
+export function createSessionReader(provider: Provider, options: SessionReaderOptions = {}) {
   return {
     /** `secure`: whether the request came over TLS (directly or through a trusted proxy). */
     async current(req: IncomingMessage, res: ServerResponse, secure: boolean): Promise<SignedInUser | undefined> {
       // Outside its own routes the provider reads its cookies from a context it builds from req/res.
       const session = await provider.Session.get({ req, res, secure } as never);
       if (!session.accountId || !session.loginTs) return undefined;
+      // Sessions from before amr was recorded were password sign-ins.
+      const amr = (session.amr as string[] | undefined) ?? ['pwd'];
+      if (options.complete && !(await options.complete(session.accountId, proofsOfSession(amr, session.loginTs)))) return undefined;
       return { accountId: session.accountId, loginTs: session.loginTs };
     },
   };

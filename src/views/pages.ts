@@ -8,6 +8,7 @@ export const PAGE_NAMES = [
   'forgot_password', 'reset_password', 'message', 'demo', 'profile',
   'account', 'account_edit_answer', 'account_delete', 'account_email',
   'stats', 'terms', 'terms_declined', 'too_young',
+  'second_factor', 'second_factor_enrol', 'second_factor_qr', 'recovery_codes',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -324,6 +325,31 @@ export interface PageData {
     /** `terms` beside the boxes when one was left unticked; `form` above the form. */
     errors: { terms?: string; form?: string };
   };
+  /** The second-factor step of a sign-in: the forms of the methods the account has. */
+  second_factor: {
+    csrfToken: string;
+    clientName: string;
+    totp?: { action: string; error?: string | undefined } | undefined;
+    /** `open`: the recovery form is shown unfolded (the only way, or its code was just refused). */
+    recovery?: { action: string; open: boolean; error?: string | undefined } | undefined;
+    /** Only a passkey would do, and this page has no way to use one. */
+    passkeyOnly: boolean;
+    abortAction: string;
+  };
+  /** A second factor is required and the account has none: set one up first. */
+  second_factor_enrol: { csrfToken: string; clientName: string; totpAction?: string | undefined; abortAction: string };
+  /** Setting up an authenticator app: the QR code (an SVG made on the server) and its secret, then the first code. */
+  second_factor_qr: {
+    csrfToken: string;
+    action: string;
+    restartAction: string;
+    /** The QR code as a data: URL of our own SVG (no remote image). Absent after a wrong code: the secret is not kept readable. */
+    qrImage?: string | undefined;
+    secret?: string | undefined;
+    error?: string | undefined;
+  };
+  /** New recovery codes, shown this once. */
+  recovery_codes: { codes: string[]; continueUrl: string };
   /** The age gate turned someone away: nothing about them was kept. */
   too_young: { minimumAge: number; clientName: string };
   terms_declined: {

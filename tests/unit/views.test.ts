@@ -238,6 +238,22 @@ const SAMPLES: Sample[] = [
     ],
   }),
   sample('terms_declined', { clientName: 'Web App', returnUrl: '/auth/u1', accountUrl: '/account' }),
+  sample('second_factor', {
+    csrfToken: 'tok', clientName: 'Web App', passkeyOnly: false, abortAction: '/interaction/u1/abort',
+    totp: { action: '/interaction/u1/mfa/totp' }, recovery: { action: '/interaction/u1/mfa/recovery', open: false },
+  }),
+  sample('second_factor', {
+    csrfToken: 'tok', clientName: 'Web App', passkeyOnly: false, abortAction: '/interaction/u1/abort',
+    recovery: { action: '/interaction/u1/mfa/recovery', open: true, error: 'That code is not right.' },
+  }),
+  sample('second_factor', { csrfToken: 'tok', clientName: 'Web App', passkeyOnly: true, abortAction: '/interaction/u1/abort' }),
+  sample('second_factor_enrol', { csrfToken: 'tok', clientName: 'Web App', totpAction: '/interaction/u1/mfa/enrol', abortAction: '/interaction/u1/abort' }),
+  sample('second_factor_qr', {
+    csrfToken: 'tok', action: '/interaction/u1/mfa/enrol/confirm', restartAction: '/interaction/u1/mfa/enrol',
+    qrImage: 'data:image/svg+xml;base64,PHN2Zy8+', secret: 'JBSWY3DPEHPK3PXP',
+  }),
+  sample('second_factor_qr', { csrfToken: 'tok', action: '/interaction/u1/mfa/enrol/confirm', restartAction: '/interaction/u1/mfa/enrol', error: 'That code is not right.' }),
+  sample('recovery_codes', { codes: ['abcde-12345', 'fghjk-67890'], continueUrl: '/auth/u1' }),
   sample('check_email', { csrfToken: 'tok', email: 'ana@example.com', continueAction: '/interaction/u1/continue', resendAction: '/interaction/u1/resend' }),
   sample('check_email', { csrfToken: 'tok', email: '' }),
   sample('consent', {

@@ -25,6 +25,7 @@ export interface PasswordStepDeps {
   registration: RegistrationRequirements;
   /** Completes the login prompt for the account a step authenticated (commonSteps().finishLogin). */
   finishLogin: Step;
+  clock: () => Date;
 }
 
 // After registering with require_verified_email, the browser keeps which account it is waiting
@@ -34,7 +35,9 @@ const PENDING_COOKIE = 'parley.pending';
 
 
 export function passwordSteps(deps: PasswordStepDeps) {
-  const { config, accounts, pages, metrics, terms, registration, finishLogin } = deps;
+  const { config, accounts, pages, metrics, terms, registration, finishLogin, clock } = deps;
+  /** Each of these paths proves the password: typed now, or at the registration it completes. */
+  const passwordProof = () => [{ method: 'password' as const, at: clock() }];
   const minimumAge = config.registration.minimum_age;
   const secure = config.secureCookies;
 
@@ -110,7 +113,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
   const checkPassword: Step = async (ctx, signIn, next) => {
     const { form } = signIn;
     const account = await accounts.authenticate({ email: form.get('email') ?? '', password: form.get('password') ?? '', ip: ctx.ip });
-    signIn.authenticated = { accountId: account.id, outcome: 'success', accountLocale: account.locale };
+    signIn.authenticated = { accountId: account.id, outcome: 'success', accountLocale: account.locale, proofs: passwordProof() };
     await next();
   };
 
@@ -143,7 +146,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
       extras: registration.extras(ctx, interaction, form),
     });
     if (registered.outcome === 'signed_in') {
-      signIn.authenticated = { accountId: registered.account.id, outcome: 'registered', firstSignIn: true };
+      signIn.authenticated = { accountId: registered.account.id, outcome: 'registered', firstSignIn: true, proofs: passwordProof() };
       return next();
     }
     ctx.cookies.set(PENDING_COOKIE, registered.accountId ?? randomUUID(), {
@@ -163,7 +166,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
     if (!account?.email_verified_at) return next();
     ctx.cookies.set(PENDING_COOKIE, null, { path: interactionUrls(signIn.interaction.uid).page });
     // Only a registration sets the pending cookie: this is the account's first sign-in.
-    signIn.authenticated = { accountId: account.id, outcome: 'success', firstSignIn: true };
+    signIn.authenticated = { accountId: account.id, outcome: 'success', firstSignIn: true, proofs: passwordProof() };
     await finishLogin(ctx, signIn, next);
   };
 

@@ -10,14 +10,15 @@ import { passwordSteps } from './password.ts';
 import type { ProfileScreen } from './profile-screen.ts';
 import { commonSteps, signInRouter, type Step } from './steps.ts';
 import { registrationRequirements } from './registration.ts';
+import { secondFactorSteps, type SecondFactorServices } from './second-factor.ts';
 import { termsSteps } from './terms.ts';
 
 // The pages of a sign-in under /interaction/:uid, one route per step of the interaction policy,
 // each a list of small steps (steps.ts): load this URL's interaction, pick the page's language,
 // read the form and check its token, check the interaction is at this step's prompt, then the
 // step's own work and its answer. A new way to sign in is a new row here and its steps in a file
-// of its own, ending in finishLogin so that every way goes on through the same prompts (terms,
-// consent, profile); a new way to register asks what registration.ts asks (terms, age) the same way.
+// of its own, ending in finishLogin with what it proved, so that every way goes on through the
+// same prompts (second factor, terms, consent, profile); a new way to register asks what registration.ts asks (terms, age) the same way.
 
 export interface InteractionRouteDeps {
   config: Config;
@@ -27,6 +28,8 @@ export interface InteractionRouteDeps {
   metrics: Metrics;
   profileScreen: ProfileScreen;
   terms: Terms;
+  /** Authenticator-app and recovery codes, for the second-factor step. */
+  credentials: SecondFactorServices;
   clock: () => Date;
 }
 
@@ -36,11 +39,13 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   const password = passwordSteps({ ...deps, registration, finishLogin });
   const consent = consentSteps(deps);
   const terms = termsSteps(deps);
+  const mfa = secondFactorSteps(deps);
   const profile = deps.profileScreen;
 
   // What the interaction's page shows at each prompt of the policy.
   const promptPages: Record<string, readonly Step[]> = {
     login: [password.finishVerifiedRegistration, password.showLogin],
+    mfa: [mfa.show],
     terms: [terms.show],
     consent: [consent.grantFirstParty, consent.showConsent],
     profile: [profile.show],
@@ -61,6 +66,10 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'),
       password.finishVerifiedRegistration, password.showStillWaiting,
     ],
+    'POST /mfa/totp': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('mfa'), mfa.answerFailure('totp'), mfa.checkTotp],
+    'POST /mfa/recovery': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('mfa'), mfa.answerFailure('recovery'), mfa.checkRecoveryCode],
+    'POST /mfa/enrol': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('mfa'), mfa.beginEnrolment],
+    'POST /mfa/enrol/confirm': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('mfa'), mfa.confirmEnrolment],
     'POST /terms': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('terms'), terms.accept],
     'POST /terms/decline': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('terms'), terms.decline],
     'POST /consent': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('consent'), consent.grantConsent],

@@ -4,6 +4,7 @@
 // on what they learned in the SignInRequest they share, and nothing else.
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
+import type { Proof } from '../../accounts/authentication-methods.ts';
 import type { Accounts } from '../../accounts/service.ts';
 import type { Config } from '../../config/schema.ts';
 import type { Interactions, InteractionView } from '../../oidc/interactions.ts';
@@ -28,6 +29,8 @@ export interface Authenticated {
   firstSignIn?: boolean;
   /** The language saved on the account, when the step read it. */
   accountLocale?: string | null;
+  /** What the step proved, and when: the sign-in's amr and acr, and what the second-factor step builds on. */
+  proofs: Proof[];
 }
 
 /** What the steps of one request have learned, for the steps after them. */
@@ -84,6 +87,10 @@ export const interactionUrls = (uid: string) => ({
   profileSkip: `/interaction/${uid}/profile/skip`,
   terms: `/interaction/${uid}/terms`,
   termsDecline: `/interaction/${uid}/terms/decline`,
+  mfaTotp: `/interaction/${uid}/mfa/totp`,
+  mfaRecovery: `/interaction/${uid}/mfa/recovery`,
+  mfaEnrol: `/interaction/${uid}/mfa/enrol`,
+  mfaEnrolConfirm: `/interaction/${uid}/mfa/enrol/confirm`,
   forgot: `/forgot-password?return=${encodeURIComponent(`/interaction/${uid}`)}`,
 });
 
@@ -166,7 +173,9 @@ export function commonSteps(deps: {
   const finishLogin: Step = async (ctx, { interaction, authenticated }) => {
     if (!authenticated) throw new Error('finishLogin must come after a step that authenticates');
     metrics.signIns.inc({ outcome: authenticated.outcome });
-    seeOther(ctx, await interactions.finishLogin(interaction, authenticated.accountId, authenticated.firstSignIn ? { firstSignIn: true } : {}));
+    seeOther(ctx, await interactions.finishLogin(interaction, authenticated.accountId, {
+      proofs: authenticated.proofs, ...(authenticated.firstSignIn ? { firstSignIn: true } : {}),
+    }));
   };
 
   /** The user declined: the app receives access_denied. */

@@ -37,6 +37,8 @@ import { decideMfa } from './accounts/mfa-policy.ts';
 import { createRecoveryCodes } from './accounts/recovery-codes.ts';
 import { createSecondFactorThrottle } from './accounts/second-factor-throttle.ts';
 import { createTotp } from './accounts/totp.ts';
+import { createPasskeys } from './accounts/passkeys.ts';
+import { createSecurityNotices } from './accounts/security-notices.ts';
 import { createTerms } from './consent/terms.ts';
 import { DATE_OF_BIRTH_QUESTION } from './screensets/format.ts';
 import { ACCOUNT_CLIENT_ID } from './config/derived.ts';
@@ -144,10 +146,15 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     const terms = createTerms({ db, config, clock });
     // Second factors: one throttle of wrong codes per account, whichever kind of code.
     const secondFactorThrottle = createSecondFactorThrottle(db, config.mfa.throttle, clock);
+    // A change to how someone signs in is told to them by mail and downstream by an event.
+    const notices = createSecurityNotices({ mail, clock });
     const credentials = {
       totp: createTotp({ db, config, clock, throttle: secondFactorThrottle }),
       recoveryCodes: createRecoveryCodes({ db, config, clock, throttle: secondFactorThrottle }),
+      onRecoveryCodeUsed: (accountId: string) => notices.alongside(accountId, 'recovery_code_used'),
+      onTotpEnrolled: (accountId: string) => notices.alongside(accountId, 'totp_added'),
     };
+    const passkeys = createPasskeys({ db, config, clock, logger });
     /** Whether a sign-in needs a second factor now: the policy (global, the client's), the request, what the account has. */
     const decideSecondFactor = async (signIn: MfaSignIn) => decideMfa({
       policy: config.mfa.policy,
@@ -236,6 +243,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
           (await decideSecondFactor({ accountId, clientId: ACCOUNT_CLIENT_ID, requestedAcr: [], acrEssential: false, maxAge: undefined, proofs })).outcome === 'none',
       }),
       credentials,
+      signInMethods: { passkeys, notices },
       preferenceCenter,
       terms,
       api: {

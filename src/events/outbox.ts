@@ -9,7 +9,8 @@ export type EventType =
   | 'answer.recorded' | 'answer.changed' | 'answer.deleted'
   | 'consent.granted' | 'consent.withdrawn'
   | 'preferences.changed' | 'reward.granted'
-  | 'terms.accepted';
+  | 'terms.accepted'
+  | 'account.security_changed';
 
 /** The same list at run time: config validation, fan-out and the JSON Schemas iterate it. */
 export const EVENT_TYPES = [
@@ -18,6 +19,7 @@ export const EVENT_TYPES = [
   'consent.granted', 'consent.withdrawn',
   'preferences.changed', 'reward.granted',
   'terms.accepted',
+  'account.security_changed',
 ] as const satisfies readonly EventType[];
 
 // Fails to compile when a type is added to the union but not to the list.

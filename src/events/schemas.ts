@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { LEGAL_BASES } from '../config/schema.ts';
 import type { ConsentSnapshot } from '../consent/ledger.ts';
+import { SECURITY_CHANGES } from '../accounts/security-notices.ts';
 import { EVENT_TYPES, type EventType } from './outbox.ts';
 import { eventUri } from './signing.ts';
 
@@ -108,6 +109,13 @@ export const storedPayloadSchemas = {
     locale,
     text_hash: z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 (hex) of the document title and address as shown: proof of what the user agreed to.'),
   }).describe('A terms document (terms of service, privacy policy) was accepted, one event per document.'),
+  'account.security_changed': z.strictObject({
+    version, account_id: accountId,
+    change: z.enum(SECURITY_CHANGES).describe(
+      'What changed: a passkey or an authenticator app added or removed, the password set (there was none) or changed, '
+      + 'new recovery codes made, or a recovery code used to sign in.',
+    ),
+  }).describe('A way to sign in or a second factor of the account changed. The account holder is also told by email.'),
 } satisfies Record<EventType, z.ZodObject>;
 
 /** The body of a standard webhook; a SET carries `data` under events["https://parley.dev/events/<type>"]. */

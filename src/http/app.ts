@@ -20,6 +20,7 @@ import { healthRoutes } from './health-routes.ts';
 import { chosenLocale, initialLocale, localeRoutes } from './locale.ts';
 import { interactionRoutes } from './interaction/routes.ts';
 import type { SecondFactorServices } from './interaction/second-factor.ts';
+import { signInMethodsRoutes, type SignInMethodsDeps } from './pages/sign-in-methods.ts';
 import type { Terms } from '../consent/terms.ts';
 import { createProfileScreen, previewRoutes } from './interaction/profile-screen.ts';
 import type { Profiling } from '../screensets/profiling.ts';
@@ -52,8 +53,10 @@ export interface HttpDependencies {
   preferenceCenter: PreferenceCenter;
   /** The terms documents: accepted at registration and, after a new version, at sign-in. */
   terms: Terms;
-  /** Second factors: authenticator-app and recovery codes. */
+  /** Second factors in the sign-in: authenticator-app and recovery codes. */
   credentials: SecondFactorServices;
+  /** What /account/security changes besides the account (passkeys, the security notices). */
+  signInMethods: Pick<SignInMethodsDeps, 'passkeys' | 'notices'>;
   /** The management API at /api/v1 and the operators' /stats page. */
   api: {
     tokens: ApiTokenVerifier;
@@ -201,6 +204,10 @@ export function createHttpApp(deps: HttpDependencies): Koa {
     }),
     accountRoutes({ config, accounts: deps.accounts, pages }),
     localeRoutes({ config, accounts: deps.accounts, sessions: deps.sessions }),
+    signInMethodsRoutes({
+      config, db: deps.storage.db, accounts: deps.accounts, sessions: deps.sessions, pages, clock: deps.clock,
+      totp: deps.credentials.totp, recoveryCodes: deps.credentials.recoveryCodes, ...deps.signInMethods,
+    }),
     preferenceCenterRoutes({ config, accounts: deps.accounts, center: deps.preferenceCenter, sessions: deps.sessions, pages, clock: deps.clock, terms: deps.terms }),
     ...(config.demo.enabled ? [demoRoutes({ config, pages })] : []),
     ...(config.env === 'development' || config.screensets.preview

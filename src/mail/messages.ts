@@ -10,7 +10,7 @@ export interface RenderedMessage {
   html: string;
 }
 
-type MailKind = 'verify_email' | 'reset_password' | 'registration_attempt' | 'change_email' | 'email_changed';
+type MailKind = 'verify_email' | 'reset_password' | 'registration_attempt' | 'change_email' | 'email_changed' | 'security_changed';
 
 const SOURCE_LOCALE = 'en';
 
@@ -86,4 +86,9 @@ export function changeEmailMessage(input: { locale: string | null | undefined; l
 /** To the old address, after a change: in case it was not the owner. */
 export function emailChangedMessage(input: { locale: string | null | undefined; resetLink: string }): RenderedMessage {
   return render('email_changed', input.locale, input.resetLink, {});
+}
+
+/** To the account's address, after a way to sign in or a second factor changed: in case it was not its owner. */
+export function securityChangedMessage(input: { locale: string | null | undefined; change: string; link: string }): RenderedMessage {
+  return render('security_changed', input.locale, input.link, { what: translate(mailLocale(input.locale), `mail.security_changed.change.${input.change}`) });
 }

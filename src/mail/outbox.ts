@@ -14,15 +14,17 @@ import type { DB } from '../storage/database.ts';
 import type { Database } from '../storage/schema.ts';
 import type { MailMessage } from './mailer.ts';
 import {
-  changeEmailMessage, describeDuration, emailChangedMessage, registrationAttemptMessage, resetPasswordMessage, verifyEmailMessage,
+  changeEmailMessage, describeDuration, emailChangedMessage, registrationAttemptMessage, resetPasswordMessage, securityChangedMessage,
+  verifyEmailMessage,
 } from './messages.ts';
+import { isSecurityChange } from '../accounts/security-notices.ts';
 
 export type { MailRecipient };
 
 /** The mails Parley sends. */
-export type MailKind = 'verify_email' | 'reset_password' | 'change_email' | 'email_changed' | 'registration_attempt';
+export type MailKind = 'verify_email' | 'reset_password' | 'change_email' | 'email_changed' | 'registration_attempt' | 'security_changed';
 
-const MAIL_KINDS: ReadonlySet<string> = new Set<MailKind>(['verify_email', 'reset_password', 'change_email', 'email_changed', 'registration_attempt']);
+const MAIL_KINDS: ReadonlySet<string> = new Set<MailKind>(['verify_email', 'reset_password', 'change_email', 'email_changed', 'registration_attempt', 'security_changed']);
 
 /** What a mail is composed from when it is sent. */
 export interface MailContent {
@@ -31,6 +33,8 @@ export interface MailContent {
   locale: string | null;
   /** The emailed token of the link, for the kinds that carry one. */
   token?: string;
+  /** What changed, for security_changed (SECURITY_CHANGES). */
+  change?: string;
 }
 
 /** The delivery target of mail unless the composition root names another (see ParleyOptions). */
@@ -80,6 +84,11 @@ export function createMailOutbox(options: { config: Config; endpointId?: string 
         return { to, ...emailChangedMessage({ locale, resetLink: `${base}/forgot-password` }) };
       case 'registration_attempt':
         return { to, ...registrationAttemptMessage({ locale, resetLink: `${base}/forgot-password` }) };
+      case 'security_changed': {
+        const { change } = payload;
+        return typeof change === 'string' && isSecurityChange(change)
+          ? { to, ...securityChangedMessage({ locale, change, link: `${base}/account/security` }) } : undefined;
+      }
     }
   }
 

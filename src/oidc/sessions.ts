@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
-import type { Proof } from '../accounts/authentication-methods.ts';
+import { acrFor, amrFor, type Proof } from '../accounts/authentication-methods.ts';
 import { proofsOfSession } from './mfa-prompt.ts';
 
 // Parley's own pages outside a sign-in (the preference center) use the provider's session: the
@@ -28,6 +28,19 @@ export function createSessionReader(provider: Provider, options: SessionReaderOp
       const amr = (session.amr as string[] | undefined) ?? ['pwd'];
       if (options.complete && !(await options.complete(session.accountId, proofsOfSession(amr, session.loginTs)))) return undefined;
       return { accountId: session.accountId, loginTs: session.loginTs };
+    },
+
+    /**
+     * Adds what the user just proved to the sign-in of this browser's session (a second factor set
+     * up in /account proves itself with its first code): its amr and acr count it from now on.
+     */
+    async addProof(req: IncomingMessage, res: ServerResponse, secure: boolean, proof: Proof): Promise<void> {
+      const session = await provider.Session.get({ req, res, secure } as never);
+      if (!session.accountId || !session.loginTs) return;
+      const proofs = [...proofsOfSession((session.amr as string[] | undefined) ?? ['pwd'], session.loginTs), proof];
+      session.amr = amrFor(proofs);
+      session.acr = acrFor(proofs);
+      await session.persist();
     },
   };
 }

@@ -8,7 +8,7 @@ export const PAGE_NAMES = [
   'forgot_password', 'reset_password', 'message', 'demo', 'profile',
   'account', 'account_edit_answer', 'account_delete', 'account_email',
   'stats', 'terms', 'terms_declined', 'too_young',
-  'second_factor', 'second_factor_enrol', 'second_factor_qr', 'recovery_codes',
+  'second_factor', 'second_factor_enrol', 'second_factor_qr', 'recovery_codes', 'account_security',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -347,6 +347,30 @@ export interface PageData {
     qrImage?: string | undefined;
     secret?: string | undefined;
     error?: string | undefined;
+  };
+  /** "Ways to sign in" in the preference center. */
+  account_security: {
+    csrfToken: string;
+    backUrl: string;
+    /** The last sign-in is older than allowed: the page offers to sign in again instead of the forms. */
+    needsRecentSignIn: boolean;
+    reauthUrl: string;
+    notice?: string;
+    error?: string;
+    password: { has: boolean; action: string; minLength: number; error?: string };
+    /** Absent when authenticator apps are turned off and none is set up. */
+    totp?: { enrolled: boolean; beginAction: string; removeAction: string } | undefined;
+    recoveryCodes?: { remaining: number; action: string } | undefined;
+    passkeys?: {
+      items: {
+        index: number; name: string; created: string; lastUsed: string;
+        /** Synced between devices, or bound to one. */
+        kind: string;
+        renameAction: string;
+        /** Absent for the last way to sign in. */
+        removeAction?: string | undefined;
+      }[];
+    } | undefined;
   };
   /** New recovery codes, shown this once. */
   recovery_codes: { codes: string[]; continueUrl: string };

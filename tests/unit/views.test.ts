@@ -253,6 +253,24 @@ const SAMPLES: Sample[] = [
     qrImage: 'data:image/svg+xml;base64,PHN2Zy8+', secret: 'JBSWY3DPEHPK3PXP',
   }),
   sample('second_factor_qr', { csrfToken: 'tok', action: '/interaction/u1/mfa/enrol/confirm', restartAction: '/interaction/u1/mfa/enrol', error: 'That code is not right.' }),
+  sample('account_security', {
+    csrfToken: 'tok', backUrl: '/account', needsRecentSignIn: false, reauthUrl: '/account/login?reauth=1', notice: 'Your password was saved.',
+    password: { has: true, action: '/account/security/password', minLength: 12 },
+    totp: { enrolled: true, beginAction: '/account/security/totp', removeAction: '/account/security/totp/remove' },
+    recoveryCodes: { remaining: 3, action: '/account/security/recovery-codes' },
+    passkeys: {
+      items: [
+        { index: 0, name: 'Phone', created: '1 May 2026', lastUsed: 'Not yet', kind: 'Synced', renameAction: '/a/rename', removeAction: '/a/remove' },
+        { index: 1, name: 'Key', created: '2 May 2026', lastUsed: '3 May 2026', kind: 'Device', renameAction: '/b/rename' },
+      ],
+    },
+  }),
+  sample('account_security', {
+    csrfToken: 'tok', backUrl: '/account', needsRecentSignIn: true, reauthUrl: '/account/login?reauth=1', error: 'Sign in again.',
+    password: { has: false, action: '/account/security/password', minLength: 12, error: 'Too short.' },
+    totp: { enrolled: false, beginAction: '/account/security/totp', removeAction: '/account/security/totp/remove' },
+    passkeys: { items: [] },
+  }),
   sample('recovery_codes', { codes: ['abcde-12345', 'fghjk-67890'], continueUrl: '/auth/u1' }),
   sample('check_email', { csrfToken: 'tok', email: 'ana@example.com', continueAction: '/interaction/u1/continue', resendAction: '/interaction/u1/resend' }),
   sample('check_email', { csrfToken: 'tok', email: '' }),

@@ -148,13 +148,14 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     const secondFactorThrottle = createSecondFactorThrottle(db, config.mfa.throttle, clock);
     // A change to how someone signs in is told to them by mail and downstream by an event.
     const notices = createSecurityNotices({ mail, clock });
+    const passkeys = createPasskeys({ db, config, clock, logger });
     const credentials = {
+      passkeys,
       totp: createTotp({ db, config, clock, throttle: secondFactorThrottle }),
       recoveryCodes: createRecoveryCodes({ db, config, clock, throttle: secondFactorThrottle }),
       onRecoveryCodeUsed: (accountId: string) => notices.alongside(accountId, 'recovery_code_used'),
       onTotpEnrolled: (accountId: string) => notices.alongside(accountId, 'totp_added'),
     };
-    const passkeys = createPasskeys({ db, config, clock, logger });
     /** Whether a sign-in needs a second factor now: the policy (global, the client's), the request, what the account has. */
     const decideSecondFactor = async (signIn: MfaSignIn) => decideMfa({
       policy: config.mfa.policy,

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -164,11 +165,16 @@ function errorPages(pages: PageResponder): Middleware {
   };
 }
 
+// The package exports only its module entry points; the bundle is next to them
+// (tests/unit/webauthn-browser-bundle.test.ts keeps this path honest).
+const WEBAUTHN_BROWSER_BUNDLE = path.join(path.dirname(createRequire(import.meta.url).resolve('@simplewebauthn/browser')), '../dist/bundle/index.umd.min.js');
+
 function staticAssets(): Middleware {
   return async (ctx, next) => {
     if (!ctx.path.startsWith('/assets/') || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
-    const file = path.join(ASSETS_DIR, path.normalize(ctx.path.slice('/assets/'.length)));
-    if (!file.startsWith(ASSETS_DIR + path.sep)) return next();
+    // @simplewebauthn/browser's one-file bundle, from our own origin (the CSP allows no other).
+    const file = ctx.path === '/assets/webauthn.js' ? WEBAUTHN_BROWSER_BUNDLE : path.join(ASSETS_DIR, path.normalize(ctx.path.slice('/assets/'.length)));
+    if (file !== WEBAUTHN_BROWSER_BUNDLE && !file.startsWith(ASSETS_DIR + path.sep)) return next();
     const info = await stat(file).catch(() => undefined);
     if (!info?.isFile()) return next();
     ctx.type = path.extname(file);

@@ -172,6 +172,8 @@ export interface PageData {
     clientName?: string;
     registerUrl: string;
     forgotUrl: string;
+    /** "Sign in with a passkey" and passkeys in the email field's autofill, when passkeys are on. */
+    passkey?: { action: string; optionsAction: string } | undefined;
   };
   register: {
     csrfToken: string;
@@ -332,8 +334,8 @@ export interface PageData {
     totp?: { action: string; error?: string | undefined } | undefined;
     /** `open`: the recovery form is shown unfolded (the only way, or its code was just refused). */
     recovery?: { action: string; open: boolean; error?: string | undefined } | undefined;
-    /** Only a passkey would do, and this page has no way to use one. */
-    passkeyOnly: boolean;
+    /** The passkey form (partials/passkey_form.hbs), when the account has a passkey. */
+    passkey?: { action: string; optionsAction: string; error?: string | undefined } | undefined;
     abortAction: string;
   };
   /** A second factor is required and the account has none: set one up first. */
@@ -362,6 +364,8 @@ export interface PageData {
     totp?: { enrolled: boolean; beginAction: string; removeAction: string } | undefined;
     recoveryCodes?: { remaining: number; action: string } | undefined;
     passkeys?: {
+      /** The "Add a passkey" form (partials/passkey_form.hbs), when passkeys are on. */
+      add?: { action: string; optionsAction: string } | undefined;
       items: {
         index: number; name: string; created: string; lastUsed: string;
         /** Synced between devices, or bound to one. */

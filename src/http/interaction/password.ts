@@ -13,6 +13,8 @@ import type { Metrics } from '../metrics.ts';
 import { interactionUrls, type Step } from './steps.ts';
 import type { RegistrationRequirements } from './registration.ts';
 import { termsBoxes, tickedTerms } from './terms.ts';
+import { passkeyForm } from './passkey.ts';
+import type { CredentialError } from '../../accounts/credential-errors.ts';
 
 export interface PasswordStepDeps {
   config: Config;
@@ -55,6 +57,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
     pages.page(ctx, 'login', {
       csrfToken: pages.csrf(ctx), action: urls.login, email: extra.email ?? interaction.loginHint,
       error: extra.error, clientName: interaction.clientName, registerUrl: urls.register, forgotUrl: urls.forgot,
+      ...(config.mfa.passkeys.enabled ? { passkey: passkeyForm(interaction.uid) } : {}),
     }, status);
   }
 
@@ -176,8 +179,12 @@ export function passwordSteps(deps: PasswordStepDeps) {
     checkEmailPage(ctx, interaction, '', true);
   };
 
+  /** The sign-in page again, with what refused a passkey. */
+  const showLoginFailure = (ctx: Context, interaction: InteractionView, error: CredentialError) =>
+    loginPage(ctx, interaction, { error: pages.errorMessage(ctx, error) }, errorStatus(error));
+
   return {
-    showLogin, answerLoginFailure, requirePossibleEmail, checkPassword,
+    showLogin, showLoginFailure, answerLoginFailure, requirePossibleEmail, checkPassword,
     showRegister, answerRegisterFailure, registerAccount, finishVerifiedRegistration, showStillWaiting,
   };
 }

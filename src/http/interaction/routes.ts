@@ -11,6 +11,7 @@ import type { ProfileScreen } from './profile-screen.ts';
 import { commonSteps, signInRouter, type Step } from './steps.ts';
 import { registrationRequirements } from './registration.ts';
 import { secondFactorSteps, type SecondFactorServices } from './second-factor.ts';
+import { passkeySteps } from './passkey.ts';
 import { termsSteps } from './terms.ts';
 
 // The pages of a sign-in under /interaction/:uid, one route per step of the interaction policy,
@@ -40,6 +41,10 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   const consent = consentSteps(deps);
   const terms = termsSteps(deps);
   const mfa = secondFactorSteps(deps);
+  const passkey = passkeySteps({
+    ...deps, passkeys: deps.credentials.passkeys,
+    showFailure: (ctx, interaction, error) => (interaction.prompt === 'mfa' ? mfa.showFailure(ctx, interaction, error) : password.showLoginFailure(ctx, interaction, error)),
+  });
   const profile = deps.profileScreen;
 
   // What the interaction's page shows at each prompt of the policy.
@@ -65,6 +70,10 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     'POST /continue': [
       loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'),
       password.finishVerifiedRegistration, password.showStillWaiting,
+    ],
+    'POST /passkey/options': [loadInteraction, readForm, checkCsrf, passkey.requirePasskeyPrompt, passkey.options],
+    'POST /passkey': [
+      loadInteraction, pickPageLocale, readForm, checkCsrf, passkey.requirePasskeyPrompt, passkey.answerFailure, passkey.verify, keepChosenLocale, finishLogin,
     ],
     'POST /mfa/totp': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('mfa'), mfa.answerFailure('totp'), mfa.checkTotp],
     'POST /mfa/recovery': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('mfa'), mfa.answerFailure('recovery'), mfa.checkRecoveryCode],

@@ -7,17 +7,20 @@ import type { Proof } from '../../accounts/authentication-methods.ts';
 import { CredentialError } from '../../accounts/credential-errors.ts';
 import type { RecoveryCodes } from '../../accounts/recovery-codes.ts';
 import type { Accounts } from '../../accounts/service.ts';
+import type { Passkeys } from '../../accounts/passkeys.ts';
 import type { Totp } from '../../accounts/totp.ts';
 import type { Interactions, InteractionView } from '../../oidc/interactions.ts';
 import type { MfaPromptDetails } from '../../oidc/mfa-prompt.ts';
 import { type PageResponder } from '../context.ts';
 import { errorStatus } from '../errors.ts';
+import { passkeyForm } from './passkey.ts';
 import { interactionUrls, seeOther, type Step } from './steps.ts';
 
 /** What the second-factor steps use of the account services; the security mail and events go with each use. */
 export interface SecondFactorServices {
   totp: Totp;
   recoveryCodes: RecoveryCodes;
+  passkeys: Passkeys;
   /** Runs alongside a recovery code's use (security mail, event), in its transaction. */
   onRecoveryCodeUsed?: (accountId: string) => Parameters<RecoveryCodes['verify']>[2];
   /** Runs alongside a confirmed enrolment (security mail, event), in its transaction. */
@@ -36,7 +39,7 @@ export function secondFactorSteps(deps: SecondFactorStepDeps) {
   const { accounts, interactions, pages, credentials, clock } = deps;
   const { totp, recoveryCodes } = credentials;
 
-  function codePage(ctx: Context, interaction: InteractionView, mfa: MfaPromptDetails, error?: { form: 'totp' | 'recovery'; problem: CredentialError }) {
+  function codePage(ctx: Context, interaction: InteractionView, mfa: MfaPromptDetails, error?: { form: 'totp' | 'recovery' | 'passkey'; problem: CredentialError }) {
     const urls = interactionUrls(interaction.uid);
     const message = error ? pages.errorMessage(ctx, error.problem) : undefined;
     pages.page(ctx, 'second_factor', {
@@ -45,7 +48,8 @@ export function secondFactorSteps(deps: SecondFactorStepDeps) {
       recovery: mfa.methods.includes('recovery_code')
         ? { action: urls.mfaRecovery, open: error?.form === 'recovery' || !mfa.methods.includes('totp'), error: error?.form === 'recovery' ? message : undefined }
         : undefined,
-      passkeyOnly: !mfa.methods.includes('totp') && !mfa.methods.includes('recovery_code'),
+      passkey: mfa.methods.includes('passkey')
+        ? { ...passkeyForm(interaction.uid), error: error?.form === 'passkey' ? message : undefined } : undefined,
       abortAction: urls.abort,
     }, error ? errorStatus(error.problem) : 200);
   }
@@ -125,7 +129,11 @@ export function secondFactorSteps(deps: SecondFactorStepDeps) {
     pages.page(ctx, 'recovery_codes', { codes, continueUrl: returnTo });
   };
 
-  return { show, answerFailure, checkTotp, checkRecoveryCode, beginEnrolment, confirmEnrolment };
+  /** A refused passkey at the second factor: the page again, with the reason. */
+  const showFailure = (ctx: Context, interaction: InteractionView, problem: CredentialError) =>
+    codePage(ctx, interaction, detailsOf(interaction), { form: 'passkey', problem });
+
+  return { show, answerFailure, checkTotp, checkRecoveryCode, beginEnrolment, confirmEnrolment, showFailure };
 }
 
 /** Our own SVG as an image address: the page inserts no markup it did not write itself. */

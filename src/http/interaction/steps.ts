@@ -87,6 +87,8 @@ export const interactionUrls = (uid: string) => ({
   profileSkip: `/interaction/${uid}/profile/skip`,
   terms: `/interaction/${uid}/terms`,
   termsDecline: `/interaction/${uid}/terms/decline`,
+  passkey: `/interaction/${uid}/passkey`,
+  passkeyOptions: `/interaction/${uid}/passkey/options`,
   mfaTotp: `/interaction/${uid}/mfa/totp`,
   mfaRecovery: `/interaction/${uid}/mfa/recovery`,
   mfaEnrol: `/interaction/${uid}/mfa/enrol`,

@@ -4,6 +4,7 @@
 // Every change needs a recent sign-in, as changing the email address does, and is told to the
 // account holder by mail and to downstream systems by an event (security-notices.ts).
 import { Router } from '@koa/router';
+import type { RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { Context } from 'koa';
 import { enrolmentOf } from '../../accounts/authentication-methods.ts';
 import { CredentialError } from '../../accounts/credential-errors.ts';
@@ -20,6 +21,7 @@ import { readForm } from '../body.ts';
 import { state, type PageResponder } from '../context.ts';
 import { checkCsrf } from '../csrf.ts';
 import { errorStatus, formErrors } from '../errors.ts';
+import { postedCredential } from '../interaction/passkey.ts';
 import { svgDataUrl } from '../interaction/second-factor.ts';
 import { settleLocale } from '../locale.ts';
 
@@ -37,7 +39,7 @@ export interface SignInMethodsDeps {
 }
 
 const PAGE = '/account/security';
-const NOTICES = ['password_set', 'totp_removed', 'passkey_renamed', 'passkey_removed'] as const;
+const NOTICES = ['password_set', 'totp_removed', 'passkey_added', 'passkey_renamed', 'passkey_removed'] as const;
 type Notice = (typeof NOTICES)[number];
 
 export function signInMethodsRoutes(deps: SignInMethodsDeps): Router {
@@ -93,6 +95,7 @@ export function signInMethodsRoutes(deps: SignInMethodsDeps): Router {
         ? { enrolled: enrolment.totp, beginAction: `${PAGE}/totp`, removeAction: `${PAGE}/totp/remove` } : undefined,
       recoveryCodes: enrolment.totp ? { remaining: enrolment.recoveryCodes, action: `${PAGE}/recovery-codes` } : undefined,
       passkeys: config.mfa.passkeys.enabled || list.length > 0 ? {
+        ...(config.mfa.passkeys.enabled ? { add: { action: `${PAGE}/passkeys`, optionsAction: `${PAGE}/passkeys/options` } } : {}),
         items: list.map((p, index) => ({
           index,
           name: p.name ?? pages.t(ctx, 'security.passkey_unnamed'),
@@ -143,16 +146,19 @@ export function signInMethodsRoutes(deps: SignInMethodsDeps): Router {
     redirect(ctx, `${PAGE}?done=password_set`);
   });
 
-  router.post('/totp', async (ctx) => {
+  /** A change that names the account to the authenticator (its address), showing what refused it. */
+  async function changeNamingAccount(ctx: Context, work: (accountId: string, label: { email: string; name?: string | undefined }) => Promise<void>) {
     const form = await change(ctx);
     if (!form) return;
     const account = await accounts.findById(form.accountId);
     try {
-      qrPage(ctx, await totp.begin(form.accountId, account?.email ?? form.accountId));
+      await work(form.accountId, { email: account?.email ?? form.accountId, name: account?.name ?? undefined });
     } catch (error) {
       await refused(ctx, error);
     }
-  });
+  }
+
+  router.post('/totp', (ctx) => changeNamingAccount(ctx, async (accountId, { email }) => qrPage(ctx, await totp.begin(accountId, email))));
 
   router.post('/totp/confirm', async (ctx) => {
     const form = await change(ctx);
@@ -181,6 +187,29 @@ export function signInMethodsRoutes(deps: SignInMethodsDeps): Router {
     if (!(await totp.isEnrolled(form.accountId))) return refused(ctx, new CredentialError('totp_not_enrolled'));
     const codes = await recoveryCodes.generate(form.accountId, notices.alongside(form.accountId, 'recovery_codes_generated'));
     pages.page(ctx, 'recovery_codes', { codes, continueUrl: PAGE });
+  });
+
+  // Adding a passkey: the registration options (JSON, fetched by /assets/passkeys.js with the
+  // form's token), then the browser's answer posted as a form. The challenge is bound to the account.
+  const registrationBinding = (accountId: string) => `account:${accountId}`;
+
+  router.post('/passkeys/options', (ctx) => changeNamingAccount(ctx, async (accountId, { email, name }) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await passkeys.registrationOptions({ binding: registrationBinding(accountId), user: { id: accountId, name: email, displayName: name } });
+  }));
+
+  router.post('/passkeys', async (ctx) => {
+    const form = await change(ctx);
+    if (!form) return;
+    try {
+      await passkeys.register({
+        binding: registrationBinding(form.accountId), accountId: form.accountId,
+        response: postedCredential<RegistrationResponseJSON>(form.body), name: form.body.get('name') ?? undefined,
+      }, notices.alongside(form.accountId, 'passkey_added'));
+    } catch (error) {
+      return refused(ctx, error);
+    }
+    redirect(ctx, `${PAGE}?done=passkey_added`);
   });
 
   router.post('/passkeys/:passkeyId/rename', async (ctx) => {

@@ -39,6 +39,8 @@ import { createSecondFactorThrottle } from './accounts/second-factor-throttle.ts
 import { createTotp } from './accounts/totp.ts';
 import { createPasskeys } from './accounts/passkeys.ts';
 import { createSecurityNotices } from './accounts/security-notices.ts';
+import { createPasskeyOffers } from './accounts/passkey-offers.ts';
+import { passkeyOfferPrompt } from './oidc/passkey-offer-prompt.ts';
 import { createTerms } from './consent/terms.ts';
 import { DATE_OF_BIRTH_QUESTION } from './screensets/format.ts';
 import { ACCOUNT_CLIENT_ID } from './config/derived.ts';
@@ -149,10 +151,13 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     // A change to how someone signs in is told to them by mail and downstream by an event.
     const notices = createSecurityNotices({ mail, clock });
     const passkeys = createPasskeys({ db, config, clock, logger });
+    const passkeyOffers = createPasskeyOffers({ db, config, clock });
     const credentials = {
       passkeys,
       totp: createTotp({ db, config, clock, throttle: secondFactorThrottle }),
       recoveryCodes: createRecoveryCodes({ db, config, clock, throttle: secondFactorThrottle }),
+      passkeyOffers,
+      onPasskeyAdded: (accountId: string) => notices.alongside(accountId, 'passkey_added'),
       onRecoveryCodeUsed: (accountId: string) => notices.alongside(accountId, 'recovery_code_used'),
       onTotpEnrolled: (accountId: string) => notices.alongside(accountId, 'totp_added'),
     };
@@ -211,7 +216,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
           metrics.profilingFailures.inc();
           logger.error({ err: error }, 'profiling failed; the sign-in goes on without it');
         },
-      })],
+      }), passkeyOfferPrompt({ due: (accountId) => passkeyOffers.due(accountId) })],
       onServerError: (error) => {
         // An outage is not a bug: one line that says so, without the stack of every request.
         if (isDatabaseUnavailable(error)) logger.error({ err: errorSummary(error) }, 'database unavailable');

@@ -3,6 +3,7 @@ import { errors, type default as Provider } from 'oidc-provider';
 import type { Config } from '../config/schema.ts';
 import { DomainError } from '../errors.ts';
 import { acrFor, amrFor, type Proof } from '../accounts/authentication-methods.ts';
+import { PASSKEY_OFFER_RESULT } from './passkey-offer-prompt.ts';
 import { mfaPromptDetails, PROOFS_RESULT, storedProofs, type MfaPromptDetails } from './mfa-prompt.ts';
 import { FIRST_SIGN_IN, PROFILE_RESULT, profilePromptDetails, type ProfilePromptDetails } from './profile-prompt.ts';
 import { claimsOfScopes } from './provider.ts';
@@ -158,6 +159,11 @@ export function createInteractions(provider: Provider, config: Config, clock: ()
       const { mfa, accountId } = interaction;
       if (!mfa || !accountId) throw new Error('a second factor is added at the mfa prompt');
       return result(interaction, loginResult(accountId, [...mfa.proofs, proof], mfa.loginTs, mfa.requestedAcr));
+    },
+
+    /** Completes the passkey offer, whether a passkey was added or not now; returns where to send the browser next. */
+    finishPasskeyOffer(interaction: InteractionView): Promise<string> {
+      return result(interaction, { [PASSKEY_OFFER_RESULT]: { done: true } });
     },
 
     /** Completes the profile prompt, whatever the user chose; returns where to send the browser next. */

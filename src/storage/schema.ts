@@ -173,6 +173,12 @@ export interface TermsAcceptancesTable {
   accepted_at: Date;
 }
 
+/** The last "Sign in faster next time?" offer of a passkey after a password sign-in. */
+export interface PasskeyOffersTable {
+  account_id: string;
+  offered_at: Date;
+}
+
 export interface CommunicationLedgerTable {
   id: Generated<string>;
   account_id: string;
@@ -310,6 +316,7 @@ export interface Database {
   second_factor_throttle: SecondFactorThrottleTable;
   identities: IdentitiesTable;
   terms_acceptances: TermsAcceptancesTable;
+  passkey_offers: PasskeyOffersTable;
 }
 
 export type Account = Selectable<AccountsTable>;

@@ -8,7 +8,7 @@ export const PAGE_NAMES = [
   'forgot_password', 'reset_password', 'message', 'demo', 'profile',
   'account', 'account_edit_answer', 'account_delete', 'account_email',
   'stats', 'terms', 'terms_declined', 'too_young',
-  'second_factor', 'second_factor_enrol', 'second_factor_qr', 'recovery_codes', 'account_security',
+  'second_factor', 'second_factor_enrol', 'second_factor_qr', 'recovery_codes', 'account_security', 'passkey_offer',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -375,6 +375,14 @@ export interface PageData {
         removeAction?: string | undefined;
       }[];
     } | undefined;
+  };
+  /** "Sign in faster next time?" after a password sign-in: add a passkey, or not now. */
+  passkey_offer: {
+    csrfToken: string;
+    clientName: string;
+    passkey: { action: string; optionsAction: string };
+    skipAction: string;
+    error?: string | undefined;
   };
   /** New recovery codes, shown this once. */
   recovery_codes: { codes: string[]; continueUrl: string };

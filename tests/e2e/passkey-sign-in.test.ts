@@ -3,7 +3,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createPasskeys } from '../../src/accounts/passkeys.ts';
 import { SoftwareAuthenticator } from '../support/authenticator.ts';
-import { HttpBrowser, type Page } from '../support/browser.ts';
+import { findForm, HttpBrowser, type Page } from '../support/browser.ts';
 import { authorizationRequest, exchange, register, serveForTests, signIn, uniqueEmail } from '../support/oidc-app.ts';
 import { TEST_CLIENTS } from '../support/server.ts';
 
@@ -89,5 +89,70 @@ describe('passkeys in the sign-in, over HTTP', () => {
     const claims = (await exchange(apps.bank, request, callback.url)).claims()!;
     expect(claims.amr).toEqual(['pwd', 'hwk', 'user', 'mfa']);
     expect(claims.acr).toBe('phr');
+  });
+});
+
+describe('"Sign in faster next time?" after a password sign-in', () => {
+  const offering = serveForTests({ mfa: { passkeys: { offer: true } }, screensets: { dir: 'tests/fixtures/screensets-e2e' } }, { spa: 'spa' });
+
+  /** "Not now" on the question screen (the profile form's button that posts to /profile/skip). */
+  async function skipQuestions(browser: HttpBrowser, page: Page) {
+    const form = findForm(page.html, '/profile');
+    const skip = new URL(`${form.action.replaceAll('&amp;', '&')}/skip`, page.url).href;
+    const next = await browser.navigate(skip, { form: form.hidden }, offering.spa.redirectUri);
+    expect(next.url.startsWith(offering.spa.redirectUri), next.html.slice(0, 300)).toBe(true);
+    return next;
+  }
+
+  async function passwordUser() {
+    const browser = new HttpBrowser();
+    const request = await authorizationRequest(offering.spa);
+    const email = uniqueEmail('offer');
+    // Registering shows the welcome questions: no offer in the same sign-in.
+    const welcome = await register(browser, await browser.navigate(request.url), email, offering.spa.redirectUri);
+    const callback = await skipQuestions(browser, welcome);
+    expect(callback.url.startsWith(offering.spa.redirectUri)).toBe(true);
+    return { email, sub: (await exchange(offering.spa, request, callback.url)).claims()!.sub, browser };
+  }
+
+  async function passwordSignIn(email: string, browser = new HttpBrowser(), params: Record<string, string> = {}) {
+    const request = await authorizationRequest(offering.spa, params);
+    return { browser, request, page: await signIn(browser, await browser.navigate(request.url), email, offering.spa.redirectUri) };
+  }
+
+  it('offers a passkey once the password is typed; added, it is not offered again', async () => {
+    const { email, sub } = await passwordUser();
+    const { browser, request, page } = await passwordSignIn(email);
+    expect(page.html).toContain('Sign in faster next time?');
+    const authenticator = new SoftwareAuthenticator();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page.html)![1]!;
+    const optionsUrl = new URL(/data-options="([^"]+)"/.exec(page.html)![1]!, page.url).href;
+    const options = await (await browser.request(optionsUrl, { form: { csrf } })).json();
+    const created = authenticator.register(options as never, offering.server.issuer);
+    const callback = await browser.submit(page, '/passkey/register', { response: JSON.stringify(created), name: 'Phone' }, offering.spa.redirectUri);
+    expect((await exchange(offering.spa, request, callback.url)).claims()!.amr).toEqual(['pwd']);
+    const stored = await offering.server.parley.storage.db.selectFrom('webauthn_credentials').select('name').where('account_id', '=', sub).execute();
+    expect(stored).toEqual([{ name: 'Phone' }]);
+    expect((await passwordSignIn(email)).page.url.startsWith(offering.spa.redirectUri)).toBe(true);
+  });
+
+  it('"Not now" goes on to the app; the offer comes back after profiling.min_interval, never with prompt=none', async () => {
+    const { email } = await passwordUser();
+    const first = await passwordSignIn(email);
+    expect(first.page.html).toContain('Sign in faster next time?');
+    const callback = await first.browser.submit(first.page, '/passkey/offer/skip', {}, offering.spa.redirectUri);
+    expect(callback.url.startsWith(offering.spa.redirectUri)).toBe(true);
+    expect((await passwordSignIn(email)).page.url.startsWith(offering.spa.redirectUri)).toBe(true);
+
+    offering.server.clock.advance(offering.server.config.profiling.min_interval + 1);
+    // Signed in already, asked silently: no page, no offer.
+    const silent = await authorizationRequest(offering.spa, { prompt: 'none' });
+    const answer = await first.browser.navigate(silent.url, {}, offering.spa.redirectUri);
+    expect(new URL(answer.url).searchParams.get('code')).toBeTruthy();
+    // Due again, but this sign-in shows the questions that are due too: not both.
+    const withQuestions = await passwordSignIn(email);
+    expect(withQuestions.page.html).not.toContain('Sign in faster next time?');
+    await skipQuestions(withQuestions.browser, withQuestions.page);
+    expect((await passwordSignIn(email)).page.html).toContain('Sign in faster next time?');
   });
 });

@@ -280,6 +280,10 @@ const SAMPLES: Sample[] = [
     totp: { enrolled: false, beginAction: '/account/security/totp', removeAction: '/account/security/totp/remove' },
     passkeys: { items: [] },
   }),
+  sample('passkey_offer', {
+    csrfToken: 'tok', clientName: 'Web App', skipAction: '/interaction/u1/passkey/offer/skip',
+    passkey: { action: '/interaction/u1/passkey/register', optionsAction: '/interaction/u1/passkey/register/options' },
+  }),
   sample('recovery_codes', { codes: ['abcde-12345', 'fghjk-67890'], continueUrl: '/auth/u1' }),
   sample('check_email', { csrfToken: 'tok', email: 'ana@example.com', continueAction: '/interaction/u1/continue', resendAction: '/interaction/u1/resend' }),
   sample('check_email', { csrfToken: 'tok', email: '' }),

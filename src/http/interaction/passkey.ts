@@ -7,12 +7,21 @@ import type { Context } from 'koa';
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { Proof } from '../../accounts/authentication-methods.ts';
 import { CredentialError } from '../../accounts/credential-errors.ts';
+import type { PasskeyOffers } from '../../accounts/passkey-offers.ts';
 import type { Passkeys } from '../../accounts/passkeys.ts';
+import type { Accounts } from '../../accounts/service.ts';
+import type { RegistrationResponseJSON } from '@simplewebauthn/server';
+import type { PageResponder } from '../context.ts';
+import { errorStatus } from '../errors.ts';
 import type { Interactions, InteractionView } from '../../oidc/interactions.ts';
 import { interactionUrls, seeOther, type Step } from './steps.ts';
 
 export interface PasskeyStepDeps {
   passkeys: Passkeys;
+  offers: PasskeyOffers;
+  onPasskeyAdded?: ((accountId: string) => Parameters<Passkeys['register']>[1]) | undefined;
+  accounts: Pick<Accounts, 'findById'>;
+  pages: PageResponder;
   interactions: Interactions;
   clock: () => Date;
   /** Shows the sign-in page (login prompt) or the second-factor page (mfa prompt) with what refused the passkey. */
@@ -34,7 +43,7 @@ export function postedCredential<T = AuthenticationResponseJSON>(form: URLSearch
 }
 
 export function passkeySteps(deps: PasskeyStepDeps) {
-  const { passkeys, interactions, clock, showFailure } = deps;
+  const { passkeys, offers, accounts, pages, interactions, clock, showFailure } = deps;
   const binding = (interaction: InteractionView) => `interaction:${interaction.uid}`;
   /** At the second factor only the signed-in account's passkeys will do; at login, anyone's. */
   const accountFor = (interaction: InteractionView) => (interaction.prompt === 'mfa' ? interaction.accountId : undefined);
@@ -69,5 +78,51 @@ export function passkeySteps(deps: PasskeyStepDeps) {
     await next();
   };
 
-  return { requirePasskeyPrompt, options, answerFailure, verify };
+  // "Sign in faster next time?" (the passkey_offer prompt): make a passkey, or not now.
+  function offerPage(ctx: Context, interaction: InteractionView, error?: CredentialError) {
+    const urls = interactionUrls(interaction.uid);
+    pages.page(ctx, 'passkey_offer', {
+      csrfToken: pages.csrf(ctx), clientName: interaction.clientName,
+      passkey: { action: urls.passkeyRegister, optionsAction: urls.passkeyRegisterOptions },
+      skipAction: urls.passkeyOfferSkip, error: error ? pages.errorMessage(ctx, error) : undefined,
+    }, error ? errorStatus(error) : 200);
+  }
+
+  /** Shows the offer, and remembers it was shown: not again within profiling.min_interval. */
+  const showOffer: Step = async (ctx, { interaction }) => {
+    await offers.shown(accountOf(interaction));
+    offerPage(ctx, interaction);
+  };
+
+  const registrationOptions: Step = async (ctx, { interaction }) => {
+    const accountId = accountOf(interaction);
+    const account = await accounts.findById(accountId);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await passkeys.registrationOptions({
+      binding: binding(interaction), user: { id: accountId, name: account?.email ?? accountId, displayName: account?.name ?? undefined },
+    });
+  };
+
+  const register: Step = async (ctx, { interaction, form }) => {
+    const accountId = accountOf(interaction);
+    try {
+      await passkeys.register({
+        binding: binding(interaction), accountId, response: postedCredential<RegistrationResponseJSON>(form), name: form.get('name') ?? undefined,
+      }, deps.onPasskeyAdded?.(accountId));
+    } catch (error) {
+      if (error instanceof CredentialError) return offerPage(ctx, interaction, error);
+      throw error;
+    }
+    seeOther(ctx, await interactions.finishPasskeyOffer(interaction));
+  };
+
+  const skipOffer: Step = async (ctx, { interaction }) => seeOther(ctx, await interactions.finishPasskeyOffer(interaction));
+
+  return { requirePasskeyPrompt, options, answerFailure, verify, showOffer, registrationOptions, register, skipOffer };
+}
+
+/** The passkey offer comes after login: its interaction always has an account. */
+function accountOf(interaction: InteractionView): string {
+  if (!interaction.accountId) throw new Error('the passkey offer has no account');
+  return interaction.accountId;
 }

@@ -42,7 +42,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   const terms = termsSteps(deps);
   const mfa = secondFactorSteps(deps);
   const passkey = passkeySteps({
-    ...deps, passkeys: deps.credentials.passkeys,
+    ...deps, passkeys: deps.credentials.passkeys, offers: deps.credentials.passkeyOffers, onPasskeyAdded: deps.credentials.onPasskeyAdded,
     showFailure: (ctx, interaction, error) => (interaction.prompt === 'mfa' ? mfa.showFailure(ctx, interaction, error) : password.showLoginFailure(ctx, interaction, error)),
   });
   const profile = deps.profileScreen;
@@ -54,6 +54,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     terms: [terms.show],
     consent: [consent.grantFirstParty, consent.showConsent],
     profile: [profile.show],
+    passkey_offer: [passkey.showOffer],
   };
 
   return signInRouter({
@@ -75,6 +76,9 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     'POST /passkey': [
       loadInteraction, pickPageLocale, readForm, checkCsrf, passkey.requirePasskeyPrompt, passkey.answerFailure, passkey.verify, keepChosenLocale, finishLogin,
     ],
+    'POST /passkey/register/options': [loadInteraction, readForm, checkCsrf, requirePrompt('passkey_offer'), passkey.registrationOptions],
+    'POST /passkey/register': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('passkey_offer'), passkey.register],
+    'POST /passkey/offer/skip': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('passkey_offer'), passkey.skipOffer],
     'POST /mfa/totp': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('mfa'), mfa.answerFailure('totp'), mfa.checkTotp],
     'POST /mfa/recovery': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('mfa'), mfa.answerFailure('recovery'), mfa.checkRecoveryCode],
     'POST /mfa/enrol': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('mfa'), mfa.beginEnrolment],

@@ -7,6 +7,7 @@ import type { Proof } from '../../accounts/authentication-methods.ts';
 import { CredentialError } from '../../accounts/credential-errors.ts';
 import type { RecoveryCodes } from '../../accounts/recovery-codes.ts';
 import type { Accounts } from '../../accounts/service.ts';
+import type { PasskeyOffers } from '../../accounts/passkey-offers.ts';
 import type { Passkeys } from '../../accounts/passkeys.ts';
 import type { Totp } from '../../accounts/totp.ts';
 import type { Interactions, InteractionView } from '../../oidc/interactions.ts';
@@ -25,6 +26,10 @@ export interface SecondFactorServices {
   onRecoveryCodeUsed?: (accountId: string) => Parameters<RecoveryCodes['verify']>[2];
   /** Runs alongside a confirmed enrolment (security mail, event), in its transaction. */
   onTotpEnrolled?: (accountId: string) => Parameters<Totp['confirm']>[2];
+  /** "Sign in faster next time?" after a password sign-in. */
+  passkeyOffers: PasskeyOffers;
+  /** Runs alongside a passkey added during a sign-in (security mail, event), in its transaction. */
+  onPasskeyAdded?: (accountId: string) => Parameters<Passkeys['register']>[1];
 }
 
 export interface SecondFactorStepDeps {

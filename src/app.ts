@@ -40,6 +40,7 @@ import { createTotp } from './accounts/totp.ts';
 import { createPasskeys } from './accounts/passkeys.ts';
 import { createSecurityNotices } from './accounts/security-notices.ts';
 import { createPasskeyOffers } from './accounts/passkey-offers.ts';
+import { createEmailCodes } from './accounts/email-codes.ts';
 import { passkeyOfferPrompt } from './oidc/passkey-offer-prompt.ts';
 import { createTerms } from './consent/terms.ts';
 import { DATE_OF_BIRTH_QUESTION } from './screensets/format.ts';
@@ -157,6 +158,8 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       totp: createTotp({ db, config, clock, throttle: secondFactorThrottle }),
       recoveryCodes: createRecoveryCodes({ db, config, clock, throttle: secondFactorThrottle }),
       passkeyOffers,
+      emailCodes: createEmailCodes({ db, config, clock }),
+      mail,
       onPasskeyAdded: (accountId: string) => notices.alongside(accountId, 'passkey_added'),
       onRecoveryCodeUsed: (accountId: string) => notices.alongside(accountId, 'recovery_code_used'),
       onTotpEnrolled: (accountId: string) => notices.alongside(accountId, 'totp_added'),

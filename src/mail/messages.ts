@@ -10,7 +10,7 @@ export interface RenderedMessage {
   html: string;
 }
 
-type MailKind = 'verify_email' | 'reset_password' | 'registration_attempt' | 'change_email' | 'email_changed' | 'security_changed';
+type MailKind = 'verify_email' | 'reset_password' | 'registration_attempt' | 'change_email' | 'email_changed' | 'security_changed' | 'email_code';
 
 const SOURCE_LOCALE = 'en';
 
@@ -31,14 +31,14 @@ function escapeHtml(value: string): string {
 // A message spans paragraphs where the translator left a blank line.
 const paragraphs = (text: string) => text.split(/\n{2,}/).map((p) => p.trim()).filter(Boolean);
 
-function render(kind: MailKind, locale: string | null | undefined, link: string, values: Record<string, string>): RenderedMessage {
+function render(kind: MailKind, locale: string | null | undefined, link: string | undefined, values: Record<string, string>): RenderedMessage {
   const lang = mailLocale(locale);
   const t = (part: string) => translate(lang, `mail.${kind}.${part}`, values);
   const subject = t('subject');
   const before = [translate(lang, 'mail.greeting'), ...paragraphs(t('intro'))];
   const after = paragraphs(t('outro'));
   // The link stands alone on its line so that no punctuation sticks to it when it is copied.
-  const text = `${[...before, link, ...after].join('\n\n')}\n`;
+  const text = `${[...before, ...(link === undefined ? [] : [link]), ...after].join('\n\n')}\n`;
   const paragraph = (content: string) => `<p>${escapeHtml(content)}</p>`;
   const html = [
     '<!doctype html>',
@@ -46,7 +46,7 @@ function render(kind: MailKind, locale: string | null | undefined, link: string,
     `<head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head>`,
     '<body>',
     ...before.map(paragraph),
-    `<p><a href="${escapeHtml(link)}">${escapeHtml(t('action'))}</a></p>`,
+    ...(link === undefined ? [] : [`<p><a href="${escapeHtml(link)}">${escapeHtml(t('action'))}</a></p>`]),
     ...after.map(paragraph),
     '</body>',
     '</html>',
@@ -91,4 +91,9 @@ export function emailChangedMessage(input: { locale: string | null | undefined; 
 /** To the account's address, after a way to sign in or a second factor changed: in case it was not its owner. */
 export function securityChangedMessage(input: { locale: string | null | undefined; change: string; link: string }): RenderedMessage {
   return render('security_changed', input.locale, input.link, { what: translate(mailLocale(input.locale), `mail.security_changed.change.${input.change}`) });
+}
+
+/** The six-digit sign-in code ("Email me a code"): no link, the code is typed on the page that asked for it. */
+export function emailCodeMessage(input: { locale: string | null | undefined; code: string; ttlText: string }): RenderedMessage {
+  return render('email_code', input.locale, undefined, { code: input.code, ttl: input.ttlText });
 }

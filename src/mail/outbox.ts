@@ -14,7 +14,7 @@ import type { DB } from '../storage/database.ts';
 import type { Database } from '../storage/schema.ts';
 import type { MailMessage } from './mailer.ts';
 import {
-  changeEmailMessage, describeDuration, emailChangedMessage, registrationAttemptMessage, resetPasswordMessage, securityChangedMessage,
+  changeEmailMessage, describeDuration, emailChangedMessage, emailCodeMessage, registrationAttemptMessage, resetPasswordMessage, securityChangedMessage,
   verifyEmailMessage,
 } from './messages.ts';
 import { isSecurityChange } from '../accounts/security-notices.ts';
@@ -22,9 +22,11 @@ import { isSecurityChange } from '../accounts/security-notices.ts';
 export type { MailRecipient };
 
 /** The mails Parley sends. */
-export type MailKind = 'verify_email' | 'reset_password' | 'change_email' | 'email_changed' | 'registration_attempt' | 'security_changed';
+export type MailKind = 'verify_email' | 'reset_password' | 'change_email' | 'email_changed' | 'registration_attempt' | 'security_changed' | 'email_code';
 
-const MAIL_KINDS: ReadonlySet<string> = new Set<MailKind>(['verify_email', 'reset_password', 'change_email', 'email_changed', 'registration_attempt', 'security_changed']);
+const MAIL_KINDS: ReadonlySet<string> = new Set<MailKind>([
+  'verify_email', 'reset_password', 'change_email', 'email_changed', 'registration_attempt', 'security_changed', 'email_code',
+]);
 
 /** What a mail is composed from when it is sent. */
 export interface MailContent {
@@ -35,6 +37,8 @@ export interface MailContent {
   token?: string;
   /** What changed, for security_changed (SECURITY_CHANGES). */
   change?: string;
+  /** The sign-in code, for email_code: secret like a link's token, erased once sent. */
+  code?: string;
 }
 
 /** The delivery target of mail unless the composition root names another (see ParleyOptions). */
@@ -84,6 +88,11 @@ export function createMailOutbox(options: { config: Config; endpointId?: string 
         return { to, ...emailChangedMessage({ locale, resetLink: `${base}/forgot-password` }) };
       case 'registration_attempt':
         return { to, ...registrationAttemptMessage({ locale, resetLink: `${base}/forgot-password` }) };
+      case 'email_code': {
+        const { code } = payload;
+        return typeof code === 'string'
+          ? { to, ...emailCodeMessage({ locale, code, ttlText: describeDuration(config.mfa.email_codes.ttl, locale) }) } : undefined;
+      }
       case 'security_changed': {
         const { change } = payload;
         return typeof change === 'string' && isSecurityChange(change)
@@ -98,7 +107,7 @@ export function createMailOutbox(options: { config: Config; endpointId?: string 
     compose,
     async eraseSent(db, eventIds) {
       if (eventIds.length === 0) return;
-      await sql`update outbox_events set payload = payload - array['to', 'token'] where id in (${sql.join(eventIds)})`.execute(db);
+      await sql`update outbox_events set payload = payload - array['to', 'token', 'code'] where id in (${sql.join(eventIds)})`.execute(db);
     },
     queued() {
       for (const listener of listeners) listener();

@@ -8,7 +8,7 @@ export const PAGE_NAMES = [
   'forgot_password', 'reset_password', 'message', 'demo', 'profile',
   'account', 'account_edit_answer', 'account_delete', 'account_email',
   'stats', 'terms', 'terms_declined', 'too_young',
-  'second_factor', 'second_factor_enrol', 'second_factor_qr', 'recovery_codes', 'account_security', 'passkey_offer',
+  'second_factor', 'second_factor_enrol', 'second_factor_qr', 'recovery_codes', 'account_security', 'passkey_offer', 'email_code',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -172,6 +172,8 @@ export interface PageData {
     clientName?: string;
     registerUrl: string;
     forgotUrl: string;
+    /** "Email me a code": the main form's second button posts here, when email codes are on. */
+    emailCodeAction?: string | undefined;
     /** "Sign in with a passkey" and passkeys in the email field's autofill, when passkeys are on. */
     passkey?: { action: string; optionsAction: string } | undefined;
   };
@@ -382,6 +384,16 @@ export interface PageData {
     clientName: string;
     passkey: { action: string; optionsAction: string };
     skipAction: string;
+    error?: string | undefined;
+  };
+  /** "Email me a code": the address it was sent to (if it has an account) and the field for the code. */
+  email_code: {
+    csrfToken: string;
+    action: string;
+    /** Sends a new code (the same form, another button). */
+    resendAction: string;
+    email: string;
+    loginUrl: string;
     error?: string | undefined;
   };
   /** New recovery codes, shown this once. */

@@ -284,6 +284,13 @@ const SAMPLES: Sample[] = [
     csrfToken: 'tok', clientName: 'Web App', skipAction: '/interaction/u1/passkey/offer/skip',
     passkey: { action: '/interaction/u1/passkey/register', optionsAction: '/interaction/u1/passkey/register/options' },
   }),
+  sample('email_code', {
+    csrfToken: 'tok', action: '/interaction/u1/email-code/verify', resendAction: '/interaction/u1/email-code', email: 'ana@example.com', loginUrl: '/interaction/u1',
+  }),
+  sample('email_code', {
+    csrfToken: 'tok', action: '/interaction/u1/email-code/verify', resendAction: '/interaction/u1/email-code', email: 'ana@example.com', loginUrl: '/interaction/u1',
+    error: 'That code is not right.',
+  }),
   sample('recovery_codes', { codes: ['abcde-12345', 'fghjk-67890'], continueUrl: '/auth/u1' }),
   sample('check_email', { csrfToken: 'tok', email: 'ana@example.com', continueAction: '/interaction/u1/continue', resendAction: '/interaction/u1/resend' }),
   sample('check_email', { csrfToken: 'tok', email: '' }),

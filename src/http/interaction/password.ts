@@ -58,6 +58,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
       csrfToken: pages.csrf(ctx), action: urls.login, email: extra.email ?? interaction.loginHint,
       error: extra.error, clientName: interaction.clientName, registerUrl: urls.register, forgotUrl: urls.forgot,
       ...(config.mfa.passkeys.enabled ? { passkey: passkeyForm(interaction.uid) } : {}),
+      ...(config.mfa.email_codes.enabled ? { emailCodeAction: urls.emailCode } : {}),
     }, status);
   }
 

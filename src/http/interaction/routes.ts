@@ -12,6 +12,7 @@ import { commonSteps, signInRouter, type Step } from './steps.ts';
 import { registrationRequirements } from './registration.ts';
 import { secondFactorSteps, type SecondFactorServices } from './second-factor.ts';
 import { passkeySteps } from './passkey.ts';
+import { emailCodeSteps } from './email-code.ts';
 import { termsSteps } from './terms.ts';
 
 // The pages of a sign-in under /interaction/:uid, one route per step of the interaction policy,
@@ -41,6 +42,9 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   const consent = consentSteps(deps);
   const terms = termsSteps(deps);
   const mfa = secondFactorSteps(deps);
+  const emailCode = emailCodeSteps({
+    ...deps, emailCodes: deps.credentials.emailCodes, mail: deps.credentials.mail, showLoginFailure: password.showLoginFailure,
+  });
   const passkey = passkeySteps({
     ...deps, passkeys: deps.credentials.passkeys, offers: deps.credentials.passkeyOffers, onPasskeyAdded: deps.credentials.onPasskeyAdded,
     showFailure: (ctx, interaction, error) => (interaction.prompt === 'mfa' ? mfa.showFailure(ctx, interaction, error) : password.showLoginFailure(ctx, interaction, error)),
@@ -72,6 +76,8 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'),
       password.finishVerifiedRegistration, password.showStillWaiting,
     ],
+    'POST /email-code': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'), emailCode.send],
+    'POST /email-code/verify': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'), emailCode.verify, keepChosenLocale, finishLogin],
     'POST /passkey/options': [loadInteraction, readForm, checkCsrf, passkey.requirePasskeyPrompt, passkey.options],
     'POST /passkey': [
       loadInteraction, pickPageLocale, readForm, checkCsrf, passkey.requirePasskeyPrompt, passkey.answerFailure, passkey.verify, keepChosenLocale, finishLogin,

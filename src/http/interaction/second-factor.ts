@@ -7,7 +7,9 @@ import type { Proof } from '../../accounts/authentication-methods.ts';
 import { CredentialError } from '../../accounts/credential-errors.ts';
 import type { RecoveryCodes } from '../../accounts/recovery-codes.ts';
 import type { Accounts } from '../../accounts/service.ts';
+import type { EmailCodes } from '../../accounts/email-codes.ts';
 import type { PasskeyOffers } from '../../accounts/passkey-offers.ts';
+import type { MailOutbox } from '../../mail/outbox.ts';
 import type { Passkeys } from '../../accounts/passkeys.ts';
 import type { Totp } from '../../accounts/totp.ts';
 import type { Interactions, InteractionView } from '../../oidc/interactions.ts';
@@ -26,6 +28,9 @@ export interface SecondFactorServices {
   onRecoveryCodeUsed?: (accountId: string) => Parameters<RecoveryCodes['verify']>[2];
   /** Runs alongside a confirmed enrolment (security mail, event), in its transaction. */
   onTotpEnrolled?: (accountId: string) => Parameters<Totp['confirm']>[2];
+  /** "Email me a code" on the sign-in page, and the outbox its mail goes through. */
+  emailCodes: EmailCodes;
+  mail: Pick<MailOutbox, 'queue' | 'queued'>;
   /** "Sign in faster next time?" after a password sign-in. */
   passkeyOffers: PasskeyOffers;
   /** Runs alongside a passkey added during a sign-in (security mail, event), in its transaction. */

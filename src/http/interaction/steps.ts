@@ -87,6 +87,8 @@ export const interactionUrls = (uid: string) => ({
   profileSkip: `/interaction/${uid}/profile/skip`,
   terms: `/interaction/${uid}/terms`,
   termsDecline: `/interaction/${uid}/terms/decline`,
+  emailCode: `/interaction/${uid}/email-code`,
+  emailCodeVerify: `/interaction/${uid}/email-code/verify`,
   passkey: `/interaction/${uid}/passkey`,
   passkeyOptions: `/interaction/${uid}/passkey/options`,
   passkeyRegister: `/interaction/${uid}/passkey/register`,

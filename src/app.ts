@@ -14,7 +14,7 @@ import { providerPages, providerRequestMiddleware, providerUnavailableMiddleware
 import { createLogger, type Logger } from './logger.ts';
 import { createMailer } from './mail/mailer.ts';
 import { createMailOutbox } from './mail/outbox.ts';
-import { accountGrants, purgeExpired, revokeAccountSessions, revokeGrant } from './oidc/adapter.ts';
+import { accountGrants, purgeExpired, revokeAccountSessions, revokeGrant, revokeSessionsOf } from './oidc/adapter.ts';
 import { createSessionReader } from './oidc/sessions.ts';
 import { createPreferenceCenter } from './consent/preference-center.ts';
 import { eraseExpiredAnswers } from './consent/retention.ts';
@@ -41,6 +41,7 @@ import { createPasskeys } from './accounts/passkeys.ts';
 import { createSecurityNotices } from './accounts/security-notices.ts';
 import { createPasskeyOffers } from './accounts/passkey-offers.ts';
 import { createEmailCodes } from './accounts/email-codes.ts';
+import { recordSessionSeen } from './accounts/session-devices.ts';
 import { passkeyOfferPrompt } from './oidc/passkey-offer-prompt.ts';
 import { createTerms } from './consent/terms.ts';
 import { DATE_OF_BIRTH_QUESTION } from './screensets/format.ts';
@@ -199,6 +200,10 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       },
       pages: providerPages(pages, config.locales.default),
       middleware: [providerRequestMiddleware() as never, providerUnavailableMiddleware(pages) as never, providerScriptHashes() as never],
+      // Where each signed-in session is used from, for the sessions list in /account/security.
+      onSessionSeen: async ({ sessionUid, accountId, req }) => recordSessionSeen(db, {
+        sessionUid, accountId, userAgent: String(req.headers['user-agent'] ?? ''), ip: requestStateOf(req)?.ip ?? req.socket.remoteAddress ?? '', now: clock(),
+      }),
       promptsAfterLogin: [mfaPrompt({ decide: decideSecondFactor }), termsPrompt({
         upToDate: (accountId) => terms.upToDate(accountId),
         // The preference center opens without the new terms: seeing, exporting and deleting one's
@@ -252,7 +257,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
           (await decideSecondFactor({ accountId, clientId: ACCOUNT_CLIENT_ID, requestedAcr: [], acrEssential: false, maxAge: undefined, proofs })).outcome === 'none',
       }),
       credentials,
-      signInMethods: { passkeys, notices },
+      signInMethods: { passkeys, notices, revokeSessions: revokeSessionsOf },
       preferenceCenter,
       terms,
       api: {

@@ -10,7 +10,7 @@ export type EventType =
   | 'consent.granted' | 'consent.withdrawn'
   | 'preferences.changed' | 'reward.granted'
   | 'terms.accepted'
-  | 'account.security_changed';
+  | 'account.security_changed' | 'session.revoked';
 
 /** The same list at run time: config validation, fan-out and the JSON Schemas iterate it. */
 export const EVENT_TYPES = [
@@ -19,7 +19,7 @@ export const EVENT_TYPES = [
   'consent.granted', 'consent.withdrawn',
   'preferences.changed', 'reward.granted',
   'terms.accepted',
-  'account.security_changed',
+  'account.security_changed', 'session.revoked',
 ] as const satisfies readonly EventType[];
 
 // Fails to compile when a type is added to the union but not to the list.

@@ -116,6 +116,11 @@ export const storedPayloadSchemas = {
       + 'new recovery codes made, or a recovery code used to sign in.',
     ),
   }).describe('A way to sign in or a second factor of the account changed. The account holder is also told by email.'),
+  'session.revoked': z.strictObject({
+    version, account_id: accountId,
+    scope: z.enum(['one', 'all_others']).describe('one: the person signed out one session; all_others: every session but the one they used (their apps\' grants and refresh tokens were revoked too).'),
+    sessions: z.number().int().min(0).describe('How many sessions ended.'),
+  }).describe('The person ended signed-in sessions of their account from /account/security.'),
 } satisfies Record<EventType, z.ZodObject>;
 
 /** The body of a standard webhook; a SET carries `data` under events["https://parley.dev/events/<type>"]. */

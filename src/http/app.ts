@@ -57,7 +57,7 @@ export interface HttpDependencies {
   /** Second factors in the sign-in: authenticator-app and recovery codes. */
   credentials: SecondFactorServices;
   /** What /account/security changes besides the account (passkeys, the security notices). */
-  signInMethods: Pick<SignInMethodsDeps, 'passkeys' | 'notices'>;
+  signInMethods: Pick<SignInMethodsDeps, 'passkeys' | 'notices' | 'revokeSessions'>;
   /** The management API at /api/v1 and the operators' /stats page. */
   api: {
     tokens: ApiTokenVerifier;

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { API_SCOPES, type Config, type ClientConfig } from '../config/schema.ts';
@@ -48,6 +49,11 @@ export interface ProviderDependencies {
   promptsAfterLogin?: interactionPolicy.Prompt[];
   /** Prompts added after login and consent (the profiling prompt comes in here). */
   extraPrompts?: interactionPolicy.Prompt[];
+  /**
+   * Told after each authorization request (and its resume) that ends with a signed-in session:
+   * its uid, account and the request (the sessions list in /account/security keeps where from).
+   */
+  onSessionSeen?: (seen: { sessionUid: string; accountId: string; req: IncomingMessage }) => Promise<void>;
   /** Koa middleware run inside the provider, around its own handling of each request. */
   middleware?: ((ctx: KoaContextWithOIDC, next: () => Promise<unknown>) => Promise<void>)[];
   /**
@@ -345,6 +351,16 @@ export function createProvider(deps: ProviderDependencies): Provider {
   if (!secureCookies) provider.use(laxSessionCookieOverHttp(sessionCookieName));
   provider.use(logoutParamsCheck(provider.pathFor('end_session'), deps.pages));
   for (const middleware of deps.middleware ?? []) provider.use(middleware);
+  if (deps.onSessionSeen) {
+    const seen = deps.onSessionSeen;
+    provider.use(async (ctx, next) => {
+      await next();
+      const session = ctx.oidc?.session;
+      if (session?.accountId && session.uid && (ctx.oidc.route === 'authorization' || ctx.oidc.route === 'resume')) {
+        await seen({ sessionUid: session.uid, accountId: session.accountId, req: ctx.req });
+      }
+    });
+  }
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     (ctx.state as { serverError?: Error }).serverError = error;
     deps.onServerError?.(error);

@@ -10,6 +10,8 @@ export interface SignedInUser {
   accountId: string;
   /** When the user last entered their password (seconds since the epoch). */
   loginTs: number;
+  /** The provider session's uid: which of the account's sessions is this browser's. */
+  sessionUid: string;
 }
 
 export interface SessionReaderOptions {
@@ -27,7 +29,7 @@ export function createSessionReader(provider: Provider, options: SessionReaderOp
       // Sessions from before amr was recorded were password sign-ins.
       const amr = (session.amr as string[] | undefined) ?? ['pwd'];
       if (options.complete && !(await options.complete(session.accountId, proofsOfSession(amr, session.loginTs)))) return undefined;
-      return { accountId: session.accountId, loginTs: session.loginTs };
+      return { accountId: session.accountId, loginTs: session.loginTs, sessionUid: session.uid };
     },
 
     /**

@@ -365,6 +365,23 @@ export interface PageData {
     /** Absent when authenticator apps are turned off and none is set up. */
     totp?: { enrolled: boolean; beginAction: string; removeAction: string } | undefined;
     recoveryCodes?: { remaining: number; action: string } | undefined;
+    /** The account's signed-in sessions, this browser's marked. */
+    sessions: {
+      /** POST with `session` = the uid of the session to end. */
+      signOutAction: string;
+      /** Absent when this browser's is the only session. */
+      signOutOthersAction?: string | undefined;
+      items: {
+        index: number; uid: string;
+        /** "Chrome on Linux". */
+        device: string;
+        /** The address's /24 or /48. */
+        place?: string | undefined;
+        firstSeen?: string | undefined;
+        lastSeen?: string | undefined;
+        current: boolean;
+      }[];
+    };
     passkeys?: {
       /** The "Add a passkey" form (partials/passkey_form.hbs), when passkeys are on. */
       add?: { action: string; optionsAction: string } | undefined;

@@ -20,8 +20,10 @@ const appCode = (secret: string) => TOTP.generate({ secret: Secret.fromBase32(se
 
 interface User { browser: HttpBrowser; email: string; sub: string }
 
-async function newUser(): Promise<User> {
-  const browser = new HttpBrowser();
+const CHROME_LINUX = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+const SAFARI_IOS = 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1';
+
+async function newUser(browser = new HttpBrowser()): Promise<User> {
   const email = uniqueEmail('methods');
   const request = await authorizationRequest(apps.spa);
   const callback = await register(browser, await browser.navigate(request.url), email, apps.spa.redirectUri);
@@ -170,5 +172,41 @@ describe('ways to sign in', () => {
     const other = await newUser();
     expect((await craft(other, `${PAGE}/passkeys/${phone.id}/remove`)).status).toBe(401);
     expect(await changesOf(user.sub)).toEqual(['passkey_removed']);
+  });
+
+  it('lists the signed-in sessions (browser, system, network, this device) and signs out one, or everywhere else', async () => {
+    const user = await newUser(new HttpBrowser({ 'user-agent': CHROME_LINUX }));
+    const elsewhere = async (agent: string) => {
+      const browser = new HttpBrowser({ 'user-agent': agent });
+      const request = await authorizationRequest(apps.spa);
+      await signIn(browser, await browser.navigate(request.url), user.email, apps.spa.redirectUri);
+      return browser;
+    };
+    const phone = await elsewhere(SAFARI_IOS);
+    const tablet = await elsewhere(SAFARI_IOS);
+    const page = text(await securityPage(user));
+    expect(page).toContain('Chrome on Linux <span class="muted">(this device)</span>');
+    expect(page.match(/Safari on iOS/g)).toHaveLength(2);
+    expect(page).toContain('127.0.0.0/24');
+
+    // One of them: its next visit finds no session.
+    const listed = await securityPage(user);
+    const uids = [...listed.html.matchAll(/name="session" value="([^"]+)"/g)].map((m) => m[1]!);
+    expect(uids).toHaveLength(2);
+    const ended = await user.browser.submit(listed, '/sessions/sign-out', { session: uids[0]! });
+    expect(text(ended)).toContain('That session was signed out.');
+    const stillIn = await Promise.all([phone, tablet].map(async (b) => (await b.request(`${apps.server.issuer}/account`)).status));
+    expect(stillIn.sort()).toEqual([200, 303]);
+
+    const others = await act(user, '/account/security/sessions/sign-out-others');
+    expect(text(others)).toContain('You were signed out everywhere else');
+    for (const b of [phone, tablet]) expect((await b.request(`${apps.server.issuer}/account`)).status).toBe(303);
+    expect((await user.browser.request(`${apps.server.issuer}/account`)).status).toBe(200);
+    const db = apps.server.parley.storage.db;
+    expect(await db.selectFrom('oidc_payloads').select('model').where('account_id', '=', user.sub).where('model', '!=', 'Session').execute()).toEqual([]);
+    const events = await db.selectFrom('outbox_events').select('payload').where('account_id', '=', user.sub).where('type', '=', 'session.revoked').orderBy('seq').execute();
+    expect(events.map((e) => (typeof e.payload === 'string' ? JSON.parse(e.payload) : e.payload))).toEqual([
+      expect.objectContaining({ scope: 'one', sessions: 1 }), expect.objectContaining({ scope: 'all_others', sessions: 1 }),
+    ]);
   });
 });

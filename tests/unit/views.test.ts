@@ -266,6 +266,13 @@ const SAMPLES: Sample[] = [
     password: { has: true, action: '/account/security/password', minLength: 12 },
     totp: { enrolled: true, beginAction: '/account/security/totp', removeAction: '/account/security/totp/remove' },
     recoveryCodes: { remaining: 3, action: '/account/security/recovery-codes' },
+    sessions: {
+      signOutAction: '/account/security/sessions/sign-out', signOutOthersAction: '/account/security/sessions/sign-out-others',
+      items: [
+        { index: 0, uid: 'u-1', device: 'Chrome on Linux', place: '203.0.113.0/24', firstSeen: '1 May 2026', lastSeen: '2 May 2026', current: true },
+        { index: 1, uid: 'u-2', device: 'Safari on iOS', place: '2001:db8:1::/48', firstSeen: '1 May 2026', lastSeen: '1 May 2026', current: false },
+      ],
+    },
     passkeys: {
       add: { action: '/account/security/passkeys', optionsAction: '/account/security/passkeys/options' },
       items: [
@@ -278,6 +285,7 @@ const SAMPLES: Sample[] = [
     csrfToken: 'tok', backUrl: '/account', needsRecentSignIn: true, reauthUrl: '/account/login?reauth=1', error: 'Sign in again.',
     password: { has: false, action: '/account/security/password', minLength: 12, error: 'Too short.' },
     totp: { enrolled: false, beginAction: '/account/security/totp', removeAction: '/account/security/totp/remove' },
+    sessions: { signOutAction: '/account/security/sessions/sign-out', items: [{ index: 0, uid: 'u-1', device: 'Unknown device', current: true }] },
     passkeys: { items: [] },
   }),
   sample('passkey_offer', {

@@ -15,6 +15,9 @@ import type { SecurityNotices } from '../../accounts/security-notices.ts';
 import type { Accounts } from '../../accounts/service.ts';
 import type { Totp } from '../../accounts/totp.ts';
 import type { Config } from '../../config/schema.ts';
+import { listSessions, signOutSessions, type SessionSelection } from '../../accounts/session-devices.ts';
+import type { Transaction } from 'kysely';
+import type { Database } from '../../storage/schema.ts';
 import type { SessionReader, SignedInUser } from '../../oidc/sessions.ts';
 import type { DB } from '../../storage/database.ts';
 import { readForm } from '../body.ts';
@@ -36,14 +39,16 @@ export interface SignInMethodsDeps {
   recoveryCodes: RecoveryCodes;
   passkeys: Passkeys;
   notices: SecurityNotices;
+  /** Ends sessions of the account (the provider's storage): one, or all but this browser's with the grants and tokens. */
+  revokeSessions: (trx: Transaction<Database>, accountId: string, selection: SessionSelection) => Promise<number>;
 }
 
 const PAGE = '/account/security';
-const NOTICES = ['password_set', 'totp_removed', 'passkey_added', 'passkey_renamed', 'passkey_removed'] as const;
+const NOTICES = ['password_set', 'totp_removed', 'passkey_added', 'passkey_renamed', 'passkey_removed', 'signed_out', 'signed_out_others'] as const;
 type Notice = (typeof NOTICES)[number];
 
 export function signInMethodsRoutes(deps: SignInMethodsDeps): Router {
-  const { config, db, accounts, sessions, pages, clock, totp, recoveryCodes, passkeys, notices } = deps;
+  const { config, db, accounts, sessions, pages, clock, totp, recoveryCodes, passkeys, notices, revokeSessions } = deps;
   const router = new Router({ prefix: PAGE });
   router.param('passkeyId', (id, ctx, next) => (/^[A-Za-z0-9_-]{1,1400}$/.test(id) ? next() : ctx.throw(404)));
 
@@ -85,6 +90,7 @@ export function signInMethodsRoutes(deps: SignInMethodsDeps): Router {
     const enrolment = await enrolmentOf(db, accountId);
     const list = config.mfa.passkeys.enabled || enrolment.passkeys > 0 ? await passkeys.list(accountId) : [];
     const canRemovePasskey = enrolment.password || list.length > 1;
+    const signedInSessions = await listSessions(db, accountId, clock());
     pages.page(ctx, 'account_security', {
       csrfToken: pages.csrf(ctx), backUrl: '/account',
       needsRecentSignIn: !recentEnough(signedIn), reauthUrl: `/account/login?reauth=1&return=${encodeURIComponent(PAGE)}`,
@@ -106,6 +112,20 @@ export function signInMethodsRoutes(deps: SignInMethodsDeps): Router {
           removeAction: canRemovePasskey ? `${PAGE}/passkeys/${encodeURIComponent(p.id)}/remove` : undefined,
         })),
       } : undefined,
+      sessions: {
+        signOutAction: `${PAGE}/sessions/sign-out`,
+        signOutOthersAction: signedInSessions.length > 1 ? `${PAGE}/sessions/sign-out-others` : undefined,
+        items: signedInSessions.map((session, index) => ({
+          index,
+          uid: session.uid,
+          device: session.browser && session.os ? pages.t(ctx, 'security.sessions.browser_on', { browser: session.browser, os: session.os })
+            : session.browser ?? session.os ?? pages.t(ctx, 'security.sessions.unknown_device'),
+          place: session.place,
+          firstSeen: session.firstSeen ? date(ctx, session.firstSeen) : undefined,
+          lastSeen: session.lastSeen ? date(ctx, session.lastSeen) : undefined,
+          current: session.uid === signedIn.sessionUid,
+        })),
+      },
     }, status);
   }
 
@@ -232,6 +252,31 @@ export function signInMethodsRoutes(deps: SignInMethodsDeps): Router {
       return refused(ctx, error);
     }
     redirect(ctx, `${PAGE}?done=passkey_removed`);
+  });
+
+  // Signing out other sessions protects the account: it needs the form's token and a sign-in,
+  // not a recent one.
+  async function signedInPost(ctx: Context): Promise<{ signedIn: SignedInUser; body: URLSearchParams } | undefined> {
+    const body = await readForm(ctx);
+    checkCsrf(ctx, body.get('csrf'));
+    const signedIn = await signedInUser(ctx);
+    return signedIn ? { signedIn, body } : undefined;
+  }
+
+  router.post('/sessions/sign-out', async (ctx) => {
+    const form = await signedInPost(ctx);
+    if (!form) return;
+    const uid = form.body.get('session') ?? '';
+    // This browser's own session is ended by signing out (the provider's page), not here.
+    if (uid && uid !== form.signedIn.sessionUid) await signOutSessions(db, form.signedIn.accountId, { only: uid }, clock(), revokeSessions);
+    redirect(ctx, `${PAGE}?done=signed_out`);
+  });
+
+  router.post('/sessions/sign-out-others', async (ctx) => {
+    const form = await signedInPost(ctx);
+    if (!form) return;
+    await signOutSessions(db, form.signedIn.accountId, { allBut: form.signedIn.sessionUid }, clock(), revokeSessions);
+    redirect(ctx, `${PAGE}?done=signed_out_others`);
   });
 
   return router;

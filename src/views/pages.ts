@@ -341,7 +341,12 @@ export interface PageData {
     abortAction: string;
   };
   /** A second factor is required and the account has none: set one up first. */
-  second_factor_enrol: { csrfToken: string; clientName: string; totpAction?: string | undefined; abortAction: string };
+  second_factor_enrol: {
+    csrfToken: string; clientName: string; totpAction?: string | undefined; abortAction: string;
+    /** "Add a passkey" (partials/passkey_form.hbs): its first use proves the second factor. */
+    passkey?: { action: string; optionsAction: string } | undefined;
+    error?: string | undefined;
+  };
   /** Setting up an authenticator app: the QR code (an SVG made on the server) and its secret, then the first code. */
   second_factor_qr: {
     csrfToken: string;

@@ -156,3 +156,25 @@ describe('"Sign in faster next time?" after a password sign-in', () => {
     expect((await passwordSignIn(email)).page.html).toContain('Sign in faster next time?');
   });
 });
+
+describe('a passkey set up as the second factor a client requires', () => {
+  const strict = serveForTests((issuer) => ({
+    mfa: { totp: { enabled: false } },
+    clients: [...TEST_CLIENTS(issuer), { client_id: 'bank', name: 'Bank', first_party: true, mfa: 'required', redirect_uris: [`${issuer}/bank/callback`] }],
+  }), { bank: 'bank' });
+
+  it('offers "Add a passkey" before the app, and the new passkey is the second factor', async () => {
+    const browser = new HttpBrowser();
+    const request = await authorizationRequest(strict.bank);
+    const enrol = await register(browser, await browser.navigate(request.url), uniqueEmail('strict'), strict.bank.redirectUri);
+    expect(enrol.html.replace(/[\u2068\u2069]/g, '')).toContain('Bank asks for a second step');
+    expect(enrol.html).not.toContain('/mfa/enrol');
+    const csrf = /name="csrf" value="([^"]+)"/.exec(enrol.html)![1]!;
+    const optionsUrl = new URL(/data-options="([^"]+)"/.exec(enrol.html)![1]!, enrol.url).href;
+    const options = await (await browser.request(optionsUrl, { form: { csrf } })).json();
+    const created = new SoftwareAuthenticator({ synced: true }).register(options as never, strict.server.issuer);
+    const callback = await browser.submit(enrol, '/passkey/register', { response: JSON.stringify(created) }, strict.bank.redirectUri);
+    const claims = (await exchange(strict.bank, request, callback.url)).claims()!;
+    expect([claims.amr, claims.acr]).toEqual([['pwd', 'swk', 'user', 'mfa'], 'phr']);
+  });
+});

@@ -256,6 +256,10 @@ const SAMPLES: Sample[] = [
     passkey: { action: '/interaction/u1/passkey', optionsAction: '/interaction/u1/passkey/options' },
   }),
   sample('second_factor_enrol', { csrfToken: 'tok', clientName: 'Web App', totpAction: '/interaction/u1/mfa/enrol', abortAction: '/interaction/u1/abort' }),
+  sample('second_factor_enrol', {
+    csrfToken: 'tok', clientName: 'Web App', abortAction: '/interaction/u1/abort', error: 'This passkey could not be verified.',
+    passkey: { action: '/interaction/u1/passkey/register', optionsAction: '/interaction/u1/passkey/register/options' },
+  }),
   sample('second_factor_qr', {
     csrfToken: 'tok', action: '/interaction/u1/mfa/enrol/confirm', restartAction: '/interaction/u1/mfa/enrol',
     qrImage: 'data:image/svg+xml;base64,PHN2Zy8+', secret: 'JBSWY3DPEHPK3PXP',

@@ -103,22 +103,36 @@ export function passkeySteps(deps: PasskeyStepDeps) {
     });
   };
 
+  /**
+   * A passkey is made during a sign-in at the offer, and where a second factor must be set up
+   * first (the mfa prompt's enrolment): there, made with the user verified, it is the proof.
+   */
+  const requireRegistrationPrompt: Step = async (ctx, { interaction }, next) => {
+    const enrolling = interaction.prompt === 'mfa' && interaction.mfa?.outcome === 'enrol' && interaction.mfa.methods.includes('passkey');
+    if (interaction.prompt !== 'passkey_offer' && !enrolling) return seeOther(ctx, interactionUrls(interaction.uid).page);
+    await next();
+  };
+
   const register: Step = async (ctx, { interaction, form }) => {
     const accountId = accountOf(interaction);
+    let added;
     try {
-      await passkeys.register({
+      added = await passkeys.register({
         binding: binding(interaction), accountId, response: postedCredential<RegistrationResponseJSON>(form), name: form.get('name') ?? undefined,
       }, deps.onPasskeyAdded?.(accountId));
     } catch (error) {
-      if (error instanceof CredentialError) return offerPage(ctx, interaction, error);
-      throw error;
+      if (!(error instanceof CredentialError)) throw error;
+      return interaction.prompt === 'mfa' ? showFailure(ctx, interaction, error) : offerPage(ctx, interaction, error);
+    }
+    if (interaction.prompt === 'mfa') {
+      return seeOther(ctx, await interactions.finishSecondFactor(interaction, { method: 'passkey', at: clock(), deviceBound: added.deviceType === 'singleDevice' }));
     }
     seeOther(ctx, await interactions.finishPasskeyOffer(interaction));
   };
 
   const skipOffer: Step = async (ctx, { interaction }) => seeOther(ctx, await interactions.finishPasskeyOffer(interaction));
 
-  return { requirePasskeyPrompt, options, answerFailure, verify, showOffer, registrationOptions, register, skipOffer };
+  return { requirePasskeyPrompt, options, answerFailure, verify, showOffer, requireRegistrationPrompt, registrationOptions, register, skipOffer };
 }
 
 /** The passkey offer comes after login: its interaction always has an account. */

@@ -82,8 +82,8 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     'POST /passkey': [
       loadInteraction, pickPageLocale, readForm, checkCsrf, passkey.requirePasskeyPrompt, passkey.answerFailure, passkey.verify, keepChosenLocale, finishLogin,
     ],
-    'POST /passkey/register/options': [loadInteraction, readForm, checkCsrf, requirePrompt('passkey_offer'), passkey.registrationOptions],
-    'POST /passkey/register': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('passkey_offer'), passkey.register],
+    'POST /passkey/register/options': [loadInteraction, readForm, checkCsrf, passkey.requireRegistrationPrompt, passkey.registrationOptions],
+    'POST /passkey/register': [loadInteraction, pickPageLocale, readForm, checkCsrf, passkey.requireRegistrationPrompt, passkey.register],
     'POST /passkey/offer/skip': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('passkey_offer'), passkey.skipOffer],
     'POST /mfa/totp': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('mfa'), mfa.answerFailure('totp'), mfa.checkTotp],
     'POST /mfa/recovery': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('mfa'), mfa.answerFailure('recovery'), mfa.checkRecoveryCode],

@@ -64,12 +64,14 @@ export function secondFactorSteps(deps: SecondFactorStepDeps) {
     }, error ? errorStatus(error.problem) : 200);
   }
 
-  function enrolPage(ctx: Context, interaction: InteractionView, mfa: MfaPromptDetails) {
+  function enrolPage(ctx: Context, interaction: InteractionView, mfa: MfaPromptDetails, error?: CredentialError) {
     const urls = interactionUrls(interaction.uid);
     pages.page(ctx, 'second_factor_enrol', {
       csrfToken: pages.csrf(ctx), clientName: interaction.clientName,
       totpAction: mfa.methods.includes('totp') ? urls.mfaEnrol : undefined, abortAction: urls.abort,
-    });
+      passkey: mfa.methods.includes('passkey') ? { action: urls.passkeyRegister, optionsAction: urls.passkeyRegisterOptions } : undefined,
+      error: error ? pages.errorMessage(ctx, error) : undefined,
+    }, error ? errorStatus(error) : 200);
   }
 
   async function qrPage(ctx: Context, interaction: InteractionView, error?: CredentialError) {
@@ -139,9 +141,11 @@ export function secondFactorSteps(deps: SecondFactorStepDeps) {
     pages.page(ctx, 'recovery_codes', { codes, continueUrl: returnTo });
   };
 
-  /** A refused passkey at the second factor: the page again, with the reason. */
-  const showFailure = (ctx: Context, interaction: InteractionView, problem: CredentialError) =>
-    codePage(ctx, interaction, detailsOf(interaction), { form: 'passkey', problem });
+  /** A refused passkey at the second factor (used, or being set up): the page again, with the reason. */
+  const showFailure = (ctx: Context, interaction: InteractionView, problem: CredentialError) => {
+    const mfa = detailsOf(interaction);
+    return mfa.outcome === 'enrol' ? enrolPage(ctx, interaction, mfa, problem) : codePage(ctx, interaction, mfa, { form: 'passkey', problem });
+  };
 
   return { show, answerFailure, checkTotp, checkRecoveryCode, beginEnrolment, confirmEnrolment, showFailure };
 }

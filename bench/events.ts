@@ -23,6 +23,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
 import { loadConfig } from '../src/config/load.ts';
+import { refreshConsentCurrent } from '../src/consent/ledger.ts';
 import { createSetSigner } from '../src/events/signing.ts';
 import { createDeliveryWorker } from '../src/events/worker.ts';
 import { migrateToLatest, openStorage, type Storage } from '../src/storage/database.ts';
@@ -73,6 +74,8 @@ async function seed(storage: Storage): Promise<number> {
     insert into consent_ledger (subject, purpose, purpose_version, action, source, locale, text_hash, at)
     select 'bench-' || i, 'personalization', 1, 'granted', 'api', 'en', repeat('0', 64), now()
     from generate_series(0, ${ACCOUNTS - 1}::int) i`.execute(storage.db);
+  await storage.db.transaction().execute((trx) => refreshConsentCurrent(trx,
+    Array.from({ length: ACCOUNTS }, (_, i) => ({ subject: `bench-${i}`, purpose: 'personalization' }))));
   await sql`
     insert into outbox_events (id, type, account_id, payload, created_at)
     select gen_random_uuid()::text, 'answer.recorded', 'bench-' || (i % ${ACCOUNTS}::int),

@@ -6,6 +6,10 @@
 // four concurrent argon2id verifications with the server's parameters give the ceiling: a
 // sign-in cannot be faster than its password check. The ratio says how much of the machine the
 // rest of the sign-in costs. Set DATABASE_URL to run the server on PostgreSQL.
+//
+// Before the timed run, sign-ins run one at a time and the server's statement counter (/metrics,
+// parley_db_statements_total) is read before and after each: the SQL statements of one sign-in,
+// counted by kind (first word and table), never estimated.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -122,15 +126,56 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-function peakRssMiB(pid: number): number {
+/** Resident memory of the server process now (VmRSS) or at its peak so far (VmHWM). */
+function rssMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024;
 }
 
+const serverMetrics = async () => (await fetch(`${issuer}/metrics`)).text();
+
+/** Where the server's memory is now, from /metrics: the V8 heap and what lives outside it (buffers, WebAssembly). */
+async function serverMemoryMiB(): Promise<{ v8_heap: number; external: number }> {
+  const text = await serverMetrics();
+  const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+  return { v8_heap: Math.round(gauge('parley_nodejs_heap_size_total_bytes')), external: Math.round(gauge('parley_nodejs_external_memory_bytes')) };
+}
+
+/** The server's statement counts by kind ("select oidc_payloads", "begin"), from /metrics. */
+async function statementCounts(): Promise<Map<string, number>> {
+  const text = await serverMetrics();
+  const counts = new Map<string, number>();
+  for (const [, kind, count] of text.matchAll(/^parley_db_statements_total\{statement="([^"]*)"\} (\d+)$/gm)) counts.set(kind!, Number(count));
+  return counts;
+}
+
+/**
+ * The statements one sign-in sends, by kind, with no other sign-in running. The server's
+ * background work (the outbox and webhook workers' polls) may send some in the same moment and
+ * only ever adds: of a few sign-ins one at a time, the one with the fewest is the sign-in alone.
+ */
+async function statementsOfOneSignIn(email: string, tries = 5): Promise<{ total: number; byKind: Record<string, number> }> {
+  let fewest: { total: number; byKind: Record<string, number> } | undefined;
+  for (let i = 0; i < tries; i++) {
+    const before = await statementCounts();
+    await signIn(email);
+    const after = await statementCounts();
+    const byKind = Object.fromEntries([...after].map(([kind, n]) => [kind, n - (before.get(kind) ?? 0)] as const).filter(([, n]) => n > 0).sort());
+    const total = Object.values(byKind).reduce((a, b) => a + b, 0);
+    if (!fewest || total < fewest.total) fewest = { total, byKind };
+  }
+  return fewest!;
+}
+
+
+
 await waitReady();
+await new Promise((r) => setTimeout(r, 2000)); // let the start settle before reading its memory
+const idleRss = rssMiB(server.pid!, 'VmRSS');
 const users = Array.from({ length: VIRTUAL_USERS }, (_, i) => `bench-${i}-${Date.now()}@example.com`);
 for (const email of users) await registerUser(email);
 for (const email of users) await signIn(email); // warm-up: JIT, connections, caches
+const statements = await statementsOfOneSignIn(users[0]!);
 
 const ceilingBefore = await argon2Ceiling(CEILING_SECONDS, VIRTUAL_USERS);
 const latencies: number[] = [];
@@ -155,7 +200,8 @@ for (const email of passkeyUsers) await registerUser(email);
 const authenticators = await Promise.all(passkeyUsers.map((email) => enrolPasskey(passkeyBench, email)));
 const passkeys = await measurePasskeySignIns(passkeyBench, authenticators, SECONDS);
 const ceilingAfter = await argon2Ceiling(CEILING_SECONDS, VIRTUAL_USERS);
-const rss = peakRssMiB(server.pid!);
+const rss = rssMiB(server.pid!, 'VmHWM');
+const memoryAfterLoad = await serverMemoryMiB();
 stopServer();
 
 latencies.sort((a, b) => a - b);
@@ -169,14 +215,19 @@ const result = {
   failures,
   sign_ins_per_second: Number(rate.toFixed(1)),
   latency_ms: { p50: Number(percentile(latencies, 50).toFixed(1)), p99: Number(percentile(latencies, 99).toFixed(1)) },
+  sql_statements_per_sign_in: statements.total,
+  sql_statements_by_kind: statements.byKind,
+  server_idle_rss_mib: Number(idleRss.toFixed(0)),
   server_peak_rss_mib: Number(rss.toFixed(0)),
+  server_memory_after_load_mib: memoryAfterLoad,
   argon2id_verify_ceiling_per_second: { before: Number(ceilingBefore.toFixed(1)), after: Number(ceilingAfter.toFixed(1)) },
   ratio_to_ceiling: Number((rate / ceiling).toFixed(2)),
   passkey: { ...passkeys, times_password_rate: Number((passkeys.sign_ins_per_second / rate).toFixed(1)) },
 };
 console.log(JSON.stringify(result, null, 2));
 console.log(`\n${result.sign_ins_per_second} sign-ins/s (p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms), ` +
-  `${result.ratio_to_ceiling} of the argon2id ceiling (${ceiling.toFixed(1)} verifies/s), server peak RSS ${result.server_peak_rss_mib} MiB`);
+  `${result.ratio_to_ceiling} of the argon2id ceiling (${ceiling.toFixed(1)} verifies/s), ${statements.total} SQL statements a sign-in, ` +
+  `server RSS ${result.server_idle_rss_mib} MiB after start, ${result.server_peak_rss_mib} MiB at peak`);
 console.log(`${passkeys.sign_ins_per_second} passkey sign-ins/s (p50 ${passkeys.latency_ms.p50} ms, p99 ${passkeys.latency_ms.p99} ms), `
   + `${result.passkey.times_password_rate}× the password sign-ins/s`);
 process.exit(failures > 0 || passkeys.failures > 0 ? 1 : 0);

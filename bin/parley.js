@@ -10,7 +10,33 @@ if (major < 22 || (major === 22 && minor < 12)) {
   process.exit(1);
 }
 
+// An import allocates a great deal of short-lived garbage (a record parsed, checked, written and
+// dropped, a million times). With a small young generation V8 collects it more often and the
+// process stays far smaller (about 240 MB instead of 350 MB over a million accounts), at no cost
+// in speed measured; the flag can only be given when Node starts, so the import runs in a child.
+if (process.argv[2] === 'import' && !process.execArgv.some((flag) => flag.startsWith('--max-semi-space-size'))) {
+  const run = spawnSync(process.execPath, ['--max-semi-space-size=4', ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(run.status ?? 1);
+}
+
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+// The server keeps its memory small with two settings a running process cannot change, so
+// `start` replaces itself (same process id, no parent left waiting) with one that has them, unless
+// the operator set them already:
+// - a young generation of 8 MB semi-spaces: V8's default lets garbage pile up to some 180 MB of
+//   heap under sign-in load before collecting it, for no measurable gain in speed;
+// - glibc's mmap threshold fixed at 128 KB: each argon2 hash takes 19 MB; with the threshold left
+//   to adjust itself, those blocks come from the threads' malloc arenas, which keep them.
+// process.execve arrived in Node 22.15 and 23.11; without it the server runs with the defaults.
+if (process.argv[2] === 'start' && typeof process.execve === 'function') {
+  const given = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
+  const flags = given.includes('--max-semi-space-size') ? [] : ['--max-semi-space-size=8'];
+  const env = process.env.MALLOC_MMAP_THRESHOLD_ === undefined ? { MALLOC_MMAP_THRESHOLD_: '131072' } : {};
+  if (flags.length > 0 || Object.keys(env).length > 0) {
+    process.execve(process.execPath, [process.execPath, ...process.execArgv, ...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { ...process.env, ...env });
+  }
+}
 if (process.features.typescript) {
   await import(main);
 } else {

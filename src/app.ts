@@ -1,8 +1,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type Koa from 'koa';
 import { createAccounts, type Accounts } from './accounts/service.ts';
+import { withHashingSlots } from './accounts/hashing-slots.ts';
 import { createPasswordHasher } from './accounts/passwords.ts';
+import { createPasswordVerifier, foreignHashSettings } from './accounts/password-verifier.ts';
+import { createBatchImport } from './import/batch.ts';
+import { createLegacyVerifier } from './import/legacy-verify.ts';
+import { createImportWriter } from './import/writer.ts';
 import { createThrottle, purgeStaleThrottles } from './accounts/throttle.ts';
 import { ConfigError, developmentDefaultsInUse } from './config/load.ts';
 import type { Config } from './config/schema.ts';
@@ -20,15 +26,16 @@ import { createPreferenceCenter } from './consent/preference-center.ts';
 import { eraseExpiredAnswers } from './consent/retention.ts';
 import { createInteractions } from './oidc/interactions.ts';
 import { loadSigningKeys } from './oidc/keys.ts';
+import { createClaims } from './oidc/claims.ts';
 import { createProvider } from './oidc/provider.ts';
 import { errorSummary, isDatabaseUnavailable, migrateToLatest, openStorage, pendingMigrations, ping, whenDatabaseAnswers, type Storage } from './storage/database.ts';
+import type { Account } from './storage/schema.ts';
 import { createRenderer } from './views/render.ts';
 import { negotiateLocale } from './views/i18n.ts';
 import { createRelease } from './consent/release.ts';
 import { openScreenSetLibrary } from './screensets/library.ts';
 import { screenSetContext } from './screensets/loader.ts';
 import { createProfiling } from './screensets/profiling.ts';
-import { CLAIM_QUESTION_TYPES } from './screensets/format.ts';
 import { profilePrompt } from './oidc/profile-prompt.ts';
 import { termsPrompt } from './oidc/terms-prompt.ts';
 import { mfaPrompt, type MfaSignIn } from './oidc/mfa-prompt.ts';
@@ -132,9 +139,12 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     // Webhook delivery runs in every node (unless events.worker is false); several nodes share the
     // work through row leases. So does mail, always.
     const deliveryWorker = createDeliveryWorker({ db, config, logger, clock, signSet: createSetSigner(signingKeys[0]!), mail: { outbox: mail, mailer } });
+    // As many argon2 computations at once as there are cores: more only hold more memory.
+    const hasher = withHashingSlots(createPasswordHasher(config.accounts.argon2), availableParallelism());
     const accounts = createAccounts({
-      db, config, clock, mail, logger,
-      hasher: createPasswordHasher(config.accounts.argon2),
+      db, config, clock, mail, logger, hasher,
+      verifier: createPasswordVerifier(hasher, foreignHashSettings(config)),
+      legacyVerifier: createLegacyVerifier(config.legacy_verify, { clock, logger }),
       throttle: createThrottle(db, config.throttle, clock),
       revokeSessions: revokeAccountSessions,
     });
@@ -179,25 +189,19 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     });
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);
 
+    // The parts of one request that need an account (the provider's findAccount, the profile
+    // prompt's language) share one read of it; the next request reads it afresh.
+    const accountsOfRequest = new WeakMap<http.IncomingMessage, Map<string, Promise<Account | undefined>>>();
+    const accountIn = (request: http.IncomingMessage, accountId: string) => {
+      const read = accountsOfRequest.get(request) ?? new Map<string, Promise<Account | undefined>>();
+      accountsOfRequest.set(request, read);
+      if (!read.has(accountId)) read.set(accountId, accounts.findById(accountId));
+      return read.get(accountId)!;
+    };
+
     const provider = createProvider({
       config, db, signingKeys, clock,
-      accounts: {
-        async accountClaims(accountId) {
-          const account = await accounts.findById(accountId);
-          if (!account) return undefined;
-          return {
-            email: account.email,
-            email_verified: account.email_verified_at !== null,
-            ...(account.name ? { name: account.name } : {}),
-            ...(account.locale ? { locale: account.locale } : {}),
-          };
-        },
-        async answerClaims(accountId, clientId) {
-          const released = await release.forClient(accountId, (clientId ? config.clientsById.get(clientId)?.purposes : undefined) ?? []);
-          return { ...released.standardClaims, preferences: released.preferences };
-        },
-        answerClaimNames: ['preferences', ...Object.keys(CLAIM_QUESTION_TYPES)],
-      },
+      findAccount: createClaims({ config, findAccount: (accountId, request) => accountIn(request, accountId), release }),
       pages: providerPages(pages, config.locales.default),
       middleware: [providerRequestMiddleware() as never, providerUnavailableMiddleware(pages) as never, providerScriptHashes() as never],
       // Where each signed-in session is used from, for the sessions list in /account/security.
@@ -216,7 +220,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
           ...signIn,
           locale: await negotiateLocale({
             chosen: requestStateOf(request)?.chosenLocale, uiLocales: signIn.uiLocales, acceptLanguage: signIn.acceptLanguage,
-            accountLocale: async () => (await accounts.findById(signIn.accountId))?.locale,
+            accountLocale: async () => (await accountIn(request, signIn.accountId))?.locale,
             supported: config.locales.supported, fallback: config.locales.default,
           }),
         }),
@@ -235,9 +239,10 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     const preferenceCenter = createPreferenceCenter({
       db, config, clock,
       question: (questionId) => profiling.question(questionId),
+      screenSetOf: (questionId) => profiling.screenSetOf(questionId),
       grants: {
-        list: (accountId) => accountGrants(db, accountId, clock()),
-        revoke: (grantId) => revokeGrant(db, grantId),
+        list: (accountId, trx) => accountGrants(trx ?? db, accountId, clock()),
+        revoke: (trx, grantId) => revokeGrant(trx, grantId),
         revokeAll: revokeAccountSessions,
       },
       pseudonymSecret: config.secrets.key_encryption,
@@ -270,6 +275,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
         }),
         segments: createSegments({ db, config, question: (questionId) => profiling.question(questionId), clock }),
         stats: createStats({ db, config, screenSets: screenSets.current, clock }),
+        imports: createBatchImport({ writer: createImportWriter({ db, config, clock, screenSets: screenSets.current }), config, clock }),
         events: {
           listDead: async ({ limit }) => (await deadLetters.listDead({ limit })).items,
           replay: async (selection) => (await deadLetters.replay('ids' in selection

@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
-import { createParley, systemClock } from './app.ts';
+import type { systemClock as SystemClock } from './app.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
 import { rotateSigningKey } from './oidc/keys.ts';
 import { createDeadLetters, EventsError } from './events/dead-letters.ts';
+import { importCommand } from './import/command.ts';
 import { ScreenSetsInvalidError } from './screensets/library.ts';
 import { screenSetContext } from './screensets/loader.ts';
 import { validateScreenSetsCommand } from './screensets/validate-command.ts';
@@ -22,12 +23,21 @@ commands:
                  put them back into delivery (re-enables a disabled endpoint)
   screensets validate [dir]
                  check every screen-set file (default: screensets.dir) and exit non-zero on any error
+  import users FILE [--format parley|keycloak|auth0|auth0-export] [--dry-run] [--events none|all]
+                 import accounts from another system (README: Moving to Parley); exits 1 when
+                 some records failed (each is reported with its line), 2 on a usage error
 
 configuration: config/default.yaml, then the file in PARLEY_CONFIG, then environment variables
 (PORT, ISSUER, DATABASE_URL, PARLEY_COOKIE_KEYS, PARLEY_KEY_ENCRYPTION_SECRET, SMTP_URL, LOG_LEVEL).`;
 
+/** The real time; the same as app.ts's, which the commands other than start do not load. */
+const systemClock: typeof SystemClock = () => new Date();
+
 async function start(): Promise<void> {
   const config = loadConfig();
+  // Loaded here: the provider, the pages and the API are the server's, and cost a command (an
+  // import of a million accounts, say) memory it has no use for.
+  const { createParley } = await import('./app.ts');
   const parley = await createParley({ config });
   const port = await parley.listen();
   parley.logger.info({ port, issuer: config.issuer, database: parley.storage.kind }, `Parley listening on ${config.issuer}${config.demo.enabled ? ` (demo: ${config.baseUrl}/demo)` : ''}`);
@@ -60,6 +70,15 @@ async function withStorage(task: (storage: Awaited<ReturnType<typeof openStorage
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Its options are its own (src/import/run.ts).
+  if (argv[0] === 'import') {
+    return importCommand(argv.slice(1), loadConfig(), {
+      stdout: (text) => process.stdout.write(text),
+      stderr: { write: (text) => process.stderr.write(text), isTTY: process.stderr.isTTY === true, columns: process.stderr.columns },
+      stdin: process.stdin,
+      clock: systemClock,
+    });
+  }
   const { positionals, values } = parseArgs({
     args: argv, allowPositionals: true, strict: true,
     options: {

@@ -6,8 +6,8 @@
 import type { Transaction } from 'kysely';
 import type { Config } from '../config/schema.ts';
 import { consentSnapshot } from '../consent/ledger.ts';
-import { recordEvent } from '../events/outbox.ts';
-import { DATE_OF_BIRTH_QUESTION as DATE_OF_BIRTH } from '../screensets/format.ts';
+import { recordAnswers } from '../answers/service.ts';
+import { DATE_OF_BIRTH_QUESTION as DATE_OF_BIRTH, type Question } from '../screensets/format.ts';
 import type { Database } from '../storage/schema.ts';
 
 /** The answer the date of birth is kept as: never a screen-set's question id (the loader refuses it). */
@@ -58,27 +58,18 @@ export interface DateOfBirth {
 
 /**
  * Keeps the date of birth as an answer under registration.birthdate_purpose, with its history row
- * and answer.recorded event, in the caller's transaction (the one creating the account).
- * The one write of an answer outside a question screen; when answers get their one writer
- * (src/answers), this becomes a call to it.
+ * and answer.recorded event, in the caller's transaction (the one creating the account), through
+ * the one writer of answers.
  */
 export async function recordDateOfBirth(trx: Transaction<Database>, config: Config, input: DateOfBirth, now: Date): Promise<void> {
   const purposeId = config.registration.birthdate_purpose;
-  const json = JSON.stringify(input.value);
-  await trx.insertInto('answers').values({
-    account_id: input.accountId, question_id: DATE_OF_BIRTH_QUESTION, value: json, purpose: purposeId,
-    set_id: REGISTRATION_SET, created_at: now, updated_at: now,
-  }).execute();
-  await trx.insertInto('answer_history').values({
-    account_id: input.accountId, question_id: DATE_OF_BIRTH_QUESTION, value: json, purpose: purposeId,
-    set_id: REGISTRATION_SET, set_version: 1, label: input.label, locale: input.locale, client_id: input.clientId, source: 'screen', recorded_at: now,
-  }).execute();
-  await recordEvent(trx, {
-    type: 'answer.recorded', accountId: input.accountId,
-    payload: {
-      account_id: input.accountId, question_id: DATE_OF_BIRTH_QUESTION, screenset_id: REGISTRATION_SET, screenset_version: 1,
-      purpose: purposeId, value: input.value, client_id: input.clientId, locale: input.locale, source: 'screen',
-      consent: consentSnapshot(purposeId, config.purposes[purposeId], undefined),
-    },
+  const question: Question = {
+    id: DATE_OF_BIRTH_QUESTION, type: 'date', claim: DATE_OF_BIRTH.claim, purpose: purposeId, required: true,
+    label: { [input.locale]: input.label },
+  };
+  await recordAnswers(trx, config, {
+    accountId: input.accountId, clientId: input.clientId, locale: input.locale, source: 'screen',
+    set: { id: REGISTRATION_SET, version: 1 },
+    answers: [{ question, value: input.value, consent: consentSnapshot(purposeId, config.purposes[purposeId], undefined) }],
   }, now);
 }

@@ -5,8 +5,12 @@
 //   $argon2id$…   Parley's own hash (over the NFKC form), rehashed when the parameters change
 //   $foreign$…    a hash imported from another system (src/accounts/foreign-hashes.ts), always
 //                 replaced after its first successful sign-in
-//   $none$        no usable password: an account imported without one (it signs in another
-//                 way, or through legacy_verify until it has one)
+//   NULL          no password: registered with a passkey or an upstream provider only, or
+//                 imported without a hash (then, with an external id, legacy_verify may answer
+//                 for it until it has one). The one way "no password" is stored: the column is
+//                 nullable for exactly this, and every "has a password" check reads NULL.
+//   $none$        read as NULL for safety; Parley writes it nowhere (a second spelling of "no
+//                 password" would be counted as a password by every `is not null` check)
 import type { Config } from '../config/schema.ts';
 import {
   FOREIGN_PREFIX, ForeignHashError, parseStoredForeignHash, verifyForeignHash,

@@ -3,6 +3,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { recordEvent } from '../events/outbox.ts';
+import type { LegacyVerifier } from '../import/legacy-verify.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import { clientNetwork } from '../ip-addresses.ts';
 import type { DB } from '../storage/database.ts';
@@ -11,6 +12,7 @@ import { emailProblem, isValidEmail, normalizeEmail, type EmailProblem } from '.
 import { AccountError, AccountValidationError, type AccountErrorCode, type AccountField } from './errors.ts';
 import { nameProblem } from './names.ts';
 import type { Alongside } from './authentication-methods.ts';
+import { createPasswordVerifier, parseStoredHash, type PasswordVerifier } from './password-verifier.ts';
 import { checkPasswordPolicy, type PasswordHasher, type PasswordPolicy } from './passwords.ts';
 import { createRequestLimits } from './request-limits.ts';
 import type { Throttle } from './throttle.ts';
@@ -24,6 +26,16 @@ export interface AccountsDeps {
   /** Mail is queued in the transaction of its token or change; the delivery worker sends it. */
   mail: MailOutbox;
   hasher: PasswordHasher;
+  /**
+   * Checks a stored hash, Parley's or one imported from another system ("$foreign$…"); without
+   * it only Parley's own hashes match.
+   */
+  verifier?: PasswordVerifier;
+  /**
+   * legacy_verify: the old system, asked whether the password is right for an imported account
+   * that has no password here yet. Absent when legacy_verify is not configured.
+   */
+  legacyVerifier?: LegacyVerifier | undefined;
   throttle: Throttle;
   logger: Logger;
   /**
@@ -109,6 +121,7 @@ const EMAIL_CHANGES_PER_HOUR = 5;
 
 export function createAccounts(deps: AccountsDeps): Accounts {
   const { db, config, clock, mail, hasher, throttle, logger } = deps;
+  const verifier = deps.verifier ?? createPasswordVerifier(hasher, {});
   const requestLimits = createRequestLimits(db, clock);
 
   const passwordPolicy = (email: string): PasswordPolicy => ({
@@ -288,35 +301,47 @@ export function createAccounts(deps: AccountsDeps): Accounts {
       if (!reservation.granted) throw new AccountError('throttled', { retryAfterSeconds: reservation.retryAfterSeconds });
 
       // An unknown address, an account without a password (a passkey or an upstream provider
-      // only) and a wrong password take the same time and get the same answer.
+      // only) and a wrong password take the same time and get the same answer. An imported
+      // account without a password asks the old system instead (legacy_verify), once: its
+      // "no", its silence and its errors are all a wrong password here.
       let account: Account | undefined;
       let passwordHash: string | null = null;
-      let passwordMatches = false;
+      let check = { ok: false, needsRehash: false };
       try {
         account = isValidEmail(email) ? await findByEmail(email) : undefined;
         passwordHash = account?.password_hash ?? null;
-        if (passwordHash !== null) passwordMatches = await hasher.verify(passwordHash, password);
-        else await hasher.verifyDummy(password);
+        const kind = parseStoredHash(passwordHash).kind;
+        if (kind === 'parley' || kind === 'foreign') {
+          check = await verifier.verifyAny(passwordHash, password);
+        } else if (account && passwordHash === null && account.external_id !== null && deps.legacyVerifier) {
+          const verdict = await deps.legacyVerifier.verify(email, password);
+          check = { ok: verdict.outcome === 'verified', needsRehash: verdict.outcome === 'verified' };
+        } else {
+          await hasher.verifyDummy(password);
+        }
       } catch (error) {
         await throttle.release(attempt).catch(() => {}); // otherwise it lapses on its own
         throw error;
       }
-      if (!account || passwordHash === null || !passwordMatches) {
+      if (!account || !check.ok) {
         await throttle.recordFailure(attempt);
         throw new AccountError('invalid_credentials');
       }
       await throttle.recordSuccess(attempt);
 
-      if (hasher.needsRehash(passwordHash)) {
-        // Only if the hash is still the one just checked: a password reset in between wins.
+      if (check.needsRehash) {
+        // An imported hash (or the old system's yes) becomes Parley's own argon2id hash now, in
+        // this request, so the old format is never checked again. Only if the stored value is
+        // still the one just checked: a password reset in between wins.
         const rehashed = await db.updateTable('accounts')
           .set({ password_hash: await hasher.hash(password), updated_at: clock() })
           .where('id', '=', account.id)
-          .where('password_hash', '=', passwordHash)
+          .where((eb) => (passwordHash === null ? eb('password_hash', 'is', null) : eb('password_hash', '=', passwordHash)))
           .returningAll()
           .executeTakeFirst();
         if (rehashed) {
-          logger.info({ account_id: account.id }, 'password rehashed with the current parameters');
+          const was = passwordHash === null ? 'legacy_verify' : parseStoredHash(passwordHash).kind;
+          logger.info({ account_id: account.id, was }, 'password rehashed with argon2id and the current parameters');
           account = rehashed;
         }
       }

@@ -36,7 +36,7 @@ const localizedText = z.union([z.string().min(1), z.record(z.string().min(2), z.
  * The scopes of the management API (/api/v1). A client with the client_credentials grant gets
  * access tokens carrying at most the ones listed in its `scope`.
  */
-export const API_SCOPES = ['accounts:read', 'accounts:export', 'accounts:write', 'segments:read', 'stats:read', 'events:replay'] as const;
+export const API_SCOPES = ['accounts:read', 'accounts:export', 'accounts:write', 'accounts:import', 'segments:read', 'stats:read', 'events:replay'] as const;
 export type ApiScope = (typeof API_SCOPES)[number];
 
 export const LEGAL_BASES = [

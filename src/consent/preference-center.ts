@@ -4,19 +4,22 @@
 // HTTP; the grants come in as functions, since only src/oidc knows how they are stored.
 import type { Transaction } from 'kysely';
 import type { Config } from '../config/schema.ts';
+import { answerEntries as storedEntries, exportRows } from '../answers/repository.ts';
+import { changeAnswer, eraseAnswers, eraseAnswersUnder } from '../answers/service.ts';
+import { ACCOUNT_CLIENT_ID } from '../config/derived.ts';
 import { recordEvent } from '../events/outbox.ts';
 import { validateAnswer, type AnswerRejection, type AnswerValue } from '../screensets/engine.ts';
-import { localize } from '../screensets/loader.ts';
-import type { Question } from '../screensets/format.ts';
+import type { Question, ScreenSet } from '../screensets/format.ts';
 import type { DB } from '../storage/database.ts';
 import type { Account, AnswerSource, Database } from '../storage/schema.ts';
-import { consentSnapshot, consentStates, pseudonymizeConsents, recordConsent, type ConsentState } from './ledger.ts';
+import { consentStates, pseudonymizeConsents, recordConsent, type ConsentState } from './ledger.ts';
 import { pseudonymizeTermsAcceptances, termsAcceptances } from './terms.ts';
 
 export interface GrantStore {
-  list(accountId: string): Promise<{ grantId: string; clientId: string; scopes: string[] }[]>;
-  /** Removes a grant and every token issued under it. */
-  revoke(grantId: string): Promise<void>;
+  /** The account's live grants; in the caller's transaction when one is given. */
+  list(accountId: string, trx?: Transaction<Database>): Promise<{ grantId: string; clientId: string; scopes: string[] }[]>;
+  /** Removes a grant and every token issued under it, in the caller's transaction. */
+  revoke(trx: Transaction<Database>, grantId: string): Promise<void>;
   /** Ends every session and removes every grant and token of the account, in the caller's transaction. */
   revokeAll(trx: Transaction<Database>, accountId: string): Promise<void>;
 }
@@ -28,6 +31,8 @@ export interface PreferenceCenterDeps {
   grants: GrantStore;
   /** The question with this id in the screen-sets now in use. */
   question: (questionId: string) => Question | undefined;
+  /** The screen-set now in use that asks this question. */
+  screenSetOf: (questionId: string) => Pick<ScreenSet, 'id' | 'version'> | undefined;
   /** Keys the pseudonyms of a deleted account's consent records. */
   pseudonymSecret: string;
 }
@@ -63,24 +68,8 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
 
   /** The account's answers, or the one answer to `questionId`. */
   async function answerEntries(accountId: string, questionId?: string): Promise<AnswerEntry[]> {
-    let query = db.selectFrom('answers as a')
-      .select(['a.question_id', 'a.value', 'a.purpose', 'a.updated_at'])
-      // The latest history row tells how the question read and in which app it was answered.
-      .select((eb) => [
-        eb.selectFrom('answer_history as h').select('h.label')
-          .whereRef('h.account_id', '=', 'a.account_id').whereRef('h.question_id', '=', 'a.question_id')
-          .orderBy('h.id', 'desc').limit(1).as('label'),
-        eb.selectFrom('answer_history as h').select('h.client_id')
-          .whereRef('h.account_id', '=', 'a.account_id').whereRef('h.question_id', '=', 'a.question_id').where('h.source', '=', 'screen')
-          .orderBy('h.id', 'desc').limit(1).as('client_id'),
-      ])
-      .where('a.account_id', '=', accountId)
-      .orderBy('a.updated_at', 'desc').orderBy('a.question_id');
-    if (questionId !== undefined) query = query.where('a.question_id', '=', questionId);
-    const rows = await query.execute();
-    return rows.map((r) => ({
-      questionId: r.question_id, value: r.value as AnswerValue, purpose: r.purpose, updatedAt: r.updated_at,
-      label: r.label ?? r.question_id, clientId: r.client_id ?? null, question: deps.question(r.question_id),
+    return (await storedEntries(db, accountId, questionId)).map((entry) => ({
+      ...entry, label: entry.label ?? entry.questionId, question: deps.question(entry.questionId),
     }));
   }
 
@@ -120,30 +109,16 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
         await db.transaction().execute((trx) => eraseAnswers(trx, input.accountId, [input.questionId], { locale: input.locale, source: SOURCE }, now));
         return { ok: true };
       }
+      const set = deps.screenSetOf(input.questionId);
+      if (!set) return { ok: false, reason: 'not_found' };
       const value = check.value;
-      const found = await db.transaction().execute(async (trx) => {
-        const before = await trx.selectFrom('answers').select(['value', 'set_id']).where('account_id', '=', input.accountId)
-          .where('question_id', '=', input.questionId).forUpdate().executeTakeFirst();
-        if (!before) return false;
-        const json = JSON.stringify(value);
-        await trx.updateTable('answers').set({ value: json, updated_at: now, purpose: question.purpose })
-          .where('account_id', '=', input.accountId).where('question_id', '=', input.questionId).execute();
-        await trx.insertInto('answer_history').values({
-          account_id: input.accountId, question_id: input.questionId, value: json, purpose: question.purpose, set_id: before.set_id,
-          set_version: 0, label: localize(question.label, input.locale, config.locales.default), locale: input.locale, client_id: null, source: SOURCE, recorded_at: now,
-        }).execute();
-        if (JSON.stringify(before.value) !== json) {
-          const consent = consentSnapshot(question.purpose, config.purposes[question.purpose], (await consentStates(trx, input.accountId)).get(question.purpose));
-          await recordEvent(trx, {
-            type: 'answer.changed', accountId: input.accountId,
-            payload: {
-              account_id: input.accountId, question_id: input.questionId, purpose: question.purpose, value,
-              previous_value: before.value, locale: input.locale, source: SOURCE, consent,
-            },
-          }, now);
-        }
-        return true;
-      });
+      const found = await db.transaction().execute((trx) => changeAnswer(trx, config, {
+        accountId: input.accountId, question, set: { id: set.id, version: set.version }, value, locale: input.locale, source: SOURCE,
+        // The preference center is an app like the others, signed in through its built-in client:
+        // the history names it, as a question screen names the app it was shown in (the source
+        // still says which surface). Its own "answered in" line reads question-screen rows only.
+        clientId: ACCOUNT_CLIENT_ID,
+      }, now));
       return found ? { ok: true } : { ok: false, reason: 'not_found' };
     },
 
@@ -161,9 +136,7 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
           accountId: input.accountId, purpose: input.purpose, action: input.action, clientId: null, source: SOURCE, locale: input.locale,
         }, now);
         if (input.action === 'withdrawn' && input.deleteAnswers) {
-          const under = await trx.selectFrom('answers').select('question_id')
-            .where('account_id', '=', input.accountId).where('purpose', '=', input.purpose).execute();
-          await eraseAnswers(trx, input.accountId, under.map((r) => r.question_id), { locale: input.locale, source: SOURCE }, now);
+          await eraseAnswersUnder(trx, input.accountId, input.purpose, { locale: input.locale, source: SOURCE }, now);
         }
       });
       return true;
@@ -196,29 +169,43 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
 
     /** Takes an app's access away: its grants and every token under them. */
     async revokeApp(accountId: string, clientId: string): Promise<boolean> {
-      const granted = (await grants.list(accountId)).filter((g) => g.clientId === clientId);
-      for (const grant of granted) await grants.revoke(grant.grantId);
-      return granted.length > 0;
+      const now = clock();
+      // All of the app's grants or none, with the event that records it (the audit trail, and
+      // the word to downstream systems that the app lost access).
+      return db.transaction().execute(async (trx) => {
+        const granted = (await grants.list(accountId, trx)).filter((g) => g.clientId === clientId);
+        if (granted.length === 0) return false;
+        for (const grant of granted) await grants.revoke(trx, grant.grantId);
+        await recordEvent(trx, { type: 'app.revoked', accountId, payload: { account_id: accountId, client_id: clientId, source: SOURCE } }, now);
+        return true;
+      });
     },
 
-    /** Everything Parley holds about the account, as one JSON-ready object. */
+    /**
+     * Everything Parley holds about the account, as one JSON-ready object. Read in one
+     * repeatable-read transaction: every table as of the same moment, so an answer changed while
+     * the export runs is in it with its history row, or not at all.
+     */
     async exportData(accountId: string): Promise<Record<string, unknown> | undefined> {
-      const account = await db.selectFrom('accounts')
-        .select(['id', 'email', 'name', 'locale', 'email_verified_at', 'created_at', 'updated_at'])
-        .where('id', '=', accountId).executeTakeFirst();
-      if (!account) return undefined;
-      const [answers, history, consents, communication, rewards, prompts, granted] = await Promise.all([
-        db.selectFrom('answers').select(['question_id', 'value', 'purpose', 'set_id', 'created_at', 'updated_at']).where('account_id', '=', accountId).orderBy('question_id').execute(),
-        db.selectFrom('answer_history').select(['question_id', 'value', 'purpose', 'set_id', 'set_version', 'label', 'locale', 'client_id', 'source', 'recorded_at'])
-          .where('account_id', '=', accountId).orderBy('id').execute(),
-        db.selectFrom('consent_ledger').select(['purpose', 'purpose_version', 'action', 'client_id', 'source', 'locale', 'text_hash', 'at'])
-          .where('subject', '=', accountId).orderBy('id').execute(),
-        db.selectFrom('communication_ledger').select(['channel', 'topic', 'enabled', 'source', 'at']).where('account_id', '=', accountId).orderBy('id').execute(),
-        db.selectFrom('rewards').select(['question_id', 'points', 'label', 'granted_at']).where('account_id', '=', accountId).orderBy('question_id').execute(),
-        db.selectFrom('prompt_log').select(['set_id', 'set_version', 'question_id', 'outcome', 'client_id', 'at']).where('account_id', '=', accountId).orderBy('id').execute(),
-        grants.list(accountId),
-      ]);
-      const current = await communicationState(db, accountId);
+      const read = await db.transaction().setIsolationLevel('repeatable read').execute(async (trx) => {
+        const account = await trx.selectFrom('accounts')
+          .select(['id', 'email', 'name', 'locale', 'email_verified_at', 'created_at', 'updated_at'])
+          .where('id', '=', accountId).executeTakeFirst();
+        if (!account) return undefined;
+        const { answers, history, rewards } = await exportRows(trx, accountId);
+        const consents = await trx.selectFrom('consent_ledger').select(['purpose', 'purpose_version', 'action', 'client_id', 'source', 'locale', 'text_hash', 'at'])
+          .where('subject', '=', accountId).orderBy('id').execute();
+        const communication = await trx.selectFrom('communication_ledger').select(['channel', 'topic', 'enabled', 'source', 'at'])
+          .where('account_id', '=', accountId).orderBy('id').execute();
+        const prompts = await trx.selectFrom('prompt_log').select(['set_id', 'set_version', 'question_id', 'outcome', 'client_id', 'at'])
+          .where('account_id', '=', accountId).orderBy('id').execute();
+        const current = await communicationState(trx, accountId);
+        const granted = await grants.list(accountId, trx);
+        const terms = await termsAcceptances(trx, accountId);
+        return { account, answers, history, consents, communication, rewards, prompts, current, granted, terms };
+      });
+      if (!read) return undefined;
+      const { account, answers, history, consents, communication, rewards, prompts, current, granted, terms } = read;
       return {
         format: 'parley.export.v1',
         exported_at: clock().toISOString(),
@@ -236,7 +223,7 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
         rewards,
         prompt_log: prompts,
         connected_apps: granted.map((g) => ({ client_id: g.clientId, scopes: g.scopes })),
-        terms_acceptances: await termsAcceptances(db, accountId),
+        terms_acceptances: terms,
       };
     },
 
@@ -268,30 +255,6 @@ export function createPreferenceCenter(deps: PreferenceCenterDeps) {
 }
 
 /** The current toggles: the latest ledger row per channel and topic. */
-/** Deletes answers in the caller's transaction, with a history row and an answer.deleted event each. */
-export async function eraseAnswers(
-  trx: Transaction<Database>, accountId: string, questionIds: string[],
-  how: { locale: string; source: AnswerSource | 'retention' }, now: Date,
-): Promise<void> {
-  if (questionIds.length === 0) return;
-  const deleted = await trx.deleteFrom('answers').where('account_id', '=', accountId).where('question_id', 'in', questionIds)
-    .returning(['question_id', 'purpose', 'set_id']).execute();
-  if (deleted.length === 0) return;
-  // Erased means erased: the history keeps when the question was answered, not what the answer was.
-  await trx.updateTable('answer_history').set({ value: null })
-    .where('account_id', '=', accountId).where('question_id', 'in', deleted.map((r) => r.question_id)).execute();
-  for (const row of deleted) {
-    await trx.insertInto('answer_history').values({
-      account_id: accountId, question_id: row.question_id, value: null, purpose: row.purpose, set_id: row.set_id, set_version: 0,
-      label: row.question_id, locale: how.locale, client_id: null, source: how.source, recorded_at: now,
-    }).execute();
-    await recordEvent(trx, {
-      type: 'answer.deleted', accountId,
-      payload: { account_id: accountId, question_id: row.question_id, purpose: row.purpose, source: how.source },
-    }, now);
-  }
-}
-
 async function communicationState(db: DB | Transaction<Database>, accountId: string): Promise<Map<string, boolean>> {
   const rows = await db.selectFrom('communication_ledger').select(['channel', 'topic', 'enabled'])
     .distinctOn(['channel', 'topic'])

@@ -3,7 +3,8 @@
 // backlog never holds locks for long. Safe on several nodes at once: a row is deleted only once.
 import type { Config } from '../config/schema.ts';
 import type { DB } from '../storage/database.ts';
-import { eraseAnswers } from './preference-center.ts';
+import { answersDueForErasure } from '../answers/repository.ts';
+import { eraseAnswers } from '../answers/service.ts';
 
 const BATCH = 500;
 
@@ -15,11 +16,9 @@ export async function eraseExpiredAnswers(db: DB, config: Config, now: Date): Pr
     const cutoff = new Date(now.getTime() - definition.retention * 1000);
     for (;;) {
       const erased = await db.transaction().execute(async (trx) => {
-        const due = await trx.selectFrom('answers').select(['account_id', 'question_id'])
-          .where('purpose', '=', purpose).where('updated_at', '<', cutoff)
-          .orderBy('updated_at').limit(BATCH).forUpdate().skipLocked().execute();
+        const due = await answersDueForErasure(trx, purpose, cutoff, BATCH);
         const byAccount = new Map<string, string[]>();
-        for (const row of due) byAccount.set(row.account_id, [...(byAccount.get(row.account_id) ?? []), row.question_id]);
+        for (const row of due) byAccount.set(row.accountId, [...(byAccount.get(row.accountId) ?? []), row.questionId]);
         for (const [accountId, questionIds] of byAccount) {
           await eraseAnswers(trx, accountId, questionIds, { locale: config.locales.default, source: 'retention' }, now);
         }

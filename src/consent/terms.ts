@@ -5,12 +5,13 @@
 // account; a new version is accepted again at the next sign-in (the terms prompt of the
 // interaction policy, src/oidc/terms-prompt.ts). Every way to create an account records the
 // acceptance in the transaction that creates it (registrationAgreement).
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Selectable, Transaction } from 'kysely';
 import type { Config, TermsDocumentConfig } from '../config/schema.ts';
 import { DomainError } from '../errors.ts';
 import { recordEvent } from '../events/outbox.ts';
 import { localize } from '../screensets/loader.ts';
+import { deletedSubject } from './ledger.ts';
 import type { DB } from '../storage/database.ts';
 import type { Database, TermsAcceptanceSource, TermsAcceptancesTable } from '../storage/schema.ts';
 
@@ -110,7 +111,7 @@ export interface RegistrationAgreement {
  * under the pseudonym its consent ledger rows get (pseudonymizeConsents in ledger.ts).
  */
 export async function pseudonymizeTermsAcceptances(trx: Transaction<Database>, accountId: string, secret: string): Promise<void> {
-  const pseudonym = `deleted:${createHmac('sha256', secret).update(accountId).digest('hex')}`;
+  const pseudonym = deletedSubject(accountId, secret);
   await trx.updateTable('terms_acceptances').set({ subject: pseudonym }).where('subject', '=', accountId).execute();
 }
 

@@ -199,15 +199,13 @@ export function consentKey(accountId: string, purpose: string): string {
   return `${accountId}\u0000${purpose}`;
 }
 
-/** The current consent state per (account, purpose) asked for: the latest ledger row of each. */
+/** The current consent state per (account, purpose) asked for (consent_current). */
 export async function currentConsents(db: DB, pairs: readonly { accountId: string; purpose: string }[]): Promise<Map<string, ConsentState>> {
   if (pairs.length === 0) return new Map();
-  const rows = await db.selectFrom('consent_ledger')
+  const rows = await db.selectFrom('consent_current')
     .select(['subject', 'purpose', 'action', 'purpose_version', 'at'])
-    .distinctOn(['subject', 'purpose'])
     .where('subject', 'in', [...new Set(pairs.map((p) => p.accountId))])
     .where('purpose', 'in', [...new Set(pairs.map((p) => p.purpose))])
-    .orderBy('subject').orderBy('purpose').orderBy('id', 'desc')
     .execute();
   return new Map(rows.map((r) => [consentKey(r.subject, r.purpose), { action: r.action, version: r.purpose_version, at: r.at }]));
 }

@@ -5,20 +5,21 @@ import type { Database } from '../storage/schema.ts';
 // The closed list of event types (their payloads: schemas.ts). Each event is written in the
 // transaction of the change it reports, so none is lost or sent for a change that did not happen.
 export type EventType =
-  | 'account.created' | 'account.deleted'
+  | 'account.created' | 'account.deleted' | 'account.imported'
   | 'answer.recorded' | 'answer.changed' | 'answer.deleted'
   | 'consent.granted' | 'consent.withdrawn'
   | 'preferences.changed' | 'reward.granted'
-  | 'terms.accepted'
+  | 'terms.accepted' | 'app.revoked'
   | 'account.security_changed' | 'session.revoked';
 
 /** The same list at run time: config validation, fan-out and the JSON Schemas iterate it. */
 export const EVENT_TYPES = [
-  'account.created', 'account.deleted',
+  'account.created', 'account.deleted', 'account.imported',
   'answer.recorded', 'answer.changed', 'answer.deleted',
   'consent.granted', 'consent.withdrawn',
   'preferences.changed', 'reward.granted',
   'terms.accepted',
+  'app.revoked',
   'account.security_changed', 'session.revoked',
 ] as const satisfies readonly EventType[];
 

@@ -9,6 +9,8 @@
 import { z } from 'zod';
 import { LEGAL_BASES } from '../config/schema.ts';
 import type { ConsentSnapshot } from '../consent/ledger.ts';
+import { EVENTS_MODES } from '../import/run.ts';
+import { IMPORT_FORMATS } from '../import/read.ts';
 import { SECURITY_CHANGES } from '../accounts/security-notices.ts';
 import { EVENT_TYPES, type EventType } from './outbox.ts';
 import { eventUri } from './signing.ts';
@@ -19,8 +21,8 @@ const questionId = z.string().min(1).describe('The question (the profile key), u
 const purpose = z.string().min(1).describe('The purpose the data was given under (the `purposes:` of the configuration).');
 const answerValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.string())])
   .describe('The answer: a string (single choice, text, date as YYYY-MM-DD), a number, a boolean, or a list of strings (multi choice).');
-const changeSource = z.enum(['screen', 'preference_center', 'api'])
-  .describe('Where the change was made: the question screen after sign-in, the preference center, or the management API.');
+const changeSource = z.enum(['screen', 'preference_center', 'api', 'import'])
+  .describe('Where the change was made: the question screen after sign-in, the preference center, the management API, or an import from another system (parley import users --events all).');
 const locale = z.string().min(2).describe('The language the user saw (BCP 47).');
 const clientId = z.string().min(1).describe('The app the user was signing in to.');
 const screensetId = z.string().min(1).describe('The screen-set the question was asked from.');
@@ -67,6 +69,19 @@ export const storedPayloadSchemas = {
   }).describe('An account was registered.'),
   'account.deleted': z.strictObject({ version, account_id: accountId })
     .describe('An account was deleted with its personal data. Receivers should erase what they hold about it.'),
+  'account.imported': z.strictObject({
+    version,
+    run_id: z.uuid().describe('The import run.'),
+    format: z.enum(IMPORT_FORMATS).describe('The file format read (parley: the line format, which the API takes too).'),
+    source: z.enum(['cli', 'api']).describe('`parley import users`, or POST /api/v1/accounts/import (one event per batch).'),
+    events: z.enum(EVENTS_MODES).describe('none: no per-account events were written for this run; all: every account\'s events were too.'),
+    started_at: z.iso.datetime().describe('When the run started.'),
+    finished_at: z.iso.datetime().describe('When it ended.'),
+    created: z.number().int().min(0).describe('Accounts created.'),
+    updated: z.number().int().min(0).describe('Existing accounts that changed.'),
+    unchanged: z.number().int().min(0).describe('Records that changed nothing (already imported).'),
+    failed: z.number().int().min(0).describe('Records refused, each reported to whoever ran the import with its line and reason.'),
+  }).describe('Accounts were imported from another system: one event per run (not per account), with its counts.'),
   'answer.recorded': z.strictObject({
     version, account_id: accountId, question_id: questionId, screenset_id: screensetId, screenset_version: screensetVersion,
     purpose, value: answerValue, client_id: clientId, locale, source: changeSource, consent,
@@ -109,6 +124,11 @@ export const storedPayloadSchemas = {
     locale,
     text_hash: z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 (hex) of the document title and address as shown: proof of what the user agreed to.'),
   }).describe('A terms document (terms of service, privacy policy) was accepted, one event per document.'),
+  'app.revoked': z.strictObject({
+    version, account_id: accountId,
+    client_id: z.string().min(1).describe('The app whose access was taken away.'),
+    source: changeSource,
+  }).describe('The user took an app\'s access away: its grants and every token issued under them were revoked.'),
   'account.security_changed': z.strictObject({
     version, account_id: accountId,
     change: z.enum(SECURITY_CHANGES).describe(

@@ -32,6 +32,7 @@ import { preferenceCenterRoutes } from './pages/preference-center.ts';
 import { routeLabel, type Metrics } from './metrics.ts';
 import { securityHeaders } from './security-headers.ts';
 import { httpsOnly } from './https-only.ts';
+import type { BatchImport } from '../import/batch.ts';
 import type { ApiTokenVerifier } from '../oidc/api-tokens.ts';
 import type { Segments } from '../segments/service.ts';
 import type { Stats } from '../stats/screensets.ts';
@@ -65,6 +66,7 @@ export interface HttpDependencies {
     segments: Segments;
     stats: Stats;
     events?: EventsAdmin | undefined;
+    imports: BatchImport;
   };
   clock: () => Date;
   /** oidc-provider's request handler: everything Parley's own routes do not answer. */

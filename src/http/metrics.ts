@@ -41,6 +41,14 @@ export function createMetrics(storage: Storage) {
       this.set({ state: 'waiting' }, stats.waiting);
     },
   });
+  new Counter({
+    name: 'parley_db_statements_total', help: 'SQL statements sent to the database, by first word and first table (BEGIN and COMMIT included)',
+    labelNames: ['statement'] as const, registers: [registry],
+    collect() {
+      this.reset();
+      for (const [statement, count] of storage.statementCounts()) this.inc({ statement }, count);
+    },
+  });
   return { registry, requests, latency, signIns, throttled, profilingScreens, profilingFailures };
 }
 

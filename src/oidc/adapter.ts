@@ -98,16 +98,19 @@ export class DatabaseAdapter implements Adapter {
   }
 }
 
-/** The newest live grant an account gave a client, in any session. */
-export async function findGrantId(db: DB, accountId: string, clientId: string, now: Date): Promise<string | undefined> {
-  const row = await db.selectFrom('oidc_payloads').select('id')
+/**
+ * The newest live grant an account gave a client, in any session, as the adapter's find returns
+ * it: its id and stored payload, so that the caller need not read it again by id.
+ */
+export async function findGrant(db: DB, accountId: string, clientId: string, now: Date): Promise<{ id: string; payload: AdapterPayload } | undefined> {
+  const row = await db.selectFrom('oidc_payloads').select(['id', 'payload'])
     .where('model', '=', 'Grant')
     .where('account_id', '=', accountId)
     .where(sql<string>`payload->>'clientId'`, '=', clientId)
     .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
     .orderBy('expires_at', 'desc')
     .executeTakeFirst();
-  return row?.id;
+  return row && { id: row.id, payload: row.payload as AdapterPayload };
 }
 
 /** The live grants an account gave, with the client and the OpenID scopes of each. */

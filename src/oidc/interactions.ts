@@ -6,7 +6,7 @@ import { acrFor, amrFor, type Proof } from '../accounts/authentication-methods.t
 import { PASSKEY_OFFER_RESULT } from './passkey-offer-prompt.ts';
 import { mfaPromptDetails, PROOFS_RESULT, storedProofs, type MfaPromptDetails } from './mfa-prompt.ts';
 import { FIRST_SIGN_IN, PROFILE_RESULT, profilePromptDetails, type ProfilePromptDetails } from './profile-prompt.ts';
-import { claimsOfScopes } from './provider.ts';
+import { claimsOfScopes } from './claims.ts';
 
 // The HTTP layer drives sign-in pages through this small surface instead of reaching into
 // oidc-provider: what the current interaction asks for, and the few ways to answer it. A request

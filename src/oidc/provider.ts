@@ -1,28 +1,16 @@
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type AdapterPayload, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { API_SCOPES, type Config, type ClientConfig } from '../config/schema.ts';
 import { ACR_VALUES_SUPPORTED } from '../accounts/authentication-methods.ts';
 import type { DB } from '../storage/database.ts';
-import { DatabaseAdapter, findGrantId } from './adapter.ts';
+import { DatabaseAdapter, findGrant } from './adapter.ts';
+import { claimsOfScopes, SCOPE_CLAIMS, type FindClaimsAccount } from './claims.ts';
 import { logoutParamsCheck, requestParamsCheck } from './request-params.ts';
 
 // The only place that configures oidc-provider. Everything it needs from the rest of Parley
 // arrives as plain functions, so the provider knows nothing of accounts tables or templates.
-
-export interface AccountClaimsSource {
-  /** The claims held on the account itself (email, name, locale), or undefined if it is gone. */
-  accountClaims(accountId: string): Promise<Record<string, unknown> | undefined>;
-  /**
-   * The claims filled from the user's answers that this client may receive (`preferences` and
-   * standard claims such as birthdate). Read only when a granted scope or a claim requested by
-   * name can carry them.
-   */
-  answerClaims(accountId: string, clientId: string | undefined): Promise<Record<string, unknown>>;
-  /** The names of the claims answers can fill: `preferences` and the standard claims questions may set. */
-  answerClaimNames: readonly string[];
-}
 
 export interface ProviderPages {
   /** Renders an OAuth/OIDC error that cannot be redirected back to the app. */
@@ -43,7 +31,8 @@ export interface ProviderDependencies {
    */
   clock: () => Date;
   signingKeys: JWK[];
-  accounts: AccountClaimsSource;
+  /** The user and their claims, for every token and userinfo request (./claims.ts). */
+  findAccount: FindClaimsAccount;
   pages: ProviderPages;
   /** Prompts right after login, before consent, in order (the second factor, then the terms). */
   promptsAfterLogin?: interactionPolicy.Prompt[];
@@ -63,26 +52,12 @@ export interface ProviderDependencies {
   onServerError?: (error: Error) => void;
 }
 
-// Which claims each scope releases (OIDC Core 5.4).
-export const SCOPE_CLAIMS: Record<string, string[]> = {
-  openid: ['sub'],
-  email: ['email', 'email_verified'],
-  profile: ['name', 'locale', 'birthdate', 'gender', 'zoneinfo', 'given_name', 'family_name', 'middle_name', 'nickname', 'preferred_username'],
-  // The answers the user chose to share, as one object, released under the client's purposes.
-  preferences: ['preferences'],
-};
-
 const OIDC_SCOPES = ['openid', 'offline_access', 'email', 'profile', 'preferences'];
 
 const SUPPORTED_CLAIMS = claimsOfScopes(Object.keys(SCOPE_CLAIMS));
 
 // Claims about the sign-in itself rather than the user, which no scope carries and no consent covers.
 const SIGN_IN_CLAIMS = new Set(['sub', 'sid', 'auth_time', 'acr', 'amr', 'iss']);
-
-/** The claims these scopes carry. */
-export function claimsOfScopes(scopes: Iterable<string>): Set<string> {
-  return new Set([...scopes].flatMap((scope) => SCOPE_CLAIMS[scope] ?? []));
-}
 
 /** The claim names a `claims` request parameter (OIDC Core 5.5) asks for, in both its parts. */
 function claimsRequested(claims: { userinfo?: unknown; id_token?: unknown }): string[] {
@@ -121,6 +96,20 @@ function clientMetadata(client: ClientConfig): ClientMetadata {
     response_types: client.grant_types.includes('authorization_code') ? ['code'] : [],
     ...(oidcScopeOf(client) ? { scope: oidcScopeOf(client) } : {}),
   };
+}
+
+/**
+ * The Grant a stored payload holds, as provider.Grant.find makes it from the same row (the same
+ * checks of its expiry), for a grant read by a query of Parley's own rather than by its id.
+ */
+async function grantOf(provider: Provider, stored: { id: string; payload: AdapterPayload } | undefined): Promise<InstanceType<Provider['Grant']> | undefined> {
+  if (!stored) return undefined;
+  const Grant = provider.Grant as unknown as { verify(payload: AdapterPayload): Promise<AdapterPayload>; instantiate(payload: AdapterPayload): InstanceType<Provider['Grant']> };
+  try {
+    return Grant.instantiate(await Grant.verify({ ...stored.payload, jti: stored.id }));
+  } catch {
+    return undefined;
+  }
 }
 
 /** A token request of the client_credentials grant, the only way to a management API token. */
@@ -301,10 +290,10 @@ export function createProvider(deps: ProviderDependencies): Provider {
     loadExistingGrant: async (ctx) => {
       const { client, session, provider } = ctx.oidc;
       if (!client || !session) return undefined;
-      const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId)
+      const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
+      const existing = grantId ? await provider.Grant.find(grantId)
         // A returning user is not asked again in a new browser: consent belongs to the account.
-        || (session.accountId ? await findGrantId(db, session.accountId, client.clientId, clock()) : undefined);
-      const existing = grantId ? await provider.Grant.find(grantId) : undefined;
+        : session.accountId ? await grantOf(provider, await findGrant(db, session.accountId, client.clientId, clock())) : undefined;
       const { accountId } = session;
       const firstParty = clientsById.get(client.clientId)?.first_party ?? false;
       if (!accountId || (!firstParty && existing?.accountId !== accountId)) return existing;
@@ -319,25 +308,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       if (scopes.length > 0 || claims.length > 0 || !grant.jti) await grant.save();
       return grant;
     },
-    // Called for every token and userinfo request: the account row always, the answers only when
-    // a granted scope or a granted claim asked for by name (the claims parameter) can carry them.
-    // Either way the answers are cut to the client's purposes and the user's consent.
-    findAccount: async (ctx, sub) => {
-      const claims = await deps.accounts.accountClaims(sub);
-      if (!claims) return undefined;
-      const clientId = ctx.oidc.client?.clientId;
-      return {
-        accountId: sub,
-        claims: async (_use, scope, requested) => {
-          const wanted = claimsOfScopes((scope ?? '').split(' '));
-          for (const claim of Object.keys(requested ?? {})) wanted.add(claim);
-          const fromAnswers = deps.accounts.answerClaimNames.some((claim) => wanted.has(claim))
-            ? await deps.accounts.answerClaims(sub, clientId) : {};
-          // The account's own fields win over answers that fill the same claim.
-          return { ...fromAnswers, ...claims, sub };
-        },
-      };
-    },
+    // Every token and userinfo request: the claims are assembled in ./claims.ts.
+    findAccount: (ctx, sub) => deps.findAccount(sub, ctx.oidc.client?.clientId, ctx.req),
     renderError: (ctx, out, error) => deps.pages.error(ctx, out, error),
     // Parley answers with its own pages; don't leak the library's identity in errors.
     conformIdTokenClaims: true,

@@ -1,18 +1,20 @@
 // Progressive profiling around the pure engine: what the engine needs from the database (one
-// read), and what a screen's outcome writes (one transaction: answers, their history, the prompt
-// log, rewards and outbox events). Knows nothing of HTTP or oidc-provider.
-import { sql, type Transaction } from 'kysely';
+// read, src/answers/repository.ts), and what a screen's outcome writes (one transaction: its
+// consents, its answers with their history, rewards and events through src/answers/service.ts,
+// and the prompt log). Knows nothing of HTTP or oidc-provider.
+import type { Transaction } from 'kysely';
+import { answerValues, currentAnswers, engineState, type CurrentAnswer, type EngineState } from '../answers/repository.ts';
+export type { CurrentAnswer } from '../answers/repository.ts';
+import { recordAnswers } from '../answers/service.ts';
 import type { Config } from '../config/schema.ts';
 import { consentSnapshot, consentStates, needsReconsent, purposeAllows, recordConsent, type ConsentState } from '../consent/ledger.ts';
-import { recordEvent } from '../events/outbox.ts';
 import type { DB } from '../storage/database.ts';
 import type { Database } from '../storage/schema.ts';
 import {
   selectQuestions, validateAnswer,
-  type AnswerRejection, type AnswerValue, type AskedQuestion, type PromptLogEntry, type StoredAnswer,
+  type AnswerRejection, type AnswerValue, type AskedQuestion,
 } from './engine.ts';
 import type { Question, ScreenSet, Trigger } from './format.ts';
-import { localize } from './loader.ts';
 
 export interface ProfilingDeps {
   db: DB;
@@ -78,15 +80,6 @@ export type SubmissionResult =
    */
   | { ok: false; errors: Map<string, AnswerRejection>; consentMissing: string[] };
 
-/** A current answer with what release and display need to know about it. */
-export interface CurrentAnswer {
-  questionId: string;
-  value: AnswerValue;
-  purpose: string;
-  setId: string;
-  updatedAt: Date;
-}
-
 const SOURCE = 'screen' as const;
 
 /** The screen's outcome is already recorded for this session; the second submission changes nothing. */
@@ -112,64 +105,20 @@ export function createProfiling(deps: ProfilingDeps) {
   const { db, config, clock } = deps;
   const settings = config.profiling;
 
-  /**
-   * Everything the engine needs, in one round trip: the account's age, its answers, and the
-   * prompt-log rows that can still matter (declines for good; the rest only within the longest
-   * window a rule looks back over, or in this session).
-   */
-  async function engineState(accountId: string, sessionKey: string, now: Date) {
-    const lookBack = new Date(now.getTime() - 1000 * Math.max(settings.min_interval, settings.skip_cooldown));
-    const intervalStart = new Date(now.getTime() - 1000 * settings.min_interval);
-    // Most sign-ins come within min_interval of the last screen: then nothing can be asked, and
-    // the aggregates are not even built. Otherwise only the rows a rule can use are read
-    // ('answered' rows never matter: the answers table says what is answered), with times as
-    // epoch milliseconds, which are cheaper to build and parse than timestamps.
-    const { rows } = await sql<{ created_at: Date; blocked: boolean; answers: unknown; log: unknown; consents: unknown }>`
-      with recent as (
-        select exists(select 1 from prompt_log where account_id = ${accountId} and outcome = 'shown' and at > ${intervalStart}) as blocked
-      )
-      select a.created_at, recent.blocked,
-        case when recent.blocked then null else
-          (select coalesce(json_agg(json_build_array(question_id, value, (extract(epoch from updated_at) * 1000)::float8)), '[]')
-             from answers where account_id = a.id) end as answers,
-        case when recent.blocked then null else
-          (select coalesce(string_agg(concat_ws(' ', question_id, set_id, set_version, outcome,
-                    (extract(epoch from at) * 1000)::bigint, case when session_key = ${sessionKey} then 1 else 0 end), E'\n'), '')
-             from prompt_log where account_id = a.id and outcome <> 'answered'
-               and (outcome = 'declined' or at > ${lookBack} or session_key = ${sessionKey})) end as log,
-        case when recent.blocked then null else
-          (select coalesce(json_agg(json_build_array(purpose, action, purpose_version, (extract(epoch from at) * 1000)::float8)), '[]')
-             from (select distinct on (purpose) purpose, action, purpose_version, at from consent_ledger
-                   where subject = a.id order by purpose, id desc) latest) end as consents
-      from accounts a cross join recent where a.id = ${accountId}`.execute(db);
-    const row = rows[0];
-    if (!row) return undefined;
-    if (row.blocked) return { blocked: true as const };
-    const answers = new Map<string, StoredAnswer>();
-    for (const [questionId, value, updatedAt] of parseJson<[string, AnswerValue, number][]>(row.answers)) {
-      answers.set(questionId, { value, updatedAt: new Date(updatedAt) });
-    }
-    const history: PromptLogEntry[] = [];
-    let shownThisSession = 0;
-    // One line a row, fields separated by spaces: ids never contain spaces (the format forbids it).
-    for (const line of (row.log as string).split('\n')) {
-      if (line === '') continue;
-      const [questionId, setId, setVersion, outcome, at, thisSession] = line.split(' ') as [string, string, string, PromptLogEntry['outcome'], string, string];
-      history.push({ questionId, setId, setVersion: Number(setVersion), outcome, at: new Date(Number(at)) });
-      if (thisSession === '1' && outcome === 'shown') shownThisSession++;
-    }
-    const consents = new Map<string, ConsentState>();
-    for (const [purpose, action, version, at] of parseJson<[string, ConsentState['action'], number, number][]>(row.consents)) {
-      consents.set(purpose, { action, version, at: new Date(at) });
-    }
-    return { blocked: false as const, createdAt: new Date(row.created_at), answers, history, shownThisSession, consents };
+  /** What the engine needs of the account, read once (src/answers/repository.ts). */
+  function engineStateAt(accountId: string, sessionKey: string, now: Date) {
+    return engineState(db, accountId, sessionKey, {
+      intervalStart: new Date(now.getTime() - 1000 * settings.min_interval),
+      // The longest window a rule looks back over.
+      lookBack: new Date(now.getTime() - 1000 * Math.max(settings.min_interval, settings.skip_cooldown)),
+    });
   }
 
   /**
    * Purposes whose consent was given to an earlier version of their text: the user is asked to
    * renew it (until then nothing under it is released), on the same cadence as questions.
    */
-  function reconsentDue(state: Extract<Awaited<ReturnType<typeof engineState>>, { blocked: false }>, now: Date): string[] {
+  function reconsentDue(state: Extract<EngineState, { blocked: false }>, now: Date): string[] {
     const minIntervalMs = settings.min_interval * 1000;
     if (state.history.some((e) => e.outcome === 'shown' && now.getTime() - e.at.getTime() < minIntervalMs)) return [];
     const cooldownMs = settings.skip_cooldown * 1000;
@@ -236,7 +185,7 @@ export function createProfiling(deps: ProfilingDeps) {
       const client = config.clientsById.get(signIn.clientId);
       if (signIn.promptNone || !client || !client.profiling || settings.max_questions_per_session === 0) return null;
       const now = clock();
-      const state = await engineState(signIn.accountId, signIn.sessionKey, now);
+      const state = await engineStateAt(signIn.accountId, signIn.sessionKey, now);
       // A screen within min_interval: nothing is asked, whatever else is due.
       if (!state || state.blocked) return null;
       const reconsent = reconsentDue(state, now);
@@ -267,14 +216,10 @@ export function createProfiling(deps: ProfilingDeps) {
       }
       const found = questionsOf(pending);
       if (!found) return undefined;
-      const [rows, consents] = await Promise.all([
-        db.selectFrom('answers').select(['question_id', 'value'])
-          .where('account_id', '=', accountId)
-          .where('question_id', 'in', found.questions.map((q) => q.id))
-          .execute(),
+      const [previous, consents] = await Promise.all([
+        answerValues(db, accountId, found.questions.map((q) => q.id)),
         consentStates(db, accountId),
       ]);
-      const previous = new Map(rows.map((r) => [r.question_id, r.value as AnswerValue]));
       return {
         kind: 'questions',
         set: found.set,
@@ -335,41 +280,14 @@ export function createProfiling(deps: ProfilingDeps) {
             accountId: input.accountId, purpose, action: 'granted', clientId: input.clientId, source: SOURCE, locale: input.locale,
           }, now);
         }
-        const previous = accepted.length === 0 ? [] : await trx.selectFrom('answers').select(['question_id', 'value'])
-          .where('account_id', '=', input.accountId)
-          .where('question_id', 'in', accepted.map((a) => a.question.id))
-          .forUpdate()
-          .execute();
-        const previousValues = new Map(previous.map((r) => [r.question_id, r.value as AnswerValue]));
-        for (const { question, value } of accepted) {
-          const json = JSON.stringify(value);
-          await trx.insertInto('answers').values({
-            account_id: input.accountId, question_id: question.id, value: json, purpose: question.purpose,
-            set_id: set.id, created_at: now, updated_at: now,
-          }).onConflict((oc) => oc.columns(['account_id', 'question_id']).doUpdateSet({
-            value: json, purpose: question.purpose, set_id: set.id, updated_at: now,
-          })).execute();
-          await trx.insertInto('answer_history').values({
-            account_id: input.accountId, question_id: question.id, value: json, purpose: question.purpose,
-            set_id: set.id, set_version: set.version,
-            label: localize(question.label, input.locale, config.locales.default),
-            locale: input.locale, client_id: input.clientId, source: SOURCE, recorded_at: now,
-          }).execute();
-          const before = previousValues.get(question.id);
-          // Stored only with consent (or under another legal basis): the event says which.
-          const consent = consentSnapshot(question.purpose, config.purposes[question.purpose],
-            needed.includes(question.purpose) ? { action: 'granted', version: config.purposes[question.purpose]!.version, at: now } : consents.get(question.purpose));
-          const payload = {
-            account_id: input.accountId, question_id: question.id, screenset_id: set.id, screenset_version: set.version,
-            purpose: question.purpose, value, client_id: input.clientId, locale: input.locale, source: SOURCE, consent,
-          };
-          // Confirming an answer unchanged refreshes it (and its reask clock) but is no news downstream.
-          if (before === undefined) await recordEvent(trx, { type: 'answer.recorded', accountId: input.accountId, payload }, now);
-          else if (!sameValue(before, value)) {
-            await recordEvent(trx, { type: 'answer.changed', accountId: input.accountId, payload: { ...payload, previous_value: before } }, now);
-          }
-          if (question.reward) await grantReward(trx, input, question, now);
-        }
+        // Stored only with consent (or under another legal basis): each event says which.
+        const consentOf = (purpose: string) => consentSnapshot(purpose, config.purposes[purpose],
+          needed.includes(purpose) ? { action: 'granted', version: config.purposes[purpose]!.version, at: now } : consents.get(purpose));
+        await recordAnswers(trx, config, {
+          accountId: input.accountId, clientId: input.clientId, locale: input.locale, source: SOURCE,
+          set: { id: set.id, version: set.version },
+          answers: accepted.map(({ question, value }) => ({ question, value, consent: consentOf(question.purpose) })),
+        }, now);
         const base = { accountId: input.accountId, sessionKey: input.sessionKey, clientId: input.clientId, setId: set.id, setVersion: set.version };
         await logOutcome(trx, base, accepted.map((a) => a.question.id), 'answered', now);
         await logOutcome(trx, base, skipped, 'skipped', now);
@@ -389,53 +307,32 @@ export function createProfiling(deps: ProfilingDeps) {
     },
 
     /** The account's current answers, oldest question first. */
-    async currentAnswers(accountId: string): Promise<CurrentAnswer[]> {
-      const rows = await db.selectFrom('answers').select(['question_id', 'value', 'purpose', 'set_id', 'updated_at'])
-        .where('account_id', '=', accountId).orderBy('created_at').orderBy('question_id').execute();
-      return rows.map((r) => ({ questionId: r.question_id, value: r.value as AnswerValue, purpose: r.purpose, setId: r.set_id, updatedAt: r.updated_at }));
-    },
+    currentAnswers: (accountId: string): Promise<CurrentAnswer[]> => currentAnswers(db, accountId),
 
     /** The question with this id in the screen-sets now in use. */
     question(questionId: string): Question | undefined {
-      return questionIndex(deps.screenSets()).get(questionId);
+      return questionIndex(deps.screenSets()).get(questionId)?.question;
+    },
+
+    /** The screen-set now in use that asks this question. */
+    screenSetOf(questionId: string): ScreenSet | undefined {
+      return questionIndex(deps.screenSets()).get(questionId)?.set;
     },
   };
-
-  async function grantReward(trx: Transaction<Database>, input: ScreenSubmission, question: Question, now: Date) {
-    const reward = question.reward!;
-    const label = localize(reward.label, input.locale, config.locales.default);
-    // Once per account and question: answering again, or a second node racing, grants nothing more.
-    const granted = await trx.insertInto('rewards').values({
-      account_id: input.accountId, question_id: question.id, points: reward.points ?? null, label, granted_at: now,
-    }).onConflict((oc) => oc.columns(['account_id', 'question_id']).doNothing()).returning('question_id').executeTakeFirst();
-    if (!granted) return;
-    await recordEvent(trx, {
-      type: 'reward.granted', accountId: input.accountId,
-      payload: { account_id: input.accountId, question_id: question.id, points: reward.points ?? null, label, client_id: input.clientId },
-    }, now);
-  }
 }
 
 export type Profiling = ReturnType<typeof createProfiling>;
 
 // Question ids are unique across screen-sets (the loader checks it). Releasing claims looks up
 // each answer's question, so the index is built once per list of sets (a reload makes a new list).
-const questionIndexes = new WeakMap<readonly ScreenSet[], Map<string, Question>>();
+const questionIndexes = new WeakMap<readonly ScreenSet[], Map<string, { question: Question; set: ScreenSet }>>();
 
-function questionIndex(sets: readonly ScreenSet[]): Map<string, Question> {
+function questionIndex(sets: readonly ScreenSet[]): Map<string, { question: Question; set: ScreenSet }> {
   let index = questionIndexes.get(sets);
   if (!index) {
-    index = new Map(sets.flatMap((set) => set.questions.map((q) => [q.id, q] as const)));
+    index = new Map(sets.flatMap((set) => set.questions.map((question) => [question.id, { question, set }] as const)));
     questionIndexes.set(sets, index);
   }
   return index;
 }
 
-/** PostgreSQL returns json as text through some drivers and parsed through others. */
-function parseJson<T>(value: unknown): T {
-  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
-}
-
-function sameValue(a: AnswerValue, b: AnswerValue): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}

@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type CompiledQuery, type DatabaseConnection, type Dialect, type Driver } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely/migration';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -17,6 +17,8 @@ export interface Storage {
   kind: 'postgres' | 'embedded';
   /** Connections in use / idle / waiting, for metrics (PostgreSQL only). */
   poolStats(): { total: number; idle: number; waiting: number } | undefined;
+  /** Statements sent since the start, by kind ("select oidc_payloads", "begin"), for metrics. */
+  statementCounts(): ReadonlyMap<string, number>;
   close(): Promise<void>;
 }
 
@@ -44,11 +46,13 @@ export async function openStorage(config: Config['database'], logger: Logger): P
     });
     // An idle client's error reaches the pool too; its own listener above has reported it.
     pool.on('error', () => {});
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const counts = new Map<string, number>();
+    const db = new Kysely<Database>({ dialect: countingStatements(new PostgresDialect({ pool }), counts) });
     return {
       db,
       kind: 'postgres',
       poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      statementCounts: () => counts,
       close: () => db.destroy(),
     };
   }
@@ -56,10 +60,71 @@ export async function openStorage(config: Config['database'], logger: Logger): P
   const { PGliteDialect } = await import('./pglite-dialect.ts');
   const dataDir = config.data_dir === 'memory://' ? config.data_dir : path.resolve(config.data_dir);
   if (dataDir !== 'memory://') mkdirSync(dataDir, { recursive: true });
-  const pglite = new PGlite(dataDir === 'memory://' ? undefined : dataDir);
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
-  return { db, kind: 'embedded', poolStats: () => undefined, close: () => db.destroy() };
+  const pglite = new PGlite({
+    ...(dataDir === 'memory://' ? {} : { dataDir }),
+    startParams: [...PGlite.defaultStartParams, ...EMBEDDED_SETTINGS.flatMap((setting) => ['-c', setting])],
+  });
+  const counts = new Map<string, number>();
+  const db = new Kysely<Database>({ dialect: countingStatements(new PGliteDialect(pglite), counts) });
+  return { db, kind: 'embedded', poolStats: () => undefined, statementCounts: () => counts, close: () => db.destroy() };
 }
+
+/**
+ * What a statement is, for counting: its first word and the first table it names ("select
+ * oidc_payloads", "insert login_throttle", "commit"). Never its values, which are parameters
+ * anyway; the kinds are as few as the statements the code writes.
+ */
+export function statementKind(text: string): string {
+  const verb = /^\s*(\w+)/.exec(text)?.[1]?.toLowerCase() ?? 'other';
+  const table = /\b(?:from|into|update)\s+"?(\w+)"?/i.exec(text)?.[1];
+  return table ? `${verb} ${table}` : verb;
+}
+
+/**
+ * Counts every statement sent on the dialect's connections, transactions' BEGIN and COMMIT
+ * included (the drivers send those on the connection too): a round trip is a round trip. A
+ * connection is instrumented once, when first lent; the pool lends the same ones again.
+ */
+function countingStatements(dialect: Dialect, counts: Map<string, number>): Dialect {
+  const instrumented = new WeakSet<DatabaseConnection>();
+  const instrument = (connection: DatabaseConnection): DatabaseConnection => {
+    if (instrumented.has(connection)) return connection;
+    instrumented.add(connection);
+    const execute = connection.executeQuery.bind(connection);
+    Object.assign(connection, {
+      executeQuery<R>(query: CompiledQuery) {
+        const kind = statementKind(query.sql);
+        counts.set(kind, (counts.get(kind) ?? 0) + 1);
+        return execute<R>(query);
+      },
+    });
+    return connection;
+  };
+  return {
+    createAdapter: () => dialect.createAdapter(),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+    createDriver(): Driver {
+      const driver = dialect.createDriver();
+      return new Proxy(driver, {
+        get(target, property) {
+          if (property === 'acquireConnection') return async () => instrument(await target.acquireConnection());
+          const value: unknown = Reflect.get(target, property, target);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    },
+  };
+}
+
+/**
+ * PGlite runs PostgreSQL in WebAssembly memory, which grows as PostgreSQL allocates and is never
+ * given back to the system while the process lives. Its buffer cache is most of it: PostgreSQL's
+ * 128 MB of shared_buffers, where PGlite's files are already in the system's page cache. An index
+ * build (a migration) may take maintenance_work_mem at once. Both are set to what an embedded
+ * database for one node needs.
+ */
+const EMBEDDED_SETTINGS = ['shared_buffers=16MB', 'maintenance_work_mem=16MB'];
 
 const MIGRATIONS_DIR = path.join(PROJECT_ROOT, 'migrations');
 

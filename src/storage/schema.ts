@@ -15,7 +15,7 @@ export interface AccountsTable {
   email: string;                       // lower-cased and NFKC-normalized; unique
   name: string | null;
   locale: string | null;
-  password_hash: string | null;        // null: no password (a passkey or an upstream provider only)
+  password_hash: string | null;        // $argon2id$…, an imported $foreign$…, or null: no password (src/accounts/password-verifier.ts)
   email_verified_at: Date | null;
   /** The account's id in the system it was imported from, if any; unique. */
   external_id: ColumnType<string | null, string | null | undefined, string | null>;
@@ -95,6 +95,8 @@ export interface OutboxEventsTable {
 
 /** Where a change came from: the question screen, the preference center, the management API. */
 export type AnswerSource = 'screen' | 'preference_center' | 'api';
+/** Rows an import brought in from another system, with their original times. */
+export type ImportSource = 'import';
 
 export interface AnswersTable {
   account_id: string;
@@ -117,7 +119,7 @@ export interface AnswerHistoryTable {
   label: string;                       // the question as the user read it, in their locale
   locale: string;
   client_id: string | null;
-  source: AnswerSource | 'retention';
+  source: AnswerSource | 'retention' | ImportSource;
   recorded_at: Date;
 }
 
@@ -152,7 +154,7 @@ export interface ConsentLedgerTable {
   purpose_version: number;
   action: ConsentAction;
   client_id: string | null;
-  source: AnswerSource;
+  source: AnswerSource | ImportSource;
   locale: string;
   text_hash: string;
   at: Date;
@@ -190,13 +192,23 @@ export interface PasskeyOffersTable {
   offered_at: Date;
 }
 
+/** The latest consent_ledger row per (subject, purpose), written with each ledger row. */
+export interface ConsentCurrentTable {
+  subject: string;                     // as in the ledger: the account id, or a pseudonym after deletion
+  purpose: string;
+  action: ConsentAction;
+  purpose_version: number;
+  at: Date;
+  ledger_id: string;                   // the consent_ledger row it reflects
+}
+
 export interface CommunicationLedgerTable {
   id: Generated<string>;
   account_id: string;
   channel: string;
   topic: string;
   enabled: boolean;
-  source: AnswerSource;
+  source: AnswerSource | ImportSource;
   at: Date;
 }
 
@@ -316,6 +328,7 @@ export interface Database {
   prompt_log: PromptLogTable;
   rewards: RewardsTable;
   consent_ledger: ConsentLedgerTable;
+  consent_current: ConsentCurrentTable;
   communication_ledger: CommunicationLedgerTable;
   deliveries: DeliveriesTable;
   webhook_endpoints: WebhookEndpointsTable;

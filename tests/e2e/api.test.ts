@@ -45,7 +45,7 @@ questions:
 const SECRET = 'api-client-secret-for-tests-0123';
 const API_CLIENTS = [
   // A CRM registered for personalization only, with every scope but events.
-  { client_id: 'crm', client_secret: SECRET, grant_types: ['client_credentials'], purposes: ['personalization'], scope: 'accounts:read accounts:export accounts:write segments:read stats:read events:replay' },
+  { client_id: 'crm', client_secret: SECRET, grant_types: ['client_credentials'], purposes: ['personalization'], scope: 'accounts:read accounts:export accounts:write accounts:import segments:read stats:read events:replay' },
   // A data platform registered for both purposes.
   { client_id: 'platform', client_secret: SECRET, grant_types: ['client_credentials'], purposes: ['personalization', 'offers'], scope: 'accounts:read segments:read stats:read' },
   // A system allowed to read accounts, nothing else.
@@ -121,7 +121,9 @@ async function openApi(): Promise<Json> {
 function checkAgainstDocument(method: string, actualPath: string, response: Response, json: unknown) {
   if (!document) return;
   const paths = document.paths as Record<string, Record<string, Json>>;
-  const template = Object.keys(paths).find((p) => new RegExp(`^${p.replace(/\{\w+\}/g, '[^/]+')}$`).test(actualPath));
+  // A literal path (/accounts/import) before a template that also matches it (/accounts/{id}).
+  const template = Object.keys(paths).find((p) => p === actualPath)
+    ?? Object.keys(paths).find((p) => new RegExp(`^${p.replace(/\{\w+\}/g, '[^/]+')}$`).test(actualPath));
   const operation = template ? paths[template]![method.toLowerCase()] : undefined;
   if (!operation) {
     // Not an operation: the JSON 404/405 of the API, in the error shape.
@@ -501,6 +503,67 @@ describe('event replay', () => {
     expect(await call('GET', '/events/dead', { token })).toMatchObject({ status: 200, body: { events: [] } });
     expect(await call('POST', '/events/replay', { token, body: { ids: ['no-such-event'] } })).toMatchObject({ status: 200, body: { replayed: 0 } });
     expect((await call('POST', '/events/replay', { token, body: { ids: [] } })).status).toBe(400);
+  });
+});
+
+describe('importing accounts', () => {
+  const record = (n: string, extra: Record<string, unknown> = {}) => ({
+    external_id: `api-import-${tag}-${n}`, email: `api-import-${tag}-${n}@example.com`, ...extra,
+  });
+  const batch = [
+    record('1', {
+      password: '$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a',
+      answers: [{ question_id: BREW, value: 'filter', answered_at: '2022-03-01T10:00:00Z', purpose: 'personalization' }],
+      consents: [{ purpose: 'personalization', version: 1, action: 'granted', at: '2022-03-01T10:00:00Z' }],
+    }),
+    record('2', { email: 'not an address' }),
+    'not an object',
+    record('4', { answers: [{ question_id: 'nowhere', value: 'x', answered_at: '2022-03-01T10:00:00Z', purpose: 'personalization' }] }),
+  ];
+
+  it('writes each good record, answers every record with its index and the reason it failed, and changes nothing the second time', async () => {
+    const token = await tokenFor('crm', 'accounts:import');
+    const first = await call('POST', '/accounts/import', { token, body: { records: batch } });
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ dry_run: false, counts: { created: 1, updated: 0, unchanged: 0, failed: 3 } });
+    const results = first.body.results as { index: number; outcome: string; account_id?: string; error?: string }[];
+    expect(results.map((r) => [r.index, r.outcome])).toEqual([[0, 'created'], [1, 'failed'], [2, 'failed'], [3, 'failed']]);
+    expect(results[1]!.error).toBe('email: not a valid email address');
+    expect(results[2]!.error).toBe('expected a JSON object (one account)');
+    expect(results[3]!.error).toBe('answers[0].question_id: no screen-set asks "nowhere"');
+
+    const { db } = server.parley.storage;
+    const account = await db.selectFrom('accounts').select(['id', 'password_hash']).where('email', '=', record('1').email).executeTakeFirstOrThrow();
+    expect(account).toEqual({ id: results[0]!.account_id, password_hash: expect.stringMatching(/^\$foreign\$2y\$/) });
+    expect(await db.selectFrom('answer_history').select(['source', 'recorded_at']).where('account_id', '=', account.id).execute())
+      .toEqual([{ source: 'import', recorded_at: new Date('2022-03-01T10:00:00Z') }]);
+    expect(await db.selectFrom('outbox_events').select('type').where('account_id', '=', account.id).execute()).toEqual([]);
+
+    const again = await call('POST', '/accounts/import', { token, body: { records: batch } });
+    expect(again.body.counts).toEqual({ created: 0, updated: 0, unchanged: 1, failed: 3 });
+    const runs = await db.selectFrom('outbox_events').select('payload').where('type', '=', 'account.imported').orderBy('seq').execute();
+    expect(runs.at(-1)!.payload).toMatchObject({ source: 'api', format: 'parley', unchanged: 1, failed: 3 });
+  });
+
+  it('writes nothing on a dry run', async () => {
+    const token = await tokenFor('crm', 'accounts:import');
+    const dry = await call('POST', '/accounts/import', { token, body: { records: [record('dry')], dry_run: true } });
+    expect(dry.body).toMatchObject({ dry_run: true, counts: { created: 1 } });
+    expect(dry.body.results).toEqual([{ index: 0, outcome: 'created' }]);
+    expect(await server.parley.storage.db.selectFrom('accounts').select('id').where('email', '=', record('dry').email).execute()).toEqual([]);
+  });
+
+  it('refuses a malformed body or more than 1,000 records with 400 and a clear message, and a token without the scope with 403', async () => {
+    const token = await tokenFor('crm', 'accounts:import');
+    const tooMany = await call('POST', '/accounts/import', { token, body: { records: Array.from({ length: 1001 }, (_, i) => record(`many-${i}`)) } });
+    expect(tooMany).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+    expect(tooMany.body.error_description).toMatch(/records: at most 1000 records per request/);
+    expect(await server.parley.storage.db.selectFrom('accounts').select('id').where('email', '=', record('many-0').email).execute()).toEqual([]);
+    expect((await call('POST', '/accounts/import', { token, body: '{"records": [' })).status).toBe(400);
+    expect((await call('POST', '/accounts/import', { token, body: { records: [] } })).body.error_description).toMatch(/records: send at least one record/);
+    expect((await call('POST', '/accounts/import', { token, body: { users: [] } })).status).toBe(400);
+    const reader = await call('POST', '/accounts/import', { token: await tokenFor('reader', 'accounts:read'), body: { records: [record('x')] } });
+    expect(reader).toMatchObject({ status: 403, body: { error: 'insufficient_scope' } });
   });
 });
 

@@ -7,6 +7,7 @@ import {
   appClient, authorizationRequest, exchange, oauthErrorOf, oidc, register, signIn, uniqueEmail, type AppClient,
 } from '../support/oidc-app.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { deletedSubject } from '../../src/consent/ledger.ts';
 
 // The preference center over HTTP, with openid-client as the apps: consent, release, export,
 // deletion, CSRF and isolation between accounts.
@@ -133,10 +134,13 @@ describe('the preference center', () => {
     await act(user, '/account/answers/birthday/delete');
     const info = await userinfo(user);
     expect(info.preferences).toEqual({ favourite_drink: 'coffee' });
-    const history = await db().selectFrom('answer_history').select(['question_id', 'value', 'source']).where('account_id', '=', user.sub).orderBy('id').execute();
+    const history = await db().selectFrom('answer_history').select(['question_id', 'value', 'source', 'set_id', 'set_version', 'client_id'])
+      .where('account_id', '=', user.sub).orderBy('id').execute();
+    // The edit names the screen-set and version the question was shown from, and the preference
+    // center's own client, as an answer on a question screen does.
     expect(history.slice(-2)).toEqual([
-      { question_id: 'favourite_drink', value: 'coffee', source: 'preference_center' },
-      { question_id: 'birthday', value: null, source: 'preference_center' },
+      { question_id: 'favourite_drink', value: 'coffee', source: 'preference_center', set_id: 'welcome', set_version: 1, client_id: 'parley-account' },
+      { question_id: 'birthday', value: null, source: 'preference_center', set_id: 'welcome', set_version: 0, client_id: null },
     ]);
     // The deleted answer is gone from its history too (and so from the download).
     expect(history.filter((h) => h.question_id === 'birthday').map((h) => h.value)).toEqual([null, null]);
@@ -162,6 +166,9 @@ describe('the preference center', () => {
     await act(user, '/account/apps/spa/revoke');
     await expect(oidc.refreshTokenGrant(spa.config, user.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect((await accountPage(user)).html).not.toContain('/account/apps/spa/revoke');
+    // Recorded once, with the revocation, as the event that tells downstream systems.
+    const revoked = await db().selectFrom('outbox_events').select('payload').where('account_id', '=', user.sub).where('type', '=', 'app.revoked').execute();
+    expect(revoked.map((e) => e.payload)).toEqual([{ version: 1, account_id: user.sub, client_id: 'spa', source: 'preference_center' }]);
   });
 
   it('exports everything the user gave', async () => {
@@ -370,7 +377,11 @@ describe('deleting the account', () => {
     }
     expect(await db().selectFrom('oidc_payloads').select('id').where('account_id', '=', user.sub).execute()).toEqual([]);
     expect(await db().selectFrom('consent_ledger').select('id').where('subject', '=', user.sub).execute()).toEqual([]);
-    const proof = await db().selectFrom('consent_ledger').select('subject').where('subject', 'like', 'deleted:%').execute();
+    // The current consents move with the ledger to the pseudonym.
+    expect(await db().selectFrom('consent_current').select('purpose').where('subject', '=', user.sub).execute()).toEqual([]);
+    // The proof is kept under this account's own pseudonym, not merely under some pseudonym.
+    const proof = await db().selectFrom('consent_ledger').select('purpose')
+      .where('subject', '=', deletedSubject(user.sub, server.config.secrets.key_encryption)).execute();
     expect(proof.length).toBeGreaterThanOrEqual(2);
     // Only account.deleted is left of the account's events: the others carried its answers.
     const events = await db().selectFrom('outbox_events').select(['type', 'payload']).where('account_id', '=', user.sub).execute();

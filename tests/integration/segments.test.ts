@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
+import { refreshConsentCurrent } from '../../src/consent/ledger.ts';
 import type { Config } from '../../src/config/schema.ts';
 import type { Condition, ConsentStateName } from '../../src/segments/conditions.ts';
 import { SegmentQueryError } from '../../src/segments/query.ts';
@@ -202,7 +203,13 @@ describe.each(BACKENDS)('segments on $name', (backend) => {
         subject: a.id, purpose: row.purpose, purpose_version: row.version, action: row.action, client_id: null,
         source: 'api' as const, locale: 'en', text_hash: 'x', at: row.at,
       })));
-      if (ledger.length > 0) await db.insertInto('consent_ledger').values(ledger).execute();
+      // Written in bulk, as an import does: consent_current is brought up to date after.
+      if (ledger.length > 0) {
+        await db.transaction().execute(async (trx) => {
+          await trx.insertInto('consent_ledger').values(ledger).execute();
+          await refreshConsentCurrent(trx, ledger);
+        });
+      }
     }
     segments = createSegments({ db, config, question: (id) => questions.get(id), clock: () => NOW });
   });

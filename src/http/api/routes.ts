@@ -17,9 +17,10 @@ import { SegmentQueryError } from '../../segments/query.ts';
 import { conditionBoundsProblem } from '../../segments/conditions.ts';
 import type { Stats } from '../../stats/screensets.ts';
 import type { ApiAccounts } from './accounts.ts';
+import type { BatchImport } from '../../import/batch.ts';
 import {
   accountExport, accountIdParams, accountPage, apiAccount, conditionSchema, deadEvents, deadEventsQuery, errorBody,
-  pageQuery, replayRequest, replayResult, segmentCount, statsQuery, statsReport,
+  importRequest, importResponse, pageQuery, replayRequest, replayResult, segmentCount, statsQuery, statsReport,
 } from './schemas.ts';
 import { readBody } from '../body.ts';
 import { state } from '../context.ts';
@@ -46,6 +47,8 @@ export interface ApiDependencies {
   segments: Segments;
   stats: Stats;
   events?: EventsAdmin | undefined;
+  /** POST /accounts/import (src/import/batch.ts). */
+  imports: BatchImport;
   /** The OpenAPI document, built once from the same operations. */
   openApi: () => Record<string, unknown>;
 }
@@ -68,6 +71,8 @@ export interface ApiOperation<P extends Schema | undefined = Schema | undefined,
   params?: P;
   query?: Q;
   body?: B;
+  /** The largest body taken, in bytes (default 64 KiB). */
+  bodyLimit?: number;
   /** Every status the operation answers besides the generic errors (400, 401, 403, 500, 503; 413, 415 with a body). */
   responses: Record<number, { description: string; schema?: Schema }>;
   handle(input: { caller: ApiCaller; params: Out<P>; query: Out<Q>; body: Out<B> }): Promise<ApiResult>;
@@ -85,7 +90,7 @@ const ACCOUNT_NOT_FOUND = { description: 'No account has this id', schema: error
 
 /** The operations of the API. Metadata only is read when the document is built. */
 export function apiOperations(deps: Omit<ApiDependencies, 'openApi'> & { openApi?: () => Record<string, unknown> }): ApiOperation[] {
-  const { accounts, segments, stats } = deps;
+  const { accounts, segments, stats, imports } = deps;
   const eventsMissing = () => new RequestError('not_implemented', {
     message: 'webhook delivery is not part of this server yet: there are no dead events to list or replay',
   });
@@ -135,6 +140,25 @@ export function apiOperations(deps: Omit<ApiDependencies, 'openApi'> & { openApi
       handle: async ({ params }) => {
         if (!(await accounts.delete(params.id))) throw notFound('no account has this id');
         return { status: 204 };
+      },
+    }),
+    operation({
+      method: 'post', path: '/accounts/import', operationId: 'importAccounts', tag: 'accounts', scope: 'accounts:import',
+      summary: 'Import accounts from another system',
+      description: 'Up to 1,000 records in the import line format (README: Moving to Parley), checked and written exactly as '
+        + '`parley import users` writes a file: matched by external_id, else email; password hashes kept in their old format '
+        + 'until the first sign-in; answers, consents and communication settings with their original times and source '
+        + '`import`. A bad record never stops the others: each gets its result with its index (and the reason when it '
+        + 'failed). Sending the same batch again changes nothing. One account.imported event reports the batch.',
+      body: importRequest,
+      bodyLimit: IMPORT_BODY_LIMIT,
+      responses: {
+        200: { description: 'One result per record, and the counts', schema: importResponse },
+        413: { description: `The body is larger than ${IMPORT_BODY_LIMIT / 1024 / 1024} MiB`, schema: errorBody },
+      },
+      handle: async ({ body }) => {
+        const { counts, results } = await imports.importBatch(body.records, { dryRun: body.dry_run, events: body.events });
+        return { status: 200, body: { dry_run: body.dry_run, counts, results } };
       },
     }),
     operation({
@@ -211,12 +235,14 @@ export function routerPath(path: string): string {
 }
 
 const JSON_LIMIT = 64 * 1024;
+/** 1,000 records with their answers and hashes: a few KiB each at most, usually. */
+const IMPORT_BODY_LIMIT = 16 * 1024 * 1024;
 
-async function readJson(ctx: Context): Promise<unknown> {
+async function readJson(ctx: Context, limit = JSON_LIMIT): Promise<unknown> {
   const declared = Number(ctx.get('content-length') || 0);
-  if (declared > JSON_LIMIT) throw new BodyTooLargeError(JSON_LIMIT);
+  if (declared > limit) throw new BodyTooLargeError(limit);
   if (!ctx.is('application/json')) throw new RequestError('unsupported_media_type', { message: 'send the body as application/json' });
-  const raw = await readBody(ctx, JSON_LIMIT);
+  const raw = await readBody(ctx, limit);
   let body: unknown;
   try {
     body = JSON.parse(raw.toString('utf8'));
@@ -337,7 +363,7 @@ export function apiRoutes(deps: ApiDependencies): Router {
         const caller = op.scope ? await authenticate(ctx, op.scope) : ANONYMOUS;
         const params = op.params ? parse(op.params, { ...ctx.params }, 'path') : undefined;
         const query = op.query ? parse(op.query, { ...ctx.query }, 'query') : undefined;
-        const body = op.body ? parse(op.body, await readJson(ctx), undefined) : undefined;
+        const body = op.body ? parse(op.body, await readJson(ctx, op.bodyLimit), undefined) : undefined;
         if (op.body === conditionSchema) {
           const bounds = conditionBoundsProblem(body as z.output<typeof conditionSchema>);
           if (bounds) throw new RequestError('invalid_parameters', { message: bounds.message, issues: [{ path: formatPath(bounds.path), message: bounds.message }] });

@@ -1,6 +1,7 @@
 // The management API's request and response shapes, as zod schemas: the routes parse inputs with
 // them, and the OpenAPI document (openapi.ts) is generated from the same objects, so the two
 // cannot describe different things.
+import { BATCH_LIMIT } from '../../import/batch.ts';
 import { z } from 'zod';
 import { API_SCOPES } from '../../config/schema.ts';
 import { CONSENT_STATES, conditionSchema } from '../../segments/conditions.ts';
@@ -128,6 +129,26 @@ export const replayRequest = z.union([
 
 export const replayResult = z.strictObject({ replayed: z.number().int().min(0) });
 
+export const importRequest = z.strictObject({
+  records: z.array(z.unknown().meta({ description: 'One account in the import line format (README: Moving to Parley): external_id, email, password, identities, answers, consents, communication, ...' }))
+    .min(1, 'send at least one record')
+    .max(BATCH_LIMIT, `at most ${BATCH_LIMIT} records per request; send the rest in further requests`),
+  dry_run: z.boolean().default(false).meta({ description: 'Check and decide every record, write nothing' }),
+  events: z.enum(['none', 'all']).default('none').meta({ description: 'none: only the account.imported event of the batch; all: every account\'s events too' }),
+});
+
+const importCount = z.number().int().min(0);
+export const importResponse = z.strictObject({
+  dry_run: z.boolean(),
+  counts: z.strictObject({ created: importCount, updated: importCount, unchanged: importCount, failed: importCount }),
+  results: z.array(z.strictObject({
+    index: z.number().int().min(0).meta({ description: 'The record\'s position in `records`' }),
+    outcome: z.enum(['created', 'updated', 'unchanged', 'failed']),
+    account_id: z.string().meta({ description: 'The account the record went to (its `sub`); absent when it failed' }).optional(),
+    error: z.string().meta({ description: 'Why the record failed: every problem with its key path, as the command line reports a line' }).optional(),
+  })).meta({ description: 'One result per record, in order' }),
+});
+
 export const accountIdParams = z.strictObject({ id: z.string().regex(ID_FORMAT, 'account ids are up to 128 letters, digits and . _ ~ -').meta({ description: 'The account id (the `sub` of its tokens)' }) });
 
 export { conditionSchema };
@@ -137,6 +158,7 @@ export const SCOPE_DESCRIPTIONS: Record<(typeof API_SCOPES)[number], string> = {
   'accounts:read': 'Read an account, with the answers under the client\'s purposes and the user\'s consent',
   'accounts:export': 'Export all of an account\'s data, under every purpose (for access requests)',
   'accounts:write': 'Delete an account',
+  'accounts:import': 'Import accounts from another system, with their password hashes, answers and consents',
   'segments:read': 'Count and list accounts matching conditions on answers and consents',
   'stats:read': 'Read screen-set statistics',
   'events:replay': 'List and replay webhook events that ran out of delivery attempts',

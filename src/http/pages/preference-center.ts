@@ -79,6 +79,28 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
     return { user: signedIn, body };
   }
 
+  // The pages that change the account itself (its address, its deletion) show and check its
+  // current address; an account deleted meanwhile (in another tab) is sent to sign in.
+  async function addressOf(ctx: Context, signedIn: SignedInUser): Promise<string | undefined> {
+    const account = await accounts.findById(signedIn.accountId);
+    if (!account) redirect(ctx, '/account/login');
+    return account?.email;
+  }
+
+  function accountPage(path: string, render: (ctx: Context, signedIn: SignedInUser, email: string) => void) {
+    router.get(path, async (ctx) => {
+      const signedIn = await user(ctx, `/account${path}`);
+      const email = signedIn && await addressOf(ctx, signedIn);
+      if (signedIn && email !== undefined) render(ctx, signedIn, email);
+    });
+  }
+
+  async function accountPost(ctx: Context): Promise<{ user: SignedInUser; body: URLSearchParams; email: string } | undefined> {
+    const form = await post(ctx);
+    const email = form && await addressOf(ctx, form.user);
+    return form && email !== undefined ? { ...form, email } : undefined;
+  }
+
   const recentEnough = (signedIn: SignedInUser) => clock().getTime() / 1000 - signedIn.loginTs <= config.account.recent_sign_in;
   // Back to a Parley page after signing in: the preference center, or the operators' statistics.
   const safeReturn = (value: unknown) => (typeof value === 'string' && /^\/(account|stats)(\/[A-Za-z0-9_/-]*)?$/.test(value) ? value : '/account');
@@ -287,21 +309,13 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
     }, status);
   }
 
-  router.get('/email', async (ctx) => {
-    const signedIn = await user(ctx, '/account/email');
-    if (!signedIn) return;
-    const account = await accounts.findById(signedIn.accountId);
-    if (!account) return redirect(ctx, '/account/login');
-    emailPage(ctx, signedIn, account.email);
-  });
+  accountPage('/email', emailPage);
 
   // Like deleting the account, changing its address needs a password entered a moment ago.
   router.post('/email', async (ctx) => {
-    const form = await post(ctx);
+    const form = await accountPost(ctx);
     if (!form) return;
-    const account = await accounts.findById(form.user.accountId);
-    if (!account) return redirect(ctx, '/account/login');
-    const { email } = account;
+    const { email } = form;
     if (!recentEnough(form.user)) return emailPage(ctx, form.user, email);
     const newEmail = form.body.get('new_email')?.trim() ?? '';
     if (newEmail.toLowerCase() === email) return emailPage(ctx, form.user, email, { newEmail, error: pages.t(ctx, 'account.email.same') }, 400);
@@ -336,21 +350,13 @@ export function preferenceCenterRoutes(deps: PreferenceCenterDeps): Router {
     }, error ? 400 : 200);
   }
 
-  router.get('/delete', async (ctx) => {
-    const signedIn = await user(ctx, '/account/delete');
-    if (!signedIn) return;
-    const account = await accounts.findById(signedIn.accountId);
-    if (!account) return redirect(ctx, '/account/login');
-    deletePage(ctx, signedIn, account.email);
-  });
+  accountPage('/delete', (ctx, signedIn, email) => deletePage(ctx, signedIn, email));
 
   router.post('/delete', async (ctx) => {
-    const form = await post(ctx);
+    const form = await accountPost(ctx);
     if (!form) return;
-    const account = await accounts.findById(form.user.accountId);
-    if (!account) return redirect(ctx, '/account/login');
-    if (!recentEnough(form.user)) return deletePage(ctx, form.user, account.email);
-    if (form.body.get('confirm') !== 'yes') return deletePage(ctx, form.user, account.email, pages.t(ctx, 'account.error.confirm_required'));
+    if (!recentEnough(form.user)) return deletePage(ctx, form.user, form.email);
+    if (form.body.get('confirm') !== 'yes') return deletePage(ctx, form.user, form.email, pages.t(ctx, 'account.error.confirm_required'));
     await center.deleteAccount(form.user.accountId);
     pages.page(ctx, 'message', { title: pages.t(ctx, 'title.account_delete'), message: pages.t(ctx, 'account.deleted') });
   });

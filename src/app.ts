@@ -39,7 +39,7 @@ import { createProfiling } from './screensets/profiling.ts';
 import { profilePrompt } from './oidc/profile-prompt.ts';
 import { termsPrompt } from './oidc/terms-prompt.ts';
 import { mfaPrompt, type MfaSignIn } from './oidc/mfa-prompt.ts';
-import { enrolmentOf } from './accounts/authentication-methods.ts';
+import { enrolmentOf, isAcrValue } from './accounts/authentication-methods.ts';
 import { decideMfa } from './accounts/mfa-policy.ts';
 import { createRecoveryCodes } from './accounts/recovery-codes.ts';
 import { createSecondFactorThrottle } from './accounts/second-factor-throttle.ts';
@@ -183,7 +183,9 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       acrEssential: signIn.acrEssential,
       maxAge: signIn.maxAge,
       now: clock(),
-      enrolment: await enrolmentOf(db, signIn.accountId),
+      // Under `off` with no acr_values nothing can be asked, whatever the account has: no read.
+      enrolment: (config.clientsById.get(signIn.clientId)?.mfa ?? config.mfa.policy) === 'off' && !signIn.requestedAcr.some(isAcrValue)
+        ? { passkeys: 0, totp: false, recoveryCodes: 0 } : await enrolmentOf(db, signIn.accountId),
       enabled: { passkeys: config.mfa.passkeys.enabled, totp: config.mfa.totp.enabled },
       proofs: signIn.proofs,
     });

@@ -209,4 +209,19 @@ describe('ways to sign in', () => {
       expect.objectContaining({ scope: 'one', sessions: 1 }), expect.objectContaining({ scope: 'all_others', sessions: 1 }),
     ]);
   });
+
+  it('adds a passkey from the page\'s form; the same answer again, or without the token, is refused', async () => {
+    const user = await newUser();
+    const page = await securityPage(user);
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page.html)![1]!;
+    const response = await user.browser.request(`${apps.server.issuer}${PAGE}/passkeys/options`, { form: { csrf } });
+    expect(response.status).toBe(200);
+    const created = JSON.stringify(new SoftwareAuthenticator().register(await response.json() as never, apps.server.issuer));
+    expect((await user.browser.request(`${apps.server.issuer}${PAGE}/passkeys`, { form: { response: created } })).status).toBe(403);
+    const added = await user.browser.submit(page, `${PAGE}/passkeys`, { response: created, name: 'Laptop' });
+    expect(text(added)).toContain('The passkey was added.');
+    const replayed = await craft(user, `${PAGE}/passkeys`, { response: created, name: 'Again' });
+    expect(replayed.status).toBe(401);
+    expect(await changesOf(user.sub)).toEqual(['passkey_added']);
+  });
 });

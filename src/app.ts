@@ -20,7 +20,7 @@ import { providerPages, providerRequestMiddleware, providerUnavailableMiddleware
 import { createLogger, type Logger } from './logger.ts';
 import { createMailer } from './mail/mailer.ts';
 import { createMailOutbox } from './mail/outbox.ts';
-import { accountGrants, purgeExpired, revokeAccountSessions, revokeGrant } from './oidc/adapter.ts';
+import { accountGrants, purgeExpired, revokeAccountSessions, revokeGrant, revokeSessionsOf } from './oidc/adapter.ts';
 import { createSessionReader } from './oidc/sessions.ts';
 import { createPreferenceCenter } from './consent/preference-center.ts';
 import { eraseExpiredAnswers } from './consent/retention.ts';
@@ -38,6 +38,18 @@ import { screenSetContext } from './screensets/loader.ts';
 import { createProfiling } from './screensets/profiling.ts';
 import { profilePrompt } from './oidc/profile-prompt.ts';
 import { termsPrompt } from './oidc/terms-prompt.ts';
+import { mfaPrompt, type MfaSignIn } from './oidc/mfa-prompt.ts';
+import { enrolmentOf, isAcrValue } from './accounts/authentication-methods.ts';
+import { decideMfa } from './accounts/mfa-policy.ts';
+import { createRecoveryCodes } from './accounts/recovery-codes.ts';
+import { createSecondFactorThrottle } from './accounts/second-factor-throttle.ts';
+import { createTotp } from './accounts/totp.ts';
+import { createPasskeys } from './accounts/passkeys.ts';
+import { createSecurityNotices } from './accounts/security-notices.ts';
+import { createPasskeyOffers } from './accounts/passkey-offers.ts';
+import { createEmailCodes } from './accounts/email-codes.ts';
+import { recordSessionSeen } from './accounts/session-devices.ts';
+import { passkeyOfferPrompt } from './oidc/passkey-offer-prompt.ts';
 import { createTerms } from './consent/terms.ts';
 import { DATE_OF_BIRTH_QUESTION } from './screensets/format.ts';
 import { ACCOUNT_CLIENT_ID } from './config/derived.ts';
@@ -50,7 +62,6 @@ import { createApiAccounts } from './http/api/accounts.ts';
 import { createSegments } from './segments/service.ts';
 import { createStats } from './stats/screensets.ts';
 import { createIdentities } from './federation/identities.ts';
-import { createEmailCodes } from './accounts/email-codes.ts';
 import { setFirstPassword } from './accounts/first-password.ts';
 import { resolveUpstreamSettings } from './federation/settings.ts';
 import { createUpstreamSignIns, purgeExpiredUpstreamSignIns } from './federation/sign-ins.ts';
@@ -157,6 +168,8 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
         ?? (questionId === DATE_OF_BIRTH_QUESTION.id ? DATE_OF_BIRTH_QUESTION.claim : undefined),
     });
     const terms = createTerms({ db, config, clock });
+    // One-time codes by mail: a sign-in ("Email me a code") and proving an address before linking.
+    const emailCodes = createEmailCodes({ db, config, clock });
     // "Continue with …": one client per configured provider, its secrets read now (a missing one
     // stops the start, naming its key).
     const upstreams = {
@@ -167,10 +180,41 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       }),
       signIns: createUpstreamSignIns({ db, clock, ttlSeconds: config.ttl.interaction }),
       identities: createIdentities({ db, clock, logger, revokeSessions: revokeAccountSessions }),
-      emailCodes: createEmailCodes({ db, config, clock }),
+      emailCodes,
       mail,
       setFirstPassword: (accountId: string, password: string) => setFirstPassword({ db, config, hasher, clock }, accountId, password),
     };
+    // Second factors: one throttle of wrong codes per account, whichever kind of code.
+    const secondFactorThrottle = createSecondFactorThrottle(db, config.mfa.throttle, clock);
+    // A change to how someone signs in is told to them by mail and downstream by an event.
+    const notices = createSecurityNotices({ mail, clock });
+    const passkeys = createPasskeys({ db, config, clock, logger });
+    const passkeyOffers = createPasskeyOffers({ db, config, clock });
+    const credentials = {
+      passkeys,
+      totp: createTotp({ db, config, clock, throttle: secondFactorThrottle }),
+      recoveryCodes: createRecoveryCodes({ db, config, clock, throttle: secondFactorThrottle }),
+      passkeyOffers,
+      emailCodes,
+      mail,
+      onPasskeyAdded: (accountId: string) => notices.alongside(accountId, 'passkey_added'),
+      onRecoveryCodeUsed: (accountId: string) => notices.alongside(accountId, 'recovery_code_used'),
+      onTotpEnrolled: (accountId: string) => notices.alongside(accountId, 'totp_added'),
+    };
+    /** Whether a sign-in needs a second factor now: the policy (global, the client's), the request, what the account has. */
+    const decideSecondFactor = async (signIn: MfaSignIn) => decideMfa({
+      policy: config.mfa.policy,
+      clientPolicy: config.clientsById.get(signIn.clientId)?.mfa,
+      requestedAcr: signIn.requestedAcr,
+      acrEssential: signIn.acrEssential,
+      maxAge: signIn.maxAge,
+      now: clock(),
+      // Under `off` with no acr_values nothing can be asked, whatever the account has: no read.
+      enrolment: (config.clientsById.get(signIn.clientId)?.mfa ?? config.mfa.policy) === 'off' && !signIn.requestedAcr.some(isAcrValue)
+        ? { passkeys: 0, totp: false, recoveryCodes: 0 } : await enrolmentOf(db, signIn.accountId),
+      enabled: { passkeys: config.mfa.passkeys.enabled, totp: config.mfa.totp.enabled },
+      proofs: signIn.proofs,
+    });
     const pages = createPageResponder(createRenderer({ defaultLocale: config.locales.default, supported: config.locales.supported }), config);
 
     // The parts of one request that need an account (the provider's findAccount, the profile
@@ -188,7 +232,11 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       findAccount: createClaims({ config, findAccount: (accountId, request) => accountIn(request, accountId), release }),
       pages: providerPages(pages, config.locales.default),
       middleware: [providerRequestMiddleware() as never, providerUnavailableMiddleware(pages) as never, providerScriptHashes() as never],
-      promptsAfterLogin: [termsPrompt({
+      // Where each signed-in session is used from, for the sessions list in /account/security.
+      onSessionSeen: async ({ sessionUid, accountId, req }) => recordSessionSeen(db, {
+        sessionUid, accountId, userAgent: String(req.headers['user-agent'] ?? ''), ip: requestStateOf(req)?.ip ?? req.socket.remoteAddress ?? '', now: clock(),
+      }),
+      promptsAfterLogin: [mfaPrompt({ decide: decideSecondFactor }), termsPrompt({
         upToDate: (accountId) => terms.upToDate(accountId),
         // The preference center opens without the new terms: seeing, exporting and deleting one's
         // data never waits on accepting them.
@@ -208,7 +256,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
           metrics.profilingFailures.inc();
           logger.error({ err: error }, 'profiling failed; the sign-in goes on without it');
         },
-      })],
+      }), passkeyOfferPrompt({ due: (accountId) => passkeyOffers.due(accountId) })],
       onServerError: (error) => {
         // An outage is not a bug: one line that says so, without the stack of every request.
         if (isDatabaseUnavailable(error)) logger.error({ err: errorSummary(error) }, 'database unavailable');
@@ -235,7 +283,14 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
     const app = createHttpApp({
       config, logger, storage, accounts, metrics, pages, profiling, screenSets, clock,
       interactions: createInteractions(provider, config, clock),
-      sessions: createSessionReader(provider),
+      // /account is open to a session whose sign-in is complete: one that still owes its second
+      // factor is sent through the sign-in, which asks for it.
+      sessions: createSessionReader(provider, {
+        complete: async (accountId, proofs) =>
+          (await decideSecondFactor({ accountId, clientId: ACCOUNT_CLIENT_ID, requestedAcr: [], acrEssential: false, maxAge: undefined, proofs })).outcome === 'none',
+      }),
+      credentials,
+      signInMethods: { passkeys, notices, revokeSessions: revokeSessionsOf },
       preferenceCenter,
       terms,
       upstreams,

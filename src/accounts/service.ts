@@ -11,6 +11,7 @@ import type { Account, Database, EmailTokenPurpose } from '../storage/schema.ts'
 import { emailProblem, isValidEmail, normalizeEmail, type EmailProblem } from './email.ts';
 import { AccountError, AccountValidationError, type AccountErrorCode, type AccountField } from './errors.ts';
 import { nameProblem } from './names.ts';
+import type { Alongside } from './authentication-methods.ts';
 import { createPasswordVerifier, parseStoredHash, type PasswordVerifier } from './password-verifier.ts';
 import { checkPasswordPolicy, type PasswordHasher, type PasswordPolicy } from './passwords.ts';
 import { createRequestLimits } from './request-limits.ts';
@@ -103,6 +104,11 @@ export interface Accounts {
    * the account, signs it out everywhere, and tells the old address.
    */
   confirmEmailChange(token: string): Promise<Account>;
+  /**
+   * Sets the password of a signed-in account (the pages ask for a recent sign-in first), whether
+   * it had one or not; `alongside` runs in its transaction with whether there was one before.
+   */
+  setPassword(accountId: string, newPassword: string, alongside?: Alongside<{ hadPassword: boolean }>): Promise<void>;
 }
 
 // Emailed tokens are 32 random bytes in base64url; only their SHA-256 is stored, so a copy of
@@ -432,6 +438,20 @@ export function createAccounts(deps: AccountsDeps): Accounts {
         logger.info({ account_id: account.id }, 'password reset');
         return account;
       });
+    },
+
+    async setPassword(accountId, newPassword, alongside) {
+      const account = await findById(accountId);
+      if (!account) throw new AccountError('invalid_credentials');
+      const problem = checkPasswordPolicy(newPassword, passwordPolicy(account.email));
+      if (problem) throw new AccountValidationError({ password: problem });
+      const passwordHash = await hasher.hash(newPassword);
+      await db.transaction().execute(async (trx) => {
+        const before = await trx.selectFrom('accounts').select('password_hash').where('id', '=', accountId).forUpdate().executeTakeFirstOrThrow();
+        await trx.updateTable('accounts').set({ password_hash: passwordHash, updated_at: clock() }).where('id', '=', accountId).execute();
+        await alongside?.(trx, { hadPassword: before.password_hash !== null });
+      });
+      logger.info({ account_id: accountId }, 'password set');
     },
 
     async requestEmailChange(accountId, newEmail, locale) {

@@ -233,6 +233,8 @@ const mfaSettings = z.strictObject({
     /** The pages passkeys are used on; empty: the issuer's origin. */
     origins: z.array(httpUrl.refine((text) => new URL(text).origin === text.replace(/\/$/, ''), { message: 'expected an origin: scheme, host and port, no path' })),
     challenge_ttl: positiveDuration,
+    /** After a password sign-in, offer to add a passkey ("Sign in faster next time?"). */
+    offer: z.boolean(),
   }),
   totp: z.strictObject({
     enabled: z.boolean(),

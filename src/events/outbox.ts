@@ -10,7 +10,8 @@ export type EventType =
   | 'consent.granted' | 'consent.withdrawn'
   | 'preferences.changed' | 'reward.granted'
   | 'terms.accepted' | 'app.revoked'
-  | 'identity.linked' | 'identity.unlinked';
+  | 'identity.linked' | 'identity.unlinked'
+  | 'account.security_changed' | 'session.revoked';
 
 /** The same list at run time: config validation, fan-out and the JSON Schemas iterate it. */
 export const EVENT_TYPES = [
@@ -21,6 +22,7 @@ export const EVENT_TYPES = [
   'terms.accepted',
   'app.revoked',
   'identity.linked', 'identity.unlinked',
+  'account.security_changed', 'session.revoked',
 ] as const satisfies readonly EventType[];
 
 // Fails to compile when a type is added to the union but not to the list.

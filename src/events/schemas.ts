@@ -11,6 +11,7 @@ import { LEGAL_BASES } from '../config/schema.ts';
 import type { ConsentSnapshot } from '../consent/ledger.ts';
 import { EVENTS_MODES } from '../import/run.ts';
 import { IMPORT_FORMATS } from '../import/read.ts';
+import { SECURITY_CHANGES } from '../accounts/security-notices.ts';
 import { EVENT_TYPES, type EventType } from './outbox.ts';
 import { eventUri } from './signing.ts';
 
@@ -142,6 +143,18 @@ export const storedPayloadSchemas = {
       'account: the user unlinked it on the account page; reclaim: removed when the owner of the address reclaimed an account nobody had proven it for.',
     ),
   }).describe('An upstream identity was unlinked from the account: it no longer signs in to it.'),
+  'account.security_changed': z.strictObject({
+    version, account_id: accountId,
+    change: z.enum(SECURITY_CHANGES).describe(
+      'What changed: a passkey or an authenticator app added or removed, the password set (there was none) or changed, '
+      + 'new recovery codes made, or a recovery code used to sign in.',
+    ),
+  }).describe('A way to sign in or a second factor of the account changed. The account holder is also told by email.'),
+  'session.revoked': z.strictObject({
+    version, account_id: accountId,
+    scope: z.enum(['one', 'all_others']).describe('one: the person signed out one session; all_others: every session but the one they used (their apps\' grants and refresh tokens were revoked too).'),
+    sessions: z.number().int().min(0).describe('How many sessions ended.'),
+  }).describe('The person ended signed-in sessions of their account from /account/security.'),
 } satisfies Record<EventType, z.ZodObject>;
 
 /** The body of a standard webhook; a SET carries `data` under events["https://parley.dev/events/<type>"]. */

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -21,6 +22,8 @@ import { chosenLocale, initialLocale, localeRoutes } from './locale.ts';
 import { interactionRoutes } from './interaction/routes.ts';
 import { upstreamCallbackRoutes, type Upstreams } from './interaction/upstream.ts';
 import { accountIdentityRoutes } from './pages/account-identities.ts';
+import type { SecondFactorServices } from './interaction/second-factor.ts';
+import { signInMethodsRoutes, type SignInMethodsDeps } from './pages/sign-in-methods.ts';
 import type { Terms } from '../consent/terms.ts';
 import { createProfileScreen, previewRoutes } from './interaction/profile-screen.ts';
 import type { Profiling } from '../screensets/profiling.ts';
@@ -51,6 +54,10 @@ export interface HttpDependencies {
   terms: Terms;
   /** The upstream identity providers ("Continue with …"). */
   upstreams: Upstreams;
+  /** Second factors in the sign-in: authenticator-app and recovery codes. */
+  credentials: SecondFactorServices;
+  /** What /account/security changes besides the account (passkeys, the security notices). */
+  signInMethods: Pick<SignInMethodsDeps, 'passkeys' | 'notices' | 'revokeSessions'>;
   /** The management API at /api/v1 and the operators' /stats page. */
   api: Omit<ApiDependencies, 'config' | 'openApi'>;
   clock: () => Date;
@@ -152,11 +159,16 @@ function errorPages(pages: PageResponder): Middleware {
   };
 }
 
+// The package exports only its module entry points; the bundle is next to them
+// (tests/unit/webauthn-browser-bundle.test.ts keeps this path honest).
+const WEBAUTHN_BROWSER_BUNDLE = path.join(path.dirname(createRequire(import.meta.url).resolve('@simplewebauthn/browser')), '../dist/bundle/index.umd.min.js');
+
 function staticAssets(): Middleware {
   return async (ctx, next) => {
     if (!ctx.path.startsWith('/assets/') || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
-    const file = path.join(ASSETS_DIR, path.normalize(ctx.path.slice('/assets/'.length)));
-    if (!file.startsWith(ASSETS_DIR + path.sep)) return next();
+    // @simplewebauthn/browser's one-file bundle, from our own origin (the CSP allows no other).
+    const file = ctx.path === '/assets/webauthn.js' ? WEBAUTHN_BROWSER_BUNDLE : path.join(ASSETS_DIR, path.normalize(ctx.path.slice('/assets/'.length)));
+    if (file !== WEBAUTHN_BROWSER_BUNDLE && !file.startsWith(ASSETS_DIR + path.sep)) return next();
     const info = await stat(file).catch(() => undefined);
     if (!info?.isFile()) return next();
     ctx.type = path.extname(file);
@@ -189,11 +201,16 @@ export function createHttpApp(deps: HttpDependencies): Koa {
     interactionRoutes({
       config, accounts: deps.accounts, interactions: deps.interactions, pages, metrics, terms: deps.terms, clock: deps.clock,
       upstreams: deps.upstreams,
+      credentials: deps.credentials,
       profileScreen: createProfileScreen({ config, profiling: deps.profiling, interactions: deps.interactions, pages, metrics, clock: deps.clock }),
     }),
     accountRoutes({ config, accounts: deps.accounts, pages }),
     upstreamCallbackRoutes({ upstreams: deps.upstreams }),
     localeRoutes({ config, accounts: deps.accounts, sessions: deps.sessions }),
+    signInMethodsRoutes({
+      config, db: deps.storage.db, accounts: deps.accounts, sessions: deps.sessions, pages, clock: deps.clock,
+      totp: deps.credentials.totp, recoveryCodes: deps.credentials.recoveryCodes, ...deps.signInMethods,
+    }),
     linkedProviders.router,
     preferenceCenterRoutes({
       config, accounts: deps.accounts, center: deps.preferenceCenter, sessions: deps.sessions, pages, clock: deps.clock, terms: deps.terms,

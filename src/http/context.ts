@@ -5,6 +5,7 @@ import type { LayoutData, PageData, PageName } from '../views/pages.ts';
 import { csrfToken, existingCsrfToken } from './csrf.ts';
 import { LOCALE_SWITCH_PATH, returnAddress } from './locale.ts';
 import { errorMessage, type Problem } from './errors.ts';
+import { allowOwnScripts } from './security-headers.ts';
 
 /** What every Parley route finds in ctx.state, set by the first middlewares. */
 export interface RequestState {
@@ -56,7 +57,9 @@ export function createPageResponder(renderer: Renderer, config: Config): PageRes
       const mintable = ctx.method === 'GET' || ctx.method === 'HEAD' || existingCsrfToken(ctx) !== undefined;
       const localeSwitch = (secure && !ctx.secure) || !mintable ? undefined
         : { action: LOCALE_SWITCH_PATH, csrfToken: csrfToken(ctx, secure), returnTo: returnAddress(ctx) };
-      ctx.body = renderer.render(name, state(ctx).locale, data, localeSwitch ? { localeSwitch } : {});
+      const html = renderer.render(name, state(ctx).locale, data, localeSwitch ? { localeSwitch } : {});
+      if (html.includes('<script src="/assets/')) allowOwnScripts(ctx);
+      ctx.body = html;
     },
     csrf: (ctx) => csrfToken(ctx, secure),
     t: (ctx, key, vars) => renderer.t(state(ctx).locale, key, vars),

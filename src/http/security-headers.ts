@@ -38,6 +38,17 @@ export function securityHeaders(config: Config): Middleware {
 }
 
 /**
+ * A page of ours that loads our own scripts (the passkey forms: /assets/webauthn.js and
+ * /assets/passkeys.js) may run scripts from our origin and fetch from it; no inline script, no
+ * other origin. Every other page keeps the policy without any script-src.
+ */
+export function allowOwnScripts(ctx: { response: { get(name: string): unknown }; set(name: string, value: string): void }): void {
+  const policy = String(ctx.response.get('Content-Security-Policy') ?? '');
+  if (!policy || /script-src/.test(policy)) return;
+  ctx.set('Content-Security-Policy', `${policy}; script-src 'self'; connect-src 'self'`);
+}
+
+/**
  * A few of oidc-provider's pages submit themselves with one inline script: response_mode=form_post,
  * the sign-out that precedes signing in as someone else, and a logout request without a session.
  * The provider adds that script's sha256 to the response's CSP, but only to a script-src directive

@@ -10,7 +10,7 @@ export interface RenderedMessage {
   html: string;
 }
 
-type MailKind = 'verify_email' | 'reset_password' | 'registration_attempt' | 'change_email' | 'email_changed' | 'email_code';
+type MailKind = 'verify_email' | 'reset_password' | 'registration_attempt' | 'change_email' | 'email_changed' | 'security_changed' | 'email_code';
 
 const SOURCE_LOCALE = 'en';
 
@@ -31,15 +31,14 @@ function escapeHtml(value: string): string {
 // A message spans paragraphs where the translator left a blank line.
 const paragraphs = (text: string) => text.split(/\n{2,}/).map((p) => p.trim()).filter(Boolean);
 
-/** `link`, or for a one-time code the code itself, shown where a link would be. */
-function render(kind: MailKind, locale: string | null | undefined, link: string, values: Record<string, string>, shown: 'link' | 'code' = 'link'): RenderedMessage {
+function render(kind: MailKind, locale: string | null | undefined, link: string | undefined, values: Record<string, string>): RenderedMessage {
   const lang = mailLocale(locale);
   const t = (part: string) => translate(lang, `mail.${kind}.${part}`, values);
   const subject = t('subject');
   const before = [translate(lang, 'mail.greeting'), ...paragraphs(t('intro'))];
   const after = paragraphs(t('outro'));
   // The link stands alone on its line so that no punctuation sticks to it when it is copied.
-  const text = `${[...before, link, ...after].join('\n\n')}\n`;
+  const text = `${[...before, ...(link === undefined ? [] : [link]), ...after].join('\n\n')}\n`;
   const paragraph = (content: string) => `<p>${escapeHtml(content)}</p>`;
   const html = [
     '<!doctype html>',
@@ -47,7 +46,7 @@ function render(kind: MailKind, locale: string | null | undefined, link: string,
     `<head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head>`,
     '<body>',
     ...before.map(paragraph),
-    shown === 'code' ? `<p><strong>${escapeHtml(link)}</strong></p>` : `<p><a href="${escapeHtml(link)}">${escapeHtml(t('action'))}</a></p>`,
+    ...(link === undefined ? [] : [`<p><a href="${escapeHtml(link)}">${escapeHtml(t('action'))}</a></p>`]),
     ...after.map(paragraph),
     '</body>',
     '</html>',
@@ -74,11 +73,6 @@ export function resetPasswordMessage(input: { locale: string | null | undefined;
   return render('reset_password', input.locale, input.link, { ttl: input.ttlText });
 }
 
-/** A one-time code for the person to type back on the page that asked for it (an upstream sign-in proving an address). */
-export function emailCodeMessage(input: { locale: string | null | undefined; code: string; ttlText: string }): RenderedMessage {
-  return render('email_code', input.locale, input.code, { ttl: input.ttlText }, 'code');
-}
-
 /** To the owner of an address someone tried to register again, when registration must not reveal that it is taken. */
 export function registrationAttemptMessage(input: { locale: string | null | undefined; resetLink: string }): RenderedMessage {
   return render('registration_attempt', input.locale, input.resetLink, {});
@@ -92,4 +86,17 @@ export function changeEmailMessage(input: { locale: string | null | undefined; l
 /** To the old address, after a change: in case it was not the owner. */
 export function emailChangedMessage(input: { locale: string | null | undefined; resetLink: string }): RenderedMessage {
   return render('email_changed', input.locale, input.resetLink, {});
+}
+
+/** To the account's address, after a way to sign in or a second factor changed: in case it was not its owner. */
+export function securityChangedMessage(input: { locale: string | null | undefined; change: string; link: string }): RenderedMessage {
+  return render('security_changed', input.locale, input.link, { what: translate(mailLocale(input.locale), `mail.security_changed.change.${input.change}`) });
+}
+
+/**
+ * A six-digit code ("Email me a code" on the sign-in page, or proving an address before an upstream
+ * identity is linked): no link, the code is typed on the page that asked for it.
+ */
+export function emailCodeMessage(input: { locale: string | null | undefined; code: string; ttlText: string }): RenderedMessage {
+  return render('email_code', input.locale, undefined, { code: input.code, ttl: input.ttlText });
 }

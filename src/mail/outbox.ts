@@ -14,15 +14,19 @@ import type { DB } from '../storage/database.ts';
 import type { Database } from '../storage/schema.ts';
 import type { MailMessage } from './mailer.ts';
 import {
-  changeEmailMessage, describeDuration, emailChangedMessage, emailCodeMessage, registrationAttemptMessage, resetPasswordMessage, verifyEmailMessage,
+  changeEmailMessage, describeDuration, emailChangedMessage, emailCodeMessage, registrationAttemptMessage, resetPasswordMessage, securityChangedMessage,
+  verifyEmailMessage,
 } from './messages.ts';
+import { isSecurityChange } from '../accounts/security-notices.ts';
 
 export type { MailRecipient };
 
 /** The mails Parley sends. */
-export type MailKind = 'verify_email' | 'reset_password' | 'change_email' | 'email_changed' | 'registration_attempt' | 'email_code';
+export type MailKind = 'verify_email' | 'reset_password' | 'change_email' | 'email_changed' | 'registration_attempt' | 'security_changed' | 'email_code';
 
-const MAIL_KINDS: ReadonlySet<string> = new Set<MailKind>(['verify_email', 'reset_password', 'change_email', 'email_changed', 'registration_attempt', 'email_code']);
+const MAIL_KINDS: ReadonlySet<string> = new Set<MailKind>([
+  'verify_email', 'reset_password', 'change_email', 'email_changed', 'registration_attempt', 'security_changed', 'email_code',
+]);
 
 /** What a mail is composed from when it is sent. */
 export interface MailContent {
@@ -31,6 +35,10 @@ export interface MailContent {
   locale: string | null;
   /** The emailed token of the link, for the kinds that carry one; the code itself for email_code. */
   token?: string;
+  /** What changed, for security_changed (SECURITY_CHANGES). */
+  change?: string;
+  /** The sign-in code, for email_code: secret like a link's token, erased once sent. */
+  code?: string;
 }
 
 /** The delivery target of mail unless the composition root names another (see ParleyOptions). */
@@ -80,9 +88,16 @@ export function createMailOutbox(options: { config: Config; endpointId?: string 
         return { to, ...emailChangedMessage({ locale, resetLink: `${base}/forgot-password` }) };
       case 'registration_attempt':
         return { to, ...registrationAttemptMessage({ locale, resetLink: `${base}/forgot-password` }) };
-      case 'email_code':
-        return typeof token === 'string'
-          ? { to, ...emailCodeMessage({ locale, code: token, ttlText: describeDuration(config.mfa.email_codes.ttl, locale) }) } : undefined;
+      case 'email_code': {
+        const { code } = payload;
+        return typeof code === 'string'
+          ? { to, ...emailCodeMessage({ locale, code, ttlText: describeDuration(config.mfa.email_codes.ttl, locale) }) } : undefined;
+      }
+      case 'security_changed': {
+        const { change } = payload;
+        return typeof change === 'string' && isSecurityChange(change)
+          ? { to, ...securityChangedMessage({ locale, change, link: `${base}/account/security` }) } : undefined;
+      }
     }
   }
 
@@ -92,7 +107,7 @@ export function createMailOutbox(options: { config: Config; endpointId?: string 
     compose,
     async eraseSent(db, eventIds) {
       if (eventIds.length === 0) return;
-      await sql`update outbox_events set payload = payload - array['to', 'token'] where id in (${sql.join(eventIds)})`.execute(db);
+      await sql`update outbox_events set payload = payload - array['to', 'token', 'code'] where id in (${sql.join(eventIds)})`.execute(db);
     },
     queued() {
       for (const listener of listeners) listener();

@@ -138,6 +138,22 @@ export async function revokeAccountSessions(trx: Transaction<Database>, accountI
   await trx.deleteFrom('oidc_payloads').where('account_id', '=', accountId).execute();
 }
 
+/**
+ * Ends sessions of an account: one (by uid), or every one but this browser's, and then also the
+ * account's grants and the tokens issued under them, so that no app keeps a way in. Returns how
+ * many sessions ended.
+ */
+export async function revokeSessionsOf(trx: Transaction<Database>, accountId: string, selection: { only: string } | { allBut: string }): Promise<number> {
+  const sessions = await trx.deleteFrom('oidc_payloads')
+    .where('model', '=', 'Session').where('account_id', '=', accountId)
+    .where('uid', 'only' in selection ? '=' : '!=', 'only' in selection ? selection.only : selection.allBut)
+    .returning('id').execute();
+  if ('allBut' in selection) {
+    await trx.deleteFrom('oidc_payloads').where('account_id', '=', accountId).where('model', '!=', 'Session').execute();
+  }
+  return sessions.length;
+}
+
 /** Deletes expired rows in bounded batches, so a large backlog never holds a long lock. */
 export async function purgeExpired(db: DB, now: Date, batchSize = 1000): Promise<number> {
   let total = 0;

@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, type default as Provider } from 'oidc-provider';
-import { amrFor, type Proof } from '../accounts/authentication-methods.ts';
 import type { Config } from '../config/schema.ts';
 import { DomainError } from '../errors.ts';
+import { acrFor, amrFor, type Proof } from '../accounts/authentication-methods.ts';
+import { PASSKEY_OFFER_RESULT } from './passkey-offer-prompt.ts';
+import { mfaPromptDetails, PROOFS_RESULT, storedProofs, type MfaPromptDetails } from './mfa-prompt.ts';
 import { FIRST_SIGN_IN, PROFILE_RESULT, profilePromptDetails, type ProfilePromptDetails } from './profile-prompt.ts';
 import { claimsOfScopes } from './claims.ts';
 
@@ -35,6 +37,10 @@ export interface InteractionView {
   accountId: string | undefined;
   /** The questions chosen for this sign-in and the session they count against (profile prompt). */
   profile: ProfilePromptDetails | undefined;
+  /** What the second-factor step asks for, and what the sign-in has proven so far (mfa prompt). */
+  mfa: MfaPromptDetails | undefined;
+  /** The acr values the app asked for (acr_values), in its order of preference. */
+  requestedAcr: string[];
   /** The user declined (the terms, or the app's request): the interaction only leads back to the app now. */
   declined: boolean;
 }
@@ -53,6 +59,14 @@ export class InteractionExpiredError extends DomainError<'interaction'> {
 
 /** The result key the terms step sets once the documents are accepted. */
 const TERMS_RESULT = 'terms';
+
+/** The login result for proofs: amr and acr as the ID token will carry them, and the proofs themselves. */
+function loginResult(accountId: string, proofs: readonly Proof[], ts: number, requestedAcr: readonly string[]) {
+  return {
+    login: { accountId, amr: amrFor(proofs), acr: acrFor(proofs, requestedAcr), remember: true, ts },
+    [PROOFS_RESULT]: storedProofs.encode(proofs),
+  };
+}
 
 type Req = IncomingMessage;
 type Res = ServerResponse;
@@ -114,6 +128,8 @@ export function createInteractions(provider: Provider, config: Config, clock: ()
         missingClaims: (promptDetails.missingOIDCClaims ?? []).filter((claim) => !carried.has(claim)),
         accountId: interaction.session?.accountId,
         profile: interaction.prompt.name === 'profile' ? profilePromptDetails.decode(interaction.prompt.details) : undefined,
+        mfa: interaction.prompt.name === 'mfa' ? mfaPromptDetails.decode(interaction.prompt.details) : undefined,
+        requestedAcr: typeof interaction.params.acr_values === 'string' ? interaction.params.acr_values.split(' ').filter(Boolean) : [],
         declined: interaction.result !== undefined && 'error' in interaction.result,
       };
       loaded.set(view, interaction);
@@ -121,17 +137,36 @@ export function createInteractions(provider: Provider, config: Config, clock: ()
     },
 
     /**
-     * Completes the login prompt; returns where to send the browser next. `firstSignIn` marks the
-     * sign-in that follows registration (screen-sets triggered after_registration). `proofs`: how
-     * the person proved who they are (a password when not given).
+     * Completes the login prompt with what the user proved; returns where to send the browser
+     * next. `firstSignIn` marks the sign-in that follows registration (screen-sets triggered
+     * after_registration). The proofs go into the result for the second-factor prompt, and their
+     * amr and acr to the session and so to the ID token.
      */
-    finishLogin(interaction: InteractionView, accountId: string, options: { firstSignIn?: boolean; proofs?: readonly Proof[] } = {}): Promise<string> {
+    finishLogin(interaction: InteractionView, accountId: string, options: { proofs: readonly Proof[]; firstSignIn?: boolean }): Promise<string> {
+      const { proofs } = options;
+      // The time of the first factor, fixed now: later steps (second factor, consent, questions)
+      // merge this result back, and without `ts` the provider would take the time of the last
+      // step as the login's.
+      const ts = Math.floor(Math.min(...proofs.map((p) => p.at.getTime()), clock().getTime()) / 1000);
       return result(interaction, {
-        // The time of the proof, fixed now: later steps (consent, questions) merge this result
-        // back, and without `ts` the provider would take the time of the last step as the login's.
-        login: { accountId, amr: options.proofs ? amrFor(options.proofs) : ['pwd'], remember: true, ts: Math.floor(clock().getTime() / 1000) },
+        ...loginResult(accountId, proofs, ts, interaction.requestedAcr),
         ...(options.firstSignIn ? { [FIRST_SIGN_IN]: true } : {}),
       }, false);
+    },
+
+    /**
+     * Adds a second factor to the sign-in of the mfa prompt (its proofs so far are in the
+     * prompt's details); the login keeps its time. Returns where to send the browser next.
+     */
+    finishSecondFactor(interaction: InteractionView, proof: Proof): Promise<string> {
+      const { mfa, accountId } = interaction;
+      if (!mfa || !accountId) throw new Error('a second factor is added at the mfa prompt');
+      return result(interaction, loginResult(accountId, [...mfa.proofs, proof], mfa.loginTs, mfa.requestedAcr));
+    },
+
+    /** Completes the passkey offer, whether a passkey was added or not now; returns where to send the browser next. */
+    finishPasskeyOffer(interaction: InteractionView): Promise<string> {
+      return result(interaction, { [PASSKEY_OFFER_RESULT]: { done: true } });
     },
 
     /** Completes the profile prompt, whatever the user chose; returns where to send the browser next. */

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import Provider, { errors, interactionPolicy, type AdapterPayload, type Configuration, type KoaContextWithOIDC, type ClientMetadata } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { API_SCOPES, type Config, type ClientConfig } from '../config/schema.ts';
+import { ACR_VALUES_SUPPORTED } from '../accounts/authentication-methods.ts';
 import type { DB } from '../storage/database.ts';
 import { DatabaseAdapter, findGrant } from './adapter.ts';
 import { claimsOfScopes, SCOPE_CLAIMS, type FindClaimsAccount } from './claims.ts';
@@ -33,10 +34,15 @@ export interface ProviderDependencies {
   /** The user and their claims, for every token and userinfo request (./claims.ts). */
   findAccount: FindClaimsAccount;
   pages: ProviderPages;
-  /** Prompts right after login, before consent (the terms prompt comes in here). */
+  /** Prompts right after login, before consent, in order (the second factor, then the terms). */
   promptsAfterLogin?: interactionPolicy.Prompt[];
   /** Prompts added after login and consent (the profiling prompt comes in here). */
   extraPrompts?: interactionPolicy.Prompt[];
+  /**
+   * Told after each authorization request (and its resume) that ends with a signed-in session:
+   * its uid, account and the request (the sessions list in /account/security keeps where from).
+   */
+  onSessionSeen?: (seen: { sessionUid: string; accountId: string; req: IncomingMessage }) => Promise<void>;
   /** Koa middleware run inside the provider, around its own handling of each request. */
   middleware?: ((ctx: KoaContextWithOIDC, next: () => Promise<unknown>) => Promise<void>)[];
   /**
@@ -158,8 +164,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true, secure: secureCookies };
   const sessionCookieName = 'parley.session';
 
-  // The steps of every sign-in, in order: login → (second factor, to come) → terms → consent →
-  // profile. oidc-provider checks them in this order after each finished step and stops at the
+  // The steps of every sign-in, in order: login → mfa (second factor) → terms → consent →
+  // profile: nobody who has proven half of who they are accepts terms or answers questions. oidc-provider checks them in this order after each finished step and stops at the
   // first that asks for the user (README "Terms of service" refers here).
   const policy = interactionPolicy.base();
   (deps.promptsAfterLogin ?? []).forEach((prompt, i) => policy.add(prompt, policy.findIndex((p) => p.name === 'login') + 1 + i));
@@ -184,7 +190,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
       short: cookie,
     },
     scopes: OIDC_SCOPES,
-    claims: SCOPE_CLAIMS,
+    // The levels a sign-in reaches (README "What apps receive"), in discovery; apps ask for one with acr_values.
+    acrValues: [...ACR_VALUES_SUPPORTED],
+    // How the user signed in (acr, amr) goes in every ID token: the provider releases a claim of
+    // no scope only when the request names it, so openid carries them (userinfo has neither).
+    claims: { ...SCOPE_CLAIMS, openid: [...SCOPE_CLAIMS.openid!, 'acr', 'amr'] },
     responseTypes: ['code'],
     // No control characters, nothing overlong, in any authorization parameter (request-params.ts).
     // idp: the upstream provider an app asks to go straight to (checked by the sign-in page).
@@ -314,6 +324,16 @@ export function createProvider(deps: ProviderDependencies): Provider {
   if (!secureCookies) provider.use(laxSessionCookieOverHttp(sessionCookieName));
   provider.use(logoutParamsCheck(provider.pathFor('end_session'), deps.pages));
   for (const middleware of deps.middleware ?? []) provider.use(middleware);
+  if (deps.onSessionSeen) {
+    const seen = deps.onSessionSeen;
+    provider.use(async (ctx, next) => {
+      await next();
+      const session = ctx.oidc?.session;
+      if (session?.accountId && session.uid && (ctx.oidc.route === 'authorization' || ctx.oidc.route === 'resume')) {
+        await seen({ sessionUid: session.uid, accountId: session.accountId, req: ctx.req });
+      }
+    });
+  }
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     (ctx.state as { serverError?: Error }).serverError = error;
     deps.onServerError?.(error);

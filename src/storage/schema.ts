@@ -178,6 +178,23 @@ export interface TermsAcceptancesTable {
   accepted_at: Date;
 }
 
+/** Where a signed-in session was seen from (the sessions list of /account/security). */
+export interface SessionDevicesTable {
+  session_uid: string;
+  account_id: string;
+  user_agent: string;
+  /** The client address's /24 (IPv4) or /48 (IPv6). */
+  ip_prefix: string;
+  first_seen_at: Date;
+  last_seen_at: Date;
+}
+
+/** The last "Sign in faster next time?" offer of a passkey after a password sign-in. */
+export interface PasskeyOffersTable {
+  account_id: string;
+  offered_at: Date;
+}
+
 /** The latest consent_ledger row per (subject, purpose), written with each ledger row. */
 export interface ConsentCurrentTable {
   subject: string;                     // as in the ledger: the account id, or a pseudonym after deletion
@@ -340,6 +357,8 @@ export interface Database {
   identities: IdentitiesTable;
   terms_acceptances: TermsAcceptancesTable;
   upstream_sign_ins: UpstreamSignInsTable;
+  passkey_offers: PasskeyOffersTable;
+  session_devices: SessionDevicesTable;
 }
 
 export type Account = Selectable<AccountsTable>;

@@ -9,6 +9,7 @@ export const PAGE_NAMES = [
   'account', 'account_edit_answer', 'account_delete', 'account_email',
   'stats', 'terms', 'terms_declined', 'too_young',
   'upstream_register', 'upstream_link', 'upstream_verify', 'account_password',
+  'second_factor', 'second_factor_enrol', 'second_factor_qr', 'recovery_codes', 'account_security', 'passkey_offer', 'email_code',
 ] as const;
 
 export type PageName = (typeof PAGE_NAMES)[number];
@@ -190,6 +191,10 @@ export interface PageData {
     clientName?: string;
     registerUrl: string;
     forgotUrl: string;
+    /** "Email me a code": the main form's second button posts here, when email codes are on. */
+    emailCodeAction?: string | undefined;
+    /** "Sign in with a passkey" and passkeys in the email field's autofill, when passkeys are on. */
+    passkey?: { action: string; optionsAction: string } | undefined;
   };
   register: {
     upstream?: UpstreamButtonView[];
@@ -346,6 +351,97 @@ export interface PageData {
     /** `terms` beside the boxes when one was left unticked; `form` above the form. */
     errors: { terms?: string; form?: string };
   };
+  /** The second-factor step of a sign-in: the forms of the methods the account has. */
+  second_factor: {
+    csrfToken: string;
+    clientName: string;
+    totp?: { action: string; error?: string | undefined } | undefined;
+    /** `open`: the recovery form is shown unfolded (the only way, or its code was just refused). */
+    recovery?: { action: string; open: boolean; error?: string | undefined } | undefined;
+    /** The passkey form (partials/passkey_form.hbs), when the account has a passkey. */
+    passkey?: { action: string; optionsAction: string; error?: string | undefined } | undefined;
+    abortAction: string;
+  };
+  /** A second factor is required and the account has none: set one up first. */
+  second_factor_enrol: {
+    csrfToken: string; clientName: string; totpAction?: string | undefined; abortAction: string;
+    /** "Add a passkey" (partials/passkey_form.hbs): its first use proves the second factor. */
+    passkey?: { action: string; optionsAction: string } | undefined;
+    error?: string | undefined;
+  };
+  /** Setting up an authenticator app: the QR code (an SVG made on the server) and its secret, then the first code. */
+  second_factor_qr: {
+    csrfToken: string;
+    action: string;
+    restartAction: string;
+    /** The QR code as a data: URL of our own SVG (no remote image). Absent after a wrong code: the secret is not kept readable. */
+    qrImage?: string | undefined;
+    secret?: string | undefined;
+    error?: string | undefined;
+  };
+  /** "Ways to sign in" in the preference center. */
+  account_security: {
+    csrfToken: string;
+    backUrl: string;
+    /** The last sign-in is older than allowed: the page offers to sign in again instead of the forms. */
+    needsRecentSignIn: boolean;
+    reauthUrl: string;
+    notice?: string;
+    error?: string;
+    password: { has: boolean; action: string; minLength: number; error?: string };
+    /** Absent when authenticator apps are turned off and none is set up. */
+    totp?: { enrolled: boolean; beginAction: string; removeAction: string } | undefined;
+    recoveryCodes?: { remaining: number; action: string } | undefined;
+    /** The account's signed-in sessions, this browser's marked. */
+    sessions: {
+      /** POST with `session` = the uid of the session to end. */
+      signOutAction: string;
+      /** Absent when this browser's is the only session. */
+      signOutOthersAction?: string | undefined;
+      items: {
+        index: number; uid: string;
+        /** "Chrome on Linux". */
+        device: string;
+        /** The address's /24 or /48. */
+        place?: string | undefined;
+        firstSeen?: string | undefined;
+        lastSeen?: string | undefined;
+        current: boolean;
+      }[];
+    };
+    passkeys?: {
+      /** The "Add a passkey" form (partials/passkey_form.hbs), when passkeys are on. */
+      add?: { action: string; optionsAction: string } | undefined;
+      items: {
+        index: number; name: string; created: string; lastUsed: string;
+        /** Synced between devices, or bound to one. */
+        kind: string;
+        renameAction: string;
+        /** Absent for the last way to sign in. */
+        removeAction?: string | undefined;
+      }[];
+    } | undefined;
+  };
+  /** "Sign in faster next time?" after a password sign-in: add a passkey, or not now. */
+  passkey_offer: {
+    csrfToken: string;
+    clientName: string;
+    passkey: { action: string; optionsAction: string };
+    skipAction: string;
+    error?: string | undefined;
+  };
+  /** "Email me a code": the address it was sent to (if it has an account) and the field for the code. */
+  email_code: {
+    csrfToken: string;
+    action: string;
+    /** Sends a new code (the same form, another button). */
+    resendAction: string;
+    email: string;
+    loginUrl: string;
+    error?: string | undefined;
+  };
+  /** New recovery codes, shown this once. */
+  recovery_codes: { codes: string[]; continueUrl: string };
   /** The age gate turned someone away: nothing about them was kept. */
   too_young: { minimumAge: number; clientName: string };
   /** Registering with an upstream provider: what registering asks besides the account (terms, age). */

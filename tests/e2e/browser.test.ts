@@ -42,7 +42,7 @@ describe('the demo app in Chromium', () => {
     await page.getByLabel('Email').fill(email);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'login-en.png'), fullPage: true });
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(`${server.issuer}/demo`);
     expect(await page.locator('body').textContent()).toContain('"email_verified": false');
     await page.close();

@@ -19,6 +19,8 @@ import type { Storage } from '../../src/storage/database.ts';
 import { openTestStorage } from '../support/database.ts';
 import { testMail } from '../support/mail.ts';
 import { createIdentities } from '../../src/federation/identities.ts';
+import { createSecurityNotices } from '../../src/accounts/security-notices.ts';
+import { signOutSessions } from '../../src/accounts/session-devices.ts';
 
 // The payload schemas hold for what the application really writes: one account goes through
 // every change that emits an event, through the real services, and each event in its outbox is
@@ -86,6 +88,9 @@ describe('event payloads written by the application', () => {
     const identity = { provider: 'demo-id', subject: `demo-${accountId}`, email: 'someone@demo-id.test', emailVerified: true, emailVerifiedClaimed: true };
     await identities.link({ accountId, identity, reclaim: false, source: 'account' });
     await identities.unlink(accountId, 'demo-id');
+    const notices = createSecurityNotices({ mail: testMail({ db, config, clock }).outbox, clock });
+    await accounts.setPassword(accountId, 'another long and quiet river', (trx) => notices.record(trx, accountId, 'password_changed'));
+    await signOutSessions(db, accountId, { allBut: 'this-browser' }, now, async () => 2);
     // The account's events; its mail (the verification link) shares the outbox but is no event.
     const eventsOfAccount = () => db.selectFrom('outbox_events').select(['id', 'type', 'account_id', 'payload', 'created_at'])
       .where('account_id', '=', accountId).where('type', 'not like', 'mail.%').orderBy('seq').execute();

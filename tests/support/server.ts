@@ -87,6 +87,8 @@ export async function startTestServer(
       // Cheaper hashing keeps the suite fast; the benchmark measures the real parameters.
       accounts: { argon2: { memory_kib: 8192, iterations: 1, parallelism: 1 } },
       clients: TEST_CLIENTS(issuer),
+      // Sign-ins without the passkey offer, unless a test turns it on (mfa.passkeys.offer).
+      mfa: { passkeys: { offer: false } },
       // Sign-ins without questions, unless a test brings its screen-sets.
       screensets: { dir: 'tests/fixtures/screensets-none', watch: false },
       // No webhook delivery unless a test configures endpoints and turns the worker on. Mail is

@@ -14,6 +14,8 @@ import { interactionUrls, type Step } from './steps.ts';
 import type { RegistrationRequirements } from './registration.ts';
 import { termsBoxes, tickedTerms } from './terms.ts';
 import type { UpstreamButtonView } from '../../views/pages.ts';
+import { passkeyForm } from './passkey.ts';
+import type { CredentialError } from '../../accounts/credential-errors.ts';
 
 export interface PasswordStepDeps {
   config: Config;
@@ -28,6 +30,7 @@ export interface PasswordStepDeps {
   finishLogin: Step;
   /** The "Continue with …" buttons of the sign-in and registration pages. */
   upstreamButtons: (ctx: Context, interaction: InteractionView) => UpstreamButtonView[];
+  clock: () => Date;
 }
 
 // After registering with require_verified_email, the browser keeps which account it is waiting
@@ -37,7 +40,9 @@ const PENDING_COOKIE = 'parley.pending';
 
 
 export function passwordSteps(deps: PasswordStepDeps) {
-  const { config, accounts, pages, metrics, terms, registration, finishLogin, upstreamButtons } = deps;
+  const { config, accounts, pages, metrics, terms, registration, finishLogin, upstreamButtons, clock } = deps;
+  /** Each of these paths proves the password: typed now, or at the registration it completes. */
+  const passwordProof = () => [{ method: 'password' as const, at: clock() }];
   const minimumAge = config.registration.minimum_age;
   const secure = config.secureCookies;
 
@@ -56,6 +61,8 @@ export function passwordSteps(deps: PasswordStepDeps) {
       csrfToken: pages.csrf(ctx), action: urls.login, email: extra.email ?? interaction.loginHint,
       error: extra.error, clientName: interaction.clientName, registerUrl: urls.register, forgotUrl: urls.forgot,
       upstream: upstreamButtons(ctx, interaction),
+      ...(config.mfa.passkeys.enabled ? { passkey: passkeyForm(interaction.uid) } : {}),
+      ...(config.mfa.email_codes.enabled ? { emailCodeAction: urls.emailCode } : {}),
     }, status);
   }
 
@@ -114,7 +121,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
   const checkPassword: Step = async (ctx, signIn, next) => {
     const { form } = signIn;
     const account = await accounts.authenticate({ email: form.get('email') ?? '', password: form.get('password') ?? '', ip: ctx.ip });
-    signIn.authenticated = { accountId: account.id, outcome: 'success', accountLocale: account.locale };
+    signIn.authenticated = { accountId: account.id, outcome: 'success', accountLocale: account.locale, proofs: passwordProof() };
     await next();
   };
 
@@ -147,7 +154,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
       extras: registration.extras(ctx, interaction, form),
     });
     if (registered.outcome === 'signed_in') {
-      signIn.authenticated = { accountId: registered.account.id, outcome: 'registered', firstSignIn: true };
+      signIn.authenticated = { accountId: registered.account.id, outcome: 'registered', firstSignIn: true, proofs: passwordProof() };
       return next();
     }
     ctx.cookies.set(PENDING_COOKIE, registered.accountId ?? randomUUID(), {
@@ -167,7 +174,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
     if (!account?.email_verified_at) return next();
     ctx.cookies.set(PENDING_COOKIE, null, { path: interactionUrls(signIn.interaction.uid).page });
     // Only a registration sets the pending cookie: this is the account's first sign-in.
-    signIn.authenticated = { accountId: account.id, outcome: 'success', firstSignIn: true };
+    signIn.authenticated = { accountId: account.id, outcome: 'success', firstSignIn: true, proofs: passwordProof() };
     await finishLogin(ctx, signIn, next);
   };
 
@@ -177,8 +184,12 @@ export function passwordSteps(deps: PasswordStepDeps) {
     checkEmailPage(ctx, interaction, '', true);
   };
 
+  /** The sign-in page again, with what refused a passkey. */
+  const showLoginFailure = (ctx: Context, interaction: InteractionView, error: CredentialError) =>
+    loginPage(ctx, interaction, { error: pages.errorMessage(ctx, error) }, errorStatus(error));
+
   return {
-    loginPage, showLogin, answerLoginFailure, requirePossibleEmail, checkPassword,
+    loginPage, showLogin, showLoginFailure, answerLoginFailure, requirePossibleEmail, checkPassword,
     showRegister, answerRegisterFailure, registerAccount, finishVerifiedRegistration, showStillWaiting,
   };
 }

@@ -29,8 +29,8 @@ export interface Authenticated {
   firstSignIn?: boolean;
   /** The language saved on the account, when the step read it. */
   accountLocale?: string | null;
-  /** How they proved it, when not by a password (an upstream provider: `federated`). */
-  proofs?: Proof[];
+  /** What the step proved, and when: the sign-in's amr and acr, and what the second-factor step builds on. */
+  proofs: Proof[];
 }
 
 /** What the steps of one request have learned, for the steps after them. */
@@ -91,6 +91,17 @@ export const interactionUrls = (uid: string) => ({
   upstreamLink: `/interaction/${uid}/upstream/link`,
   upstreamCode: `/interaction/${uid}/upstream/code`,
   termsDecline: `/interaction/${uid}/terms/decline`,
+  emailCode: `/interaction/${uid}/email-code`,
+  emailCodeVerify: `/interaction/${uid}/email-code/verify`,
+  passkey: `/interaction/${uid}/passkey`,
+  passkeyOptions: `/interaction/${uid}/passkey/options`,
+  passkeyRegister: `/interaction/${uid}/passkey/register`,
+  passkeyRegisterOptions: `/interaction/${uid}/passkey/register/options`,
+  passkeyOfferSkip: `/interaction/${uid}/passkey/offer/skip`,
+  mfaTotp: `/interaction/${uid}/mfa/totp`,
+  mfaRecovery: `/interaction/${uid}/mfa/recovery`,
+  mfaEnrol: `/interaction/${uid}/mfa/enrol`,
+  mfaEnrolConfirm: `/interaction/${uid}/mfa/enrol/confirm`,
   forgot: `/forgot-password?return=${encodeURIComponent(`/interaction/${uid}`)}`,
 });
 
@@ -174,7 +185,7 @@ export function commonSteps(deps: {
     if (!authenticated) throw new Error('finishLogin must come after a step that authenticates');
     metrics.signIns.inc({ outcome: authenticated.outcome });
     seeOther(ctx, await interactions.finishLogin(interaction, authenticated.accountId, {
-      ...(authenticated.firstSignIn ? { firstSignIn: true } : {}), ...(authenticated.proofs ? { proofs: authenticated.proofs } : {}),
+      proofs: authenticated.proofs, ...(authenticated.firstSignIn ? { firstSignIn: true } : {}),
     }));
   };
 

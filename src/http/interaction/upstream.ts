@@ -295,7 +295,7 @@ export function upstreamSteps(deps: UpstreamStepDeps) {
         if (form.has('send')) {
           const address = owner?.email ?? form.get('email') ?? '';
           const issued = await emailCodes.issue(address, async (trx, code) => {
-            await mail.queue(trx, { accountId: code.accountId, address: code.email }, { kind: 'email_code', locale: state(ctx).locale, token: code.code }, clock());
+            await mail.queue(trx, { accountId: code.accountId, address: code.email }, { kind: 'email_code', locale: state(ctx).locale, code: code.code }, clock());
           });
           await signIns.keepIdentity(pending.id, pending.identity, { ...(pending.provenAddress ? { provenAddress: pending.provenAddress } : {}), codeSentTo: issued.email });
           return show({ email: issued.email, codeSent: true });

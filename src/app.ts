@@ -62,7 +62,6 @@ import { createApiAccounts } from './http/api/accounts.ts';
 import { createSegments } from './segments/service.ts';
 import { createStats } from './stats/screensets.ts';
 import { createIdentities } from './federation/identities.ts';
-import { setFirstPassword } from './accounts/first-password.ts';
 import { resolveUpstreamSettings } from './federation/settings.ts';
 import { createUpstreamSignIns, purgeExpiredUpstreamSignIns } from './federation/sign-ins.ts';
 import { createUpstreamClients } from './federation/upstream.ts';
@@ -182,7 +181,15 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
       identities: createIdentities({ db, clock, logger, revokeSessions: revokeAccountSessions }),
       emailCodes,
       mail,
-      setFirstPassword: (accountId: string, password: string) => setFirstPassword({ db, config, hasher, clock }, accountId, password),
+      // A first password for an account made with a provider: the one password writer, with its
+      // security notice (mail and event), as /account/security sets one.
+      setFirstPassword: async (accountId: string, password: string) => {
+        const account = await accounts.findById(accountId);
+        if (!account || account.password_hash !== null) return false;
+        await accounts.setPassword(accountId, password, (trx, { hadPassword }) =>
+          notices.record(trx, accountId, hadPassword ? 'password_changed' : 'password_set'));
+        return true;
+      },
     };
     // Second factors: one throttle of wrong codes per account, whichever kind of code.
     const secondFactorThrottle = createSecondFactorThrottle(db, config.mfa.throttle, clock);

@@ -129,8 +129,11 @@ describe('the sign-in and registration pages', () => {
     const { page } = await signInPage();
     for (const id of ['demo-id', 'octo', 'down']) expect(page.html).toMatch(new RegExp(`<a class="button button--secondary" href="/interaction/[^"]+/upstream/${id}" data-provider="${id}">`));
     expect(text(page)).toContain('Continue with Demo ID');
+    // The buttons are plain links: the page's policy is the one every page has (with our own
+    // script for passkeys), naming no provider's site and allowing nothing inline.
     expect(page.headers.get('content-security-policy')).toBe(
-      `default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+      `default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; `
+      + `script-src 'self'; connect-src 'self'`,
     );
     const arabic = await signInPage({ ui_locales: 'ar' });
     expect(text(arabic.page)).toContain('المتابعة باستخدام الهوية التجريبية');

@@ -166,6 +166,8 @@ describe('signing up and in with an OpenID provider', () => {
     const tokens = await exchange(spa, request, callback.url);
     const claims = tokens.claims()!;
     sub = claims.sub;
+    // The proof the provider path carries: fed, one factor.
+    expect(claims).toMatchObject({ amr: ['fed'], acr: 'urn:parley:acr:1fa' });
     expect(await userinfo(tokens.access_token, sub)).toMatchObject({ email: ada.email, email_verified: true, name: 'Ada Lovelace' });
 
     const account = await db().selectFrom('accounts').selectAll().where('id', '=', sub).executeTakeFirstOrThrow();

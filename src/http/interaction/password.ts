@@ -1,7 +1,7 @@
 // Signing in with an email address and a password, and registering one: the steps of the login
 // prompt's own pages.
 import { randomUUID } from 'node:crypto';
-import type { Context } from 'koa';
+import type { Context, Next } from 'koa';
 import { AccountError } from '../../accounts/errors.ts';
 import type { Accounts } from '../../accounts/service.ts';
 import type { Config } from '../../config/schema.ts';
@@ -15,7 +15,10 @@ import type { RegistrationRequirements } from './registration.ts';
 import { termsBoxes, tickedTerms } from './terms.ts';
 import type { UpstreamButtonView } from '../../views/pages.ts';
 import { passkeyForm } from './passkey.ts';
-import type { CredentialError } from '../../accounts/credential-errors.ts';
+import { CredentialError } from '../../accounts/credential-errors.ts';
+import type { Proof } from '../../accounts/authentication-methods.ts';
+import type { RegisterInput } from '../../accounts/service.ts';
+import type { SignInRequest } from './steps.ts';
 
 export interface PasswordStepDeps {
   config: Config;
@@ -77,6 +80,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
     pages.page(ctx, 'register', {
       csrfToken: pages.csrf(ctx), action: urls.register, ...shown, loginUrl: urls.page,
       passwordMinLength: config.accounts.password_min_length, askBirthdate: minimumAge > 0, upstream: upstreamButtons(ctx, interaction),
+      ...(config.mfa.passkeys.enabled ? { passkey: { action: urls.passkeyAccount, optionsAction: urls.passkeyAccountOptions } } : {}),
       ...(terms.any ? { terms: termsBoxes(terms.shown(state(ctx).locale), ticked) } : {}),
     }, status);
   }
@@ -127,13 +131,14 @@ export function passwordSteps(deps: PasswordStepDeps) {
 
   const showRegister: Step = async (ctx, { interaction }) => registerPage(ctx, interaction, { email: interaction.loginHint, errors: {} });
 
-  /** A refused registration shows the form again with each message beside its field. */
+  /** A refused registration shows the form again with each message beside its field (a refused passkey, above the form). */
   const answerRegisterFailure: Step = async (ctx, { interaction, form }, next) => {
     try {
       await next();
     } catch (error) {
-      if (!(error instanceof AccountError)) throw error;
-      const { status, fields } = failure(ctx, error);
+      if (!(error instanceof AccountError) && !(error instanceof CredentialError)) throw error;
+      const { status, fields } = error instanceof AccountError ? failure(ctx, error)
+        : { status: errorStatus(error), fields: () => ({ form: pages.errorMessage(ctx, error) }) };
       registerPage(ctx, interaction, {
         email: form.get('email') ?? '', name: form.get('name')?.trim() || undefined, errors: fields(), ticked: tickedTerms(form),
         ...(minimumAge > 0 ? { birthdate: form.get('birthdate') ?? '' } : {}),
@@ -145,16 +150,27 @@ export function passwordSteps(deps: PasswordStepDeps) {
    * Creates the account. Signed in at once, the sign-in goes on; when the address must be
    * verified first, this browser is told to check its email and waits on the account.
    */
-  const registerAccount: Step = async (ctx, signIn, next) => {
+  const registerAccount: Step = (ctx, signIn, next) =>
+    register(ctx, signIn, next, { password: signIn.form.get('password') ?? '' }, passwordProof());
+
+  /**
+   * Registers with the registration form's fields and what proves the person (a password, or a
+   * passkey with its account id and its storing in `extras`), and answers alike for a taken
+   * address whatever the proof: the next step signs the new account in, or "check your email".
+   */
+  async function register(
+    ctx: Context, signIn: SignInRequest, next: Next,
+    proof: Pick<RegisterInput, 'password' | 'id'> & { extras?: RegisterInput['extras'] }, proofs: Proof[],
+  ): Promise<void> {
     const { interaction, form } = signIn;
     const email = form.get('email') ?? '';
     const registered = await accounts.register({
-      email, password: form.get('password') ?? '', name: form.get('name')?.trim() || undefined,
+      email, password: proof.password, id: proof.id, name: form.get('name')?.trim() || undefined,
       locale: state(ctx).locale, interactionUid: interaction.uid,
-      extras: registration.extras(ctx, interaction, form),
+      extras: [...registration.extras(ctx, interaction, form), ...proof.extras ?? []],
     });
     if (registered.outcome === 'signed_in') {
-      signIn.authenticated = { accountId: registered.account.id, outcome: 'registered', firstSignIn: true, proofs: passwordProof() };
+      signIn.authenticated = { accountId: registered.account.id, outcome: 'registered', firstSignIn: true, proofs };
       return next();
     }
     ctx.cookies.set(PENDING_COOKIE, registered.accountId ?? randomUUID(), {
@@ -190,6 +206,8 @@ export function passwordSteps(deps: PasswordStepDeps) {
 
   return {
     loginPage, showLogin, showLoginFailure, answerLoginFailure, requirePossibleEmail, checkPassword,
-    showRegister, answerRegisterFailure, registerAccount, finishVerifiedRegistration, showStillWaiting,
+    showRegister, answerRegisterFailure, registerAccount, register, finishVerifiedRegistration, showStillWaiting,
   };
 }
+
+export type PasswordSteps = ReturnType<typeof passwordSteps>;

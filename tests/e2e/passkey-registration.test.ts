@@ -140,3 +140,31 @@ describe('registering with a passkey and no password', () => {
     expect((await accountOf(email))!.password_hash).not.toBeNull();
   });
 });
+
+describe('registering with a passkey where the address must be verified first', () => {
+  const verifying = serveForTests({ accounts: { require_verified_email: true } }, { spa: 'spa' });
+
+  it('waits on the emailed link like a password registration, then signs in with amr of the passkey', async () => {
+    const email = uniqueEmail('pkverify');
+    const authenticator = new SoftwareAuthenticator({ synced: true });
+    const browser = new HttpBrowser();
+    const request = await authorizationRequest(verifying.spa);
+    const login = await browser.navigate(request.url);
+    const page = await browser.navigate(new URL(/href="([^"]*\/register)"/.exec(login.html)![1]!, login.url).href);
+    const way = passkeyWay(page);
+    const options = await (await browser.request(way.options, { form: { csrf: way.csrf, email } })).json() as Record<string, unknown>;
+    const response = JSON.stringify(authenticator.register(options as never, verifying.server.issuer));
+    const waiting = await browser.navigate(way.action, { form: { csrf: way.csrf, email, response } }, verifying.spa.redirectUri);
+    expect(waiting.status).toBe(200);
+    expect(waiting.html).toContain(email);
+
+    const link = (await verifying.server.linksSentTo(email)).find((l) => l.includes('/verify-email'))!;
+    expect((await new HttpBrowser().navigate(link)).status).toBe(200);
+    const done = await browser.submit(waiting, '/continue', {}, verifying.spa.redirectUri);
+    const claims = (await exchange(verifying.spa, request, done.url)).claims()!;
+    expect(claims.amr).toEqual(['swk', 'user', 'mfa']);
+    const account = (await verifying.server.parley.storage.db.selectFrom('accounts').selectAll().where('email', '=', email).executeTakeFirst())!;
+    expect(account.password_hash).toBeNull();
+    expect(claims.sub).toBe(account.id);
+  });
+});

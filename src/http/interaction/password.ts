@@ -39,7 +39,21 @@ export interface PasswordStepDeps {
 // After registering with require_verified_email, the browser keeps which account it is waiting
 // for, bound to this one interaction. It is set for taken addresses too (with an id that exists
 // nowhere), so the response does not reveal whether the address was already registered.
+// With a passkey registration it also keeps that the passkey was the proof ("<id>.passkey.hwk"
+// or ".swk"), so that the sign-in the link completes says so in amr, not "pwd".
 const PENDING_COOKIE = 'parley.pending';
+
+/** The pending cookie's value: the account waited on, and the proof of its registration. */
+function pendingValue(accountId: string, proofs: readonly Proof[]): string {
+  const passkey = proofs.find((p) => p.method === 'passkey');
+  return passkey ? `${accountId}.passkey.${passkey.deviceBound ? 'hwk' : 'swk'}` : accountId;
+}
+
+function readPending(value: string | undefined, at: Date): { accountId: string; proofs: Proof[] } | undefined {
+  if (!value) return undefined;
+  const [accountId = '', method, kind] = value.split('.');
+  return { accountId, proofs: method === 'passkey' ? [{ method: 'passkey', at, deviceBound: kind === 'hwk' }] : [{ method: 'password', at }] };
+}
 
 
 export function passwordSteps(deps: PasswordStepDeps) {
@@ -173,7 +187,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
       signIn.authenticated = { accountId: registered.account.id, outcome: 'registered', firstSignIn: true, proofs };
       return next();
     }
-    ctx.cookies.set(PENDING_COOKIE, registered.accountId ?? randomUUID(), {
+    ctx.cookies.set(PENDING_COOKIE, pendingValue(registered.accountId ?? randomUUID(), proofs), {
       signed: true, httpOnly: true, sameSite: 'lax', secure, path: interactionUrls(interaction.uid).page,
       maxAge: config.ttl.interaction * 1000,
     });
@@ -185,12 +199,12 @@ export function passwordSteps(deps: PasswordStepDeps) {
    * is verified, is signed in; otherwise the next step answers.
    */
   const finishVerifiedRegistration: Step = async (ctx, signIn, next) => {
-    const pendingId = ctx.cookies.get(PENDING_COOKIE, { signed: true });
-    const account = pendingId ? await accounts.findById(pendingId) : undefined;
-    if (!account?.email_verified_at) return next();
+    const pending = readPending(ctx.cookies.get(PENDING_COOKIE, { signed: true }), clock());
+    const account = pending ? await accounts.findById(pending.accountId) : undefined;
+    if (!pending || !account?.email_verified_at) return next();
     ctx.cookies.set(PENDING_COOKIE, null, { path: interactionUrls(signIn.interaction.uid).page });
     // Only a registration sets the pending cookie: this is the account's first sign-in.
-    signIn.authenticated = { accountId: account.id, outcome: 'success', firstSignIn: true, proofs: passwordProof() };
+    signIn.authenticated = { accountId: account.id, outcome: 'success', firstSignIn: true, proofs: pending.proofs };
     await finishLogin(ctx, signIn, next);
   };
 

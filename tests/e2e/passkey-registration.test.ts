@@ -73,6 +73,16 @@ describe('registering with a passkey and no password', () => {
     const events = await db().selectFrom('outbox_events').select('type').where('account_id', '=', account.id).execute();
     expect(events.map((e) => e.type)).toContain('account.created');
 
+    // Ways to sign in: no password, and its only passkey cannot be removed.
+    const security = await browser.navigate(`${apps.server.issuer}/account/security`);
+    const shown = security.html.replace(/[\u2068\u2069]/g, '');
+    expect(shown).toContain('Your account has no password. You can set one.');
+    const securityCsrf = /name="csrf" value="([^"]+)"/.exec(security.html)![1]!;
+    const removal = await browser.navigate(`${apps.server.issuer}/account/security/passkeys/${credentials[0]!.id}/remove`, { form: { csrf: securityCsrf } });
+    expect(removal.status).toBe(409);
+    expect(removal.html.replace(/[\u2068\u2069]/g, '')).toContain('This is your only way to sign in.');
+    expect(await db().selectFrom('webauthn_credentials').select('id').where('account_id', '=', account.id).execute()).toHaveLength(1);
+
     // Signing in again: the passkey names the new account (its user handle is the account id).
     const again = new HttpBrowser();
     const second = await authorizationRequest(apps.spa);

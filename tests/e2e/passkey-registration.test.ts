@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SoftwareAuthenticator } from '../support/authenticator.ts';
 import { HttpBrowser, type Page } from '../support/browser.ts';
 import { authorizationRequest, exchange, uniqueEmail, serveForTests, type AppClient } from '../support/oidc-app.ts';
+import { TEST_CLIENTS } from '../support/server.ts';
 
 // Registering with a passkey and no password, over HTTP, with the in-process authenticator doing
 // what the registration page's script and the browser do: fetch the options with the form's
@@ -176,5 +177,44 @@ describe('registering with a passkey where the address must be verified first', 
     const account = (await verifying.server.parley.storage.db.selectFrom('accounts').selectAll().where('email', '=', email).executeTakeFirst())!;
     expect(account.password_hash).toBeNull();
     expect(claims.sub).toBe(account.id);
+  });
+});
+
+describe('registering with a passkey behind the age gate', () => {
+  const gated = serveForTests((issuer) => ({
+    registration: { minimum_age: 16, birthdate_purpose: 'age_check' },
+    purposes: { age_check: { legal_basis: 'legal_obligation', version: 1, title: { en: 'Age check' } } },
+    clients: TEST_CLIENTS(issuer),
+  }), { spa: 'spa' });
+
+  const yearsAgo = (years: number) => {
+    const now = gated.server.clock.now();
+    return new Date(Date.UTC(now.getUTCFullYear() - years, now.getUTCMonth(), now.getUTCDate())).toISOString().slice(0, 10);
+  };
+
+  async function attempt(email: string, birthdate: string) {
+    const browser = new HttpBrowser();
+    const request = await authorizationRequest(gated.spa);
+    const login = await browser.navigate(request.url);
+    const page = await browser.navigate(new URL(/href="([^"]*\/register)"/.exec(login.html)![1]!, login.url).href);
+    const way = passkeyWay(page);
+    const options = await (await browser.request(way.options, { form: { csrf: way.csrf, email, birthdate } })).json() as Record<string, unknown>;
+    const response = JSON.stringify(new SoftwareAuthenticator().register(options as never, gated.server.issuer));
+    return browser.navigate(way.action, { form: { csrf: way.csrf, email, birthdate, response } }, gated.spa.redirectUri);
+  }
+
+  it('records the date of birth with the account, and turns away someone too young with nothing stored', async () => {
+    const adult = uniqueEmail('pkadult');
+    const done = await attempt(adult, yearsAgo(30));
+    expect(done.url.startsWith(gated.spa.redirectUri), done.html.slice(0, 300)).toBe(true);
+    const account = (await gated.server.parley.storage.db.selectFrom('accounts').select('id').where('email', '=', adult).executeTakeFirst())!;
+    const answers = await gated.server.parley.storage.db.selectFrom('answers').select(['value', 'purpose']).where('account_id', '=', account.id).execute();
+    expect(answers).toHaveLength(1);
+    expect(answers[0]!.purpose).toBe('age_check');
+
+    const child = uniqueEmail('pkchild');
+    const refused = await attempt(child, yearsAgo(10));
+    expect(refused.status).toBe(403);
+    expect(await gated.server.parley.storage.db.selectFrom('accounts').select('id').where('email', '=', child).execute()).toEqual([]);
   });
 });

@@ -3,11 +3,12 @@ import {
   type AuthenticationResponseJSON, type PublicKeyCredentialCreationOptionsJSON, type PublicKeyCredentialRequestOptionsJSON,
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import type { Selectable } from 'kysely';
+import type { Selectable, Transaction } from 'kysely';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import type { DB } from '../storage/database.ts';
-import type { WebAuthnChallengePurpose, WebAuthnCredentialsTable } from '../storage/schema.ts';
+import type { Database, WebAuthnChallengePurpose, WebAuthnCredentialsTable } from '../storage/schema.ts';
 import { lockSignInMethods, type Alongside } from './authentication-methods.ts';
 import { CredentialError } from './credential-errors.ts';
 
@@ -78,6 +79,16 @@ export interface Passkeys {
     alongside?: Alongside<Passkey>,
   ): Promise<Passkey>;
   /**
+   * Options for a passkey that will be a NEW account's only way to sign in: the account id (the
+   * user handle) is chosen here and kept with the challenge, never taken from the browser.
+   */
+  newAccountOptions(input: { binding: string; user: Omit<PasskeyUser, 'id'> }): Promise<PublicKeyCredentialCreationOptionsJSON>;
+  /**
+   * Verifies the answer to newAccountOptions: the account id its challenge was issued for, the
+   * passkey, and `store`, which writes it inside the transaction that creates the account.
+   */
+  verifyNewAccount(input: { binding: string; response: RegistrationResponseJSON }): Promise<NewAccountPasskey>;
+  /**
    * Options for navigator.credentials.get(). Without an account: any of the user's discoverable
    * passkeys (sign-in by passkey, autofill). With one: only that account's passkeys (a second
    * factor, a step-up), and only that account's passkeys will be accepted.
@@ -94,6 +105,12 @@ export interface Passkeys {
   remove(accountId: string, passkeyId: string, alongside?: Alongside<Passkey>): Promise<void>;
 }
 
+export interface NewAccountPasskey {
+  accountId: string;
+  passkey: Passkey;
+  store(trx: Transaction<Database>): Promise<void>;
+}
+
 export interface PasskeysDeps {
   db: DB;
   config: Config;
@@ -102,6 +119,8 @@ export interface PasskeysDeps {
 }
 
 const NAME_MAX = 64;
+/** consumeChallenge for a new account: the challenge names the account id it was issued for. */
+const ANY_ACCOUNT = Symbol('any account');
 /**
  * COSE algorithms accepted for new passkeys: EdDSA, ES256, RS256 (RFC 9053), the ones
  * authenticators use. Named here rather than left to the library, whose default probes the
@@ -162,16 +181,17 @@ export function createPasskeys(deps: PasskeysDeps): Passkeys {
    * Uses the challenge up, whatever comes next: one DELETE finds it (unexpired, for this purpose,
    * this binding and this account) and removes it, so of two answers to it at most one gets here.
    */
-  async function consumeChallenge(challenge: string, purpose: WebAuthnChallengePurpose, binding: string, accountId: string | null): Promise<void> {
+  async function consumeChallenge(challenge: string, purpose: WebAuthnChallengePurpose, binding: string, accountId: string | null | typeof ANY_ACCOUNT): Promise<string | null> {
     const consumed = await db.deleteFrom('webauthn_challenges')
       .where('challenge', '=', challenge)
       .where('purpose', '=', purpose)
       .where('binding', '=', binding)
-      .where('account_id', 'is not distinct from', accountId)
+      .$if(accountId !== ANY_ACCOUNT, (query) => query.where('account_id', 'is not distinct from', accountId as string | null))
       .where('expires_at', '>', clock())
-      .returning('challenge')
+      .returning('account_id')
       .executeTakeFirst();
     if (!consumed) throw new CredentialError('challenge_invalid');
+    return consumed.account_id;
   }
 
   /** The library's verdict, or passkey_not_verified; its reason goes to the log (it names no secret). */
@@ -184,10 +204,47 @@ export function createPasskeys(deps: PasskeysDeps): Passkeys {
     return verified;
   }
 
+  /** Verifies a registration answer: the passkey, and the statement that stores it in a given transaction. */
+  async function verifiedRegistration(accountId: string, challenge: string, response: RegistrationResponseJSON, chosenName: string | null) {
+    const verified = await verifiedOrRefused(accountId, 'registration', verifyRegistrationResponse({
+      response,
+      expectedChallenge: challenge,
+      expectedOrigin: rp.origins,
+      expectedRPID: rp.id,
+      requireUserVerification: true,
+      supportedAlgorithmIDs: PUBLIC_KEY_ALGORITHMS,
+    }));
+    if (!verified.registrationInfo) throw new CredentialError('passkey_not_verified');
+    const { credential, credentialDeviceType, credentialBackedUp, aaguid } = verified.registrationInfo;
+    const row: CredentialRow = {
+      id: credential.id,
+      account_id: accountId,
+      public_key: credential.publicKey,
+      counter: credential.counter,
+      transports: credential.transports ?? [],
+      backup_eligible: credentialDeviceType === 'multiDevice',
+      backed_up: credentialBackedUp,
+      // The all-zero AAGUID says nothing about the model.
+      aaguid: /^[0-]+$/.test(aaguid) ? null : aaguid,
+      name: chosenName,
+      created_at: clock(),
+      last_used_at: null,
+    };
+    const store = async (trx: Transaction<Database>) => {
+      const inserted = await trx.insertInto('webauthn_credentials')
+        .values({ ...row, public_key: Buffer.from(row.public_key), transports: JSON.stringify(row.transports) })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (!inserted) throw new CredentialError('passkey_already_registered');
+    };
+    return { passkey: toPasskey(row), store };
+  }
+
   const credentialsOf = (accountId: string) =>
     db.selectFrom('webauthn_credentials').selectAll().where('account_id', '=', accountId).orderBy('created_at').execute();
 
-  return {
+  const passkeys: Passkeys = {
     relyingParty: rp,
 
     async registrationOptions({ binding, user }) {
@@ -217,43 +274,26 @@ export function createPasskeys(deps: PasskeysDeps): Passkeys {
       const chosenName = name === undefined || name.trim() === '' ? null : cleanName(name);
       const challenge = signedChallenge(response);
       await consumeChallenge(challenge, 'registration', binding, accountId);
-      const verified = await verifiedOrRefused(accountId, 'registration', verifyRegistrationResponse({
-        response,
-        expectedChallenge: challenge,
-        expectedOrigin: rp.origins,
-        expectedRPID: rp.id,
-        requireUserVerification: true,
-        supportedAlgorithmIDs: PUBLIC_KEY_ALGORITHMS,
-      }));
-      if (!verified.registrationInfo) throw new CredentialError('passkey_not_verified');
-      const { credential, credentialDeviceType, credentialBackedUp, aaguid } = verified.registrationInfo;
-      const now = clock();
-      const row: CredentialRow = {
-        id: credential.id,
-        account_id: accountId,
-        public_key: credential.publicKey,
-        counter: credential.counter,
-        transports: credential.transports ?? [],
-        backup_eligible: credentialDeviceType === 'multiDevice',
-        backed_up: credentialBackedUp,
-        // The all-zero AAGUID says nothing about the model.
-        aaguid: /^[0-]+$/.test(aaguid) ? null : aaguid,
-        name: chosenName,
-        created_at: now,
-        last_used_at: null,
-      };
-      const passkey = toPasskey(row);
+      const verified = await verifiedRegistration(accountId, challenge, response, chosenName);
       await db.transaction().execute(async (trx) => {
-        await alongside?.(trx, passkey);
-        const inserted = await trx.insertInto('webauthn_credentials')
-          .values({ ...row, public_key: Buffer.from(row.public_key), transports: JSON.stringify(row.transports) })
-          .onConflict((oc) => oc.column('id').doNothing())
-          .returning('id')
-          .executeTakeFirst();
-        if (!inserted) throw new CredentialError('passkey_already_registered');
+        await alongside?.(trx, verified.passkey);
+        await verified.store(trx);
       });
-      logger.info({ account_id: accountId, device_type: passkey.deviceType }, 'passkey registered');
-      return passkey;
+      logger.info({ account_id: accountId, device_type: verified.passkey.deviceType }, 'passkey registered');
+      return verified.passkey;
+    },
+
+    async newAccountOptions({ binding, user }) {
+      ensureEnabled();
+      return passkeys.registrationOptions({ binding, user: { ...user, id: randomUUID() } });
+    },
+
+    async verifyNewAccount({ binding, response }) {
+      ensureEnabled();
+      const challenge = signedChallenge(response);
+      const accountId = await consumeChallenge(challenge, 'registration', binding, ANY_ACCOUNT);
+      if (accountId === null) throw new CredentialError('challenge_invalid');
+      return { accountId, ...await verifiedRegistration(accountId, challenge, response, null) };
     },
 
     async authenticationOptions({ binding, accountId }) {
@@ -347,6 +387,7 @@ export function createPasskeys(deps: PasskeysDeps): Passkeys {
       });
     },
   };
+  return passkeys;
 }
 
 /** Deletes challenges past their time: they can no longer be answered. */

@@ -48,7 +48,10 @@ export interface AccountsDeps {
 
 export interface RegisterInput {
   email: string;
-  password: string;
+  /** null: an account without a password, made with a passkey (stored by one of the `extras`). */
+  password: string | null;
+  /** The id the account must get: a passkey's user handle, chosen by the server before the account exists. */
+  id?: string | undefined;
   name?: string | undefined;
   locale: string;
   /** The sign-in waiting for this registration; the verification link leads back to it. */
@@ -255,15 +258,15 @@ export function createAccounts(deps: AccountsDeps): Accounts {
       if (nameIssue) problems.name = nameIssue;
       const addressIssue = emailProblem(email);
       if (addressIssue) problems.email = addressIssue;
-      const passwordProblem = checkPasswordPolicy(input.password, passwordPolicy(email));
+      const passwordProblem = input.password === null ? undefined : checkPasswordPolicy(input.password, passwordPolicy(email));
       if (passwordProblem) problems.password = passwordProblem;
       for (const { problem } of input.extras ?? []) if (problem) problems[problem.field] ??= problem.code;
       if (Object.keys(problems).length > 0) throw new AccountValidationError(problems);
 
       // Hashed before knowing whether the address is taken, so both answers cost the same.
-      const passwordHash = await hasher.hash(input.password);
+      const passwordHash = input.password === null ? null : await hasher.hash(input.password);
       const now = clock();
-      const id = randomUUID();
+      const id = input.id ?? randomUUID();
       const verification = newToken(id, 'verify_email', input.interactionUid ?? null, now);
       const account = await withMail(async (trx) => {
         // ON CONFLICT makes a concurrent registration of the same address wait for the first

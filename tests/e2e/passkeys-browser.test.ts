@@ -183,3 +183,30 @@ describe('passkeys in Chromium', () => {
     await laptop.context.close();
   });
 });
+
+describe('registering with a passkey and no password, in Chromium', () => {
+  it('makes the account with a passkey from the registration page, under the CSP, and signs in with it', async () => {
+    const device = await newDevice();
+    const blocked: string[] = [];
+    device.page.on('console', (message) => { if (/Content Security Policy/.test(message.text())) blocked.push(message.text()); });
+    const email = uniqueEmail('passkeyonly');
+    const request = await startSignIn(device, { autofill: false });
+    await device.page.getByRole('link', { name: 'Create an account' }).click();
+    await device.page.getByLabel('Email').fill(email);
+    await device.page.getByRole('button', { name: 'Or create an account with a passkey, no password' }).click();
+    const claims = await claimsAfter(device, request);
+    expect(claims.amr).toEqual(['hwk', 'user', 'mfa']);
+    expect(blocked).toEqual([]);
+    const account = await server.parley.storage.db.selectFrom('accounts').selectAll().where('email', '=', email).executeTakeFirst();
+    expect(account?.password_hash).toBeNull();
+    const { credentials } = await device.cdp.send('WebAuthn.getCredentials', { authenticatorId: device.authenticatorId });
+    expect(credentials).toHaveLength(1);
+    expect(credentials[0]!.isResidentCredential).toBe(true);
+
+    await signOut(device);
+    const again = await startSignIn(device, { autofill: false });
+    await device.page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    expect((await claimsAfter(device, again)).sub).toBe(claims.sub);
+    await device.context.close();
+  });
+});

@@ -15,12 +15,15 @@ import type { PageResponder } from '../context.ts';
 import { errorStatus } from '../errors.ts';
 import type { Interactions, InteractionView } from '../../oidc/interactions.ts';
 import { interactionUrls, seeOther, type Step } from './steps.ts';
+import type { PasswordSteps } from './password.ts';
 
 export interface PasskeyStepDeps {
   passkeys: Passkeys;
   offers: PasskeyOffers;
   onPasskeyAdded?: ((accountId: string) => Parameters<Passkeys['register']>[1]) | undefined;
-  accounts: Pick<Accounts, 'findById'>;
+  accounts: Pick<Accounts, 'findById' | 'emailProblem' | 'normalizeEmail'>;
+  /** Registers with the registration form's fields and a proof (passwordSteps().register). */
+  register?: PasswordSteps['register'];
   pages: PageResponder;
   interactions: Interactions;
   clock: () => Date;
@@ -132,7 +135,34 @@ export function passkeySteps(deps: PasskeyStepDeps) {
 
   const skipOffer: Step = async (ctx, { interaction }) => seeOther(ctx, await interactions.finishPasskeyOffer(interaction));
 
-  return { requirePasskeyPrompt, options, answerFailure, verify, showOffer, requireRegistrationPrompt, registrationOptions, register, skipOffer };
+  // Registering with a passkey and no password. The challenge is bound to this sign-in under a
+  // binding of its own (a challenge handed out for an existing account's passkey does not do),
+  // and it keeps the account id, chosen by the server, that the passkey's user handle names.
+  const newAccountBinding = (interaction: InteractionView) => `new-account:interaction:${interaction.uid}`;
+
+  /** Options for the registration page's passkey way; an address that can be no account's gets none. */
+  const newAccountOptions: Step = async (ctx, { interaction, form }) => {
+    ctx.set('Cache-Control', 'no-store');
+    const email = form.get('email') ?? '';
+    if (accounts.emailProblem(email)) {
+      ctx.status = 400;
+      ctx.body = { error: 'email_invalid' };
+      return;
+    }
+    ctx.body = await passkeys.newAccountOptions({
+      binding: newAccountBinding(interaction), user: { name: accounts.normalizeEmail(email), displayName: form.get('name')?.trim() || undefined },
+    });
+  };
+
+  /** Verifies the new passkey, then registers: the account, the passkey, terms and age in one transaction. */
+  const registerAccount: Step = async (ctx, signIn, next) => {
+    if (!deps.register) throw new Error('passkey registration needs the registration steps');
+    const made = await passkeys.verifyNewAccount({ binding: newAccountBinding(signIn.interaction), response: postedCredential<RegistrationResponseJSON>(signIn.form) });
+    const proof: Proof = { method: 'passkey', at: clock(), deviceBound: made.passkey.deviceType === 'singleDevice' };
+    await deps.register(ctx, signIn, next, { password: null, id: made.accountId, extras: [{ record: (trx) => made.store(trx) }] }, [proof]);
+  };
+
+  return { newAccountOptions, registerAccount, requirePasskeyPrompt, options, answerFailure, verify, showOffer, requireRegistrationPrompt, registrationOptions, register, skipOffer };
 }
 
 /** The passkey offer comes after login: its interaction always has an account. */

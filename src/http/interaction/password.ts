@@ -1,7 +1,7 @@
 // Signing in with an email address and a password, and registering one: the steps of the login
 // prompt's own pages.
 import { randomUUID } from 'node:crypto';
-import type { Context } from 'koa';
+import type { Context, Next } from 'koa';
 import { AccountError } from '../../accounts/errors.ts';
 import type { Accounts } from '../../accounts/service.ts';
 import type { Config } from '../../config/schema.ts';
@@ -15,7 +15,10 @@ import type { RegistrationRequirements } from './registration.ts';
 import { termsBoxes, tickedTerms } from './terms.ts';
 import type { UpstreamButtonView } from '../../views/pages.ts';
 import { passkeyForm } from './passkey.ts';
-import type { CredentialError } from '../../accounts/credential-errors.ts';
+import { CredentialError } from '../../accounts/credential-errors.ts';
+import type { Proof } from '../../accounts/authentication-methods.ts';
+import type { RegisterInput } from '../../accounts/service.ts';
+import type { SignInRequest } from './steps.ts';
 
 export interface PasswordStepDeps {
   config: Config;
@@ -36,7 +39,21 @@ export interface PasswordStepDeps {
 // After registering with require_verified_email, the browser keeps which account it is waiting
 // for, bound to this one interaction. It is set for taken addresses too (with an id that exists
 // nowhere), so the response does not reveal whether the address was already registered.
+// With a passkey registration it also keeps that the passkey was the proof ("<id>.passkey.hwk"
+// or ".swk"), so that the sign-in the link completes says so in amr, not "pwd".
 const PENDING_COOKIE = 'parley.pending';
+
+/** The pending cookie's value: the account waited on, and the proof of its registration. */
+function pendingValue(accountId: string, proofs: readonly Proof[]): string {
+  const passkey = proofs.find((p) => p.method === 'passkey');
+  return passkey ? `${accountId}.passkey.${passkey.deviceBound ? 'hwk' : 'swk'}` : accountId;
+}
+
+function readPending(value: string | undefined, at: Date): { accountId: string; proofs: Proof[] } | undefined {
+  if (!value) return undefined;
+  const [accountId = '', method, kind] = value.split('.');
+  return { accountId, proofs: method === 'passkey' ? [{ method: 'passkey', at, deviceBound: kind === 'hwk' }] : [{ method: 'password', at }] };
+}
 
 
 export function passwordSteps(deps: PasswordStepDeps) {
@@ -77,6 +94,7 @@ export function passwordSteps(deps: PasswordStepDeps) {
     pages.page(ctx, 'register', {
       csrfToken: pages.csrf(ctx), action: urls.register, ...shown, loginUrl: urls.page,
       passwordMinLength: config.accounts.password_min_length, askBirthdate: minimumAge > 0, upstream: upstreamButtons(ctx, interaction),
+      ...(config.mfa.passkeys.enabled ? { passkey: { action: urls.passkeyAccount, optionsAction: urls.passkeyAccountOptions } } : {}),
       ...(terms.any ? { terms: termsBoxes(terms.shown(state(ctx).locale), ticked) } : {}),
     }, status);
   }
@@ -127,13 +145,14 @@ export function passwordSteps(deps: PasswordStepDeps) {
 
   const showRegister: Step = async (ctx, { interaction }) => registerPage(ctx, interaction, { email: interaction.loginHint, errors: {} });
 
-  /** A refused registration shows the form again with each message beside its field. */
+  /** A refused registration shows the form again with each message beside its field (a refused passkey, above the form). */
   const answerRegisterFailure: Step = async (ctx, { interaction, form }, next) => {
     try {
       await next();
     } catch (error) {
-      if (!(error instanceof AccountError)) throw error;
-      const { status, fields } = failure(ctx, error);
+      if (!(error instanceof AccountError) && !(error instanceof CredentialError)) throw error;
+      const { status, fields } = error instanceof AccountError ? failure(ctx, error)
+        : { status: errorStatus(error), fields: () => ({ form: pages.errorMessage(ctx, error) }) };
       registerPage(ctx, interaction, {
         email: form.get('email') ?? '', name: form.get('name')?.trim() || undefined, errors: fields(), ticked: tickedTerms(form),
         ...(minimumAge > 0 ? { birthdate: form.get('birthdate') ?? '' } : {}),
@@ -145,19 +164,30 @@ export function passwordSteps(deps: PasswordStepDeps) {
    * Creates the account. Signed in at once, the sign-in goes on; when the address must be
    * verified first, this browser is told to check its email and waits on the account.
    */
-  const registerAccount: Step = async (ctx, signIn, next) => {
+  const registerAccount: Step = (ctx, signIn, next) =>
+    register(ctx, signIn, next, { password: signIn.form.get('password') ?? '' }, passwordProof());
+
+  /**
+   * Registers with the registration form's fields and what proves the person (a password, or a
+   * passkey with its account id and its storing in `extras`), and answers alike for a taken
+   * address whatever the proof: the next step signs the new account in, or "check your email".
+   */
+  async function register(
+    ctx: Context, signIn: SignInRequest, next: Next,
+    proof: Pick<RegisterInput, 'password' | 'id'> & { extras?: RegisterInput['extras'] }, proofs: Proof[],
+  ): Promise<void> {
     const { interaction, form } = signIn;
     const email = form.get('email') ?? '';
     const registered = await accounts.register({
-      email, password: form.get('password') ?? '', name: form.get('name')?.trim() || undefined,
+      email, password: proof.password, id: proof.id, name: form.get('name')?.trim() || undefined,
       locale: state(ctx).locale, interactionUid: interaction.uid,
-      extras: registration.extras(ctx, interaction, form),
+      extras: [...registration.extras(ctx, interaction, form), ...proof.extras ?? []],
     });
     if (registered.outcome === 'signed_in') {
-      signIn.authenticated = { accountId: registered.account.id, outcome: 'registered', firstSignIn: true, proofs: passwordProof() };
+      signIn.authenticated = { accountId: registered.account.id, outcome: 'registered', firstSignIn: true, proofs };
       return next();
     }
-    ctx.cookies.set(PENDING_COOKIE, registered.accountId ?? randomUUID(), {
+    ctx.cookies.set(PENDING_COOKIE, pendingValue(registered.accountId ?? randomUUID(), proofs), {
       signed: true, httpOnly: true, sameSite: 'lax', secure, path: interactionUrls(interaction.uid).page,
       maxAge: config.ttl.interaction * 1000,
     });
@@ -169,12 +199,12 @@ export function passwordSteps(deps: PasswordStepDeps) {
    * is verified, is signed in; otherwise the next step answers.
    */
   const finishVerifiedRegistration: Step = async (ctx, signIn, next) => {
-    const pendingId = ctx.cookies.get(PENDING_COOKIE, { signed: true });
-    const account = pendingId ? await accounts.findById(pendingId) : undefined;
-    if (!account?.email_verified_at) return next();
+    const pending = readPending(ctx.cookies.get(PENDING_COOKIE, { signed: true }), clock());
+    const account = pending ? await accounts.findById(pending.accountId) : undefined;
+    if (!pending || !account?.email_verified_at) return next();
     ctx.cookies.set(PENDING_COOKIE, null, { path: interactionUrls(signIn.interaction.uid).page });
     // Only a registration sets the pending cookie: this is the account's first sign-in.
-    signIn.authenticated = { accountId: account.id, outcome: 'success', firstSignIn: true, proofs: passwordProof() };
+    signIn.authenticated = { accountId: account.id, outcome: 'success', firstSignIn: true, proofs: pending.proofs };
     await finishLogin(ctx, signIn, next);
   };
 
@@ -190,6 +220,8 @@ export function passwordSteps(deps: PasswordStepDeps) {
 
   return {
     loginPage, showLogin, showLoginFailure, answerLoginFailure, requirePossibleEmail, checkPassword,
-    showRegister, answerRegisterFailure, registerAccount, finishVerifiedRegistration, showStillWaiting,
+    showRegister, answerRegisterFailure, registerAccount, register, finishVerifiedRegistration, showStillWaiting,
   };
 }
+
+export type PasswordSteps = ReturnType<typeof passwordSteps>;

@@ -51,6 +51,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   });
   const passkey = passkeySteps({
     ...deps, passkeys: deps.credentials.passkeys, offers: deps.credentials.passkeyOffers, onPasskeyAdded: deps.credentials.onPasskeyAdded,
+    register: password.register,
     showFailure: (ctx, interaction, error) => (interaction.prompt === 'mfa' ? mfa.showFailure(ctx, interaction, error) : password.showLoginFailure(ctx, interaction, error)),
   });
   const profile = deps.profileScreen;
@@ -96,6 +97,11 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     ],
     'POST /passkey/register/options': [loadInteraction, readForm, checkCsrf, passkey.requireRegistrationPrompt, passkey.registrationOptions],
     'POST /passkey/register': [loadInteraction, pickPageLocale, readForm, checkCsrf, passkey.requireRegistrationPrompt, passkey.register],
+    'POST /passkey/account/options': [loadInteraction, readForm, checkCsrf, requirePrompt('login'), passkey.newAccountOptions],
+    'POST /passkey/account': [
+      loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('login'),
+      registration.refuseUnderAge, password.answerRegisterFailure, passkey.registerAccount, finishLogin,
+    ],
     'POST /passkey/offer/skip': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('passkey_offer'), passkey.skipOffer],
     'POST /mfa/totp': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('mfa'), mfa.answerFailure('totp'), mfa.checkTotp],
     'POST /mfa/recovery': [loadInteraction, pickPageLocale, readForm, checkCsrf, requirePrompt('mfa'), mfa.answerFailure('recovery'), mfa.checkRecoveryCode],

@@ -98,6 +98,8 @@ export const interactionUrls = (uid: string) => ({
   passkeyRegister: `/interaction/${uid}/passkey/register`,
   passkeyRegisterOptions: `/interaction/${uid}/passkey/register/options`,
   passkeyOfferSkip: `/interaction/${uid}/passkey/offer/skip`,
+  passkeyAccount: `/interaction/${uid}/passkey/account`,
+  passkeyAccountOptions: `/interaction/${uid}/passkey/account/options`,
   mfaTotp: `/interaction/${uid}/mfa/totp`,
   mfaRecovery: `/interaction/${uid}/mfa/recovery`,
   mfaEnrol: `/interaction/${uid}/mfa/enrol`,

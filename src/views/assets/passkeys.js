@@ -52,4 +52,28 @@
       });
     }
   });
+
+  // The registration page's passkey way: the registration form's own fields (email, name, date of
+  // birth, terms) go with the options request and with the answer; its password does not.
+  Array.prototype.forEach.call(document.querySelectorAll('[data-passkey-account]'), function (way) {
+    var form = way.closest('form');
+    way.hidden = false;
+    way.querySelector('.passkey__button').addEventListener('click', function () {
+      var body = new URLSearchParams(new FormData(form));
+      body.delete('password');
+      body.delete('response');
+      fetch(way.getAttribute('data-options'), { method: 'POST', body: body, credentials: 'same-origin' })
+        .then(function (response) {
+          if (!response.ok) throw new Error('options refused: ' + response.status);
+          return response.json();
+        })
+        .then(function (o) { return webauthn.startRegistration({ optionsJSON: o }); })
+        .then(function (answer) {
+          var password = form.querySelector('input[name="password"]');
+          if (password) password.disabled = true;
+          form.setAttribute('action', way.getAttribute('data-action'));
+          submit(form, answer);
+        }, function (error) { failed(way, error); });
+    });
+  });
 })();

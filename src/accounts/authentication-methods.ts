@@ -135,17 +135,38 @@ export async function enrolmentOf(db: DB, accountId: string): Promise<Enrolment>
   return { password: Boolean(row.password), passkeys: Number(row.passkeys ?? 0), totp: Boolean(row.totp), recoveryCodes: Number(row.recovery_codes ?? 0) };
 }
 
+/** The ways an account can sign in: its password, its passkeys, the upstream providers linked to it. */
+export interface SignInMethods {
+  password: boolean;
+  passkeys: number;
+  /** The providers of its linked identities. */
+  providers: string[];
+}
+
+/** Which ways to sign in the account has; undefined if it is gone. */
+export async function signInMethodsOf(db: DB | Transaction<Database>, accountId: string, options: { lock?: boolean } = {}): Promise<SignInMethods | undefined> {
+  const read = db.selectFrom('accounts').select((eb) => eb('password_hash', 'is not', null).as('password')).where('id', '=', accountId);
+  const account = await (options.lock ? read.forUpdate() : read).executeTakeFirst();
+  if (!account) return undefined;
+  const passkeys = await db.selectFrom('webauthn_credentials').select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('account_id', '=', accountId).executeTakeFirstOrThrow();
+  const identities = await db.selectFrom('identities').select('provider').where('account_id', '=', accountId).execute();
+  return { password: Boolean(account.password), passkeys: Number(passkeys.n), providers: identities.map((i) => i.provider) };
+}
+
 /**
  * Locks the account's row for the rest of the transaction and tells which ways to sign in it has,
  * so that two parallel removals cannot each leave the other as the last one and then both go.
  */
-export async function lockSignInMethods(trx: Transaction<Database>, accountId: string): Promise<{ password: boolean; passkeys: number } | undefined> {
-  const account = await trx.selectFrom('accounts').select((eb) => eb('password_hash', 'is not', null).as('password'))
-    .where('id', '=', accountId).forUpdate().executeTakeFirst();
-  if (!account) return undefined;
-  const passkeys = await trx.selectFrom('webauthn_credentials').select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('account_id', '=', accountId).executeTakeFirstOrThrow();
-  return { password: Boolean(account.password), passkeys: Number(passkeys.n) };
+export function lockSignInMethods(trx: Transaction<Database>, accountId: string): Promise<SignInMethods | undefined> {
+  return signInMethodsOf(trx, accountId, { lock: true });
+}
+
+/** The one rule for removing a way to sign in: something must be left to sign in with. */
+export function leavesAWayIn(methods: SignInMethods, removing: { passkey: true } | { provider: string }): boolean {
+  const passkeys = methods.passkeys - ('passkey' in removing ? 1 : 0);
+  const providers = methods.providers.filter((p) => !('provider' in removing) || p !== removing.provider);
+  return methods.password || passkeys > 0 || providers.length > 0;
 }
 
 /** Deletes what sign-ins leave behind and no longer need: answered or expired challenges, spent codes (throttles: purgeStaleThrottles). */

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import type { DB } from '../storage/database.ts';
 import type { Database, WebAuthnChallengePurpose, WebAuthnCredentialsTable } from '../storage/schema.ts';
-import { lockSignInMethods, type Alongside } from './authentication-methods.ts';
+import { leavesAWayIn, lockSignInMethods, type Alongside } from './authentication-methods.ts';
 import { CredentialError } from './credential-errors.ts';
 
 // Passkeys (WebAuthn Level 3) through @simplewebauthn/server: discoverable credentials (the
@@ -382,7 +382,7 @@ export function createPasskeys(deps: PasskeysDeps): Passkeys {
           .where('id', '=', passkeyId).where('account_id', '=', accountId)
           .returningAll().executeTakeFirst();
         if (!methods || !removed) throw new CredentialError('passkey_unknown');
-        if (!methods.password && methods.passkeys <= 1) throw new CredentialError('last_sign_in_method');
+        if (!leavesAWayIn(methods, { passkey: true })) throw new CredentialError('last_sign_in_method');
         await alongside?.(trx, toPasskey(removed));
       });
     },

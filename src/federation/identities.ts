@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { normalizeEmail } from '../accounts/email.ts';
+import { leavesAWayIn, lockSignInMethods } from '../accounts/authentication-methods.ts';
 import { AccountError, AccountValidationError, type AccountErrorCode, type AccountField } from '../accounts/errors.ts';
 import { nameProblem } from '../accounts/names.ts';
 import type { RegistrationExtra } from '../accounts/service.ts';
@@ -172,15 +173,9 @@ export function createIdentities(deps: IdentitiesDeps) {
     async unlink(accountId: string, provider: string): Promise<void> {
       const now = clock();
       await db.transaction().execute(async (trx) => {
-        const account = await trx.selectFrom('accounts').select((eb) => eb('password_hash', 'is not', null).as('password'))
-          .where('id', '=', accountId).forUpdate().executeTakeFirst();
-        if (!account) throw new IdentityError('not_linked');
-        const identities = await trx.selectFrom('identities').select('provider').where('account_id', '=', accountId).execute();
-        if (!identities.some((i) => i.provider === provider)) throw new IdentityError('not_linked');
-        const passkeys = await trx.selectFrom('webauthn_credentials').select((eb) => eb.fn.countAll<string>().as('n'))
-          .where('account_id', '=', accountId).executeTakeFirstOrThrow();
-        const others = identities.filter((i) => i.provider !== provider).length;
-        if (!account.password && Number(passkeys.n) === 0 && others === 0) throw new IdentityError('last_sign_in_method');
+        const methods = await lockSignInMethods(trx, accountId);
+        if (!methods || !methods.providers.includes(provider)) throw new IdentityError('not_linked');
+        if (!leavesAWayIn(methods, { provider })) throw new IdentityError('last_sign_in_method');
         await trx.deleteFrom('identities').where('account_id', '=', accountId).where('provider', '=', provider).execute();
         await recordEvent(trx, { type: 'identity.unlinked', accountId, payload: { account_id: accountId, provider, source: 'account' } }, now);
       });

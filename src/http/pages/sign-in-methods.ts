@@ -6,7 +6,7 @@
 import { Router } from '@koa/router';
 import type { RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { Context } from 'koa';
-import { enrolmentOf } from '../../accounts/authentication-methods.ts';
+import { enrolmentOf, leavesAWayIn, signInMethodsOf } from '../../accounts/authentication-methods.ts';
 import { CredentialError } from '../../accounts/credential-errors.ts';
 import { AccountError } from '../../accounts/errors.ts';
 import type { Passkeys } from '../../accounts/passkeys.ts';
@@ -89,7 +89,9 @@ export function signInMethodsRoutes(deps: SignInMethodsDeps): Router {
     const { accountId } = signedIn;
     const enrolment = await enrolmentOf(db, accountId);
     const list = config.mfa.passkeys.enabled || enrolment.passkeys > 0 ? await passkeys.list(accountId) : [];
-    const canRemovePasskey = enrolment.password || list.length > 1;
+    // The same rule the removal itself applies (a linked provider counts as a way in too).
+    const methods = await signInMethodsOf(db, accountId);
+    const canRemovePasskey = methods !== undefined && leavesAWayIn(methods, { passkey: true });
     const signedInSessions = await listSessions(db, accountId, clock());
     pages.page(ctx, 'account_security', {
       csrfToken: pages.csrf(ctx), backUrl: '/account',

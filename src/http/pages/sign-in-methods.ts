@@ -3,7 +3,7 @@
 // codes (made anew, shown once), and passkeys (renamed, removed; never the last way to sign in).
 // Every change needs a recent sign-in, as changing the email address does, and is told to the
 // account holder by mail and to downstream systems by an event (security-notices.ts).
-import { Router } from '@koa/router';
+import { Router, type RouterContext } from '@koa/router';
 import type { RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { Context } from 'koa';
 import { enrolmentOf, leavesAWayIn, signInMethodsOf } from '../../accounts/authentication-methods.ts';
@@ -138,6 +138,20 @@ export function signInMethodsRoutes(deps: SignInMethodsDeps): Router {
     if (signedIn) await page(ctx, signedIn, { error: pages.errorMessage(ctx, error) }, errorStatus(error));
   }
 
+  /** A change that needs a recent sign-in, then back to the page with its notice; a refused one is shown there. */
+  function changeRoute(done: string, work: (form: { accountId: string; body: URLSearchParams }, ctx: RouterContext) => Promise<unknown>) {
+    return async (ctx: RouterContext) => {
+      const form = await change(ctx);
+      if (!form) return;
+      try {
+        await work(form, ctx);
+      } catch (error) {
+        return refused(ctx, error);
+      }
+      redirect(ctx, `${PAGE}?done=${done}`);
+    };
+  }
+
   function qrPage(ctx: Context, enrolment: { qrSvg: string; secret: string } | undefined, error?: CredentialError) {
     pages.page(ctx, 'second_factor_qr', {
       csrfToken: pages.csrf(ctx), action: `${PAGE}/totp/confirm`, restartAction: `${PAGE}/totp`,
@@ -196,12 +210,7 @@ export function signInMethodsRoutes(deps: SignInMethodsDeps): Router {
     pages.page(ctx, 'recovery_codes', { codes: await recoveryCodes.generate(form.accountId), continueUrl: PAGE });
   });
 
-  router.post('/totp/remove', async (ctx) => {
-    const form = await change(ctx);
-    if (!form) return;
-    await totp.remove(form.accountId, notices.alongside(form.accountId, 'totp_removed'));
-    redirect(ctx, `${PAGE}?done=totp_removed`);
-  });
+  router.post('/totp/remove', changeRoute('totp_removed', (form) => totp.remove(form.accountId, notices.alongside(form.accountId, 'totp_removed'))));
 
   router.post('/recovery-codes', async (ctx) => {
     const form = await change(ctx);
@@ -220,41 +229,16 @@ export function signInMethodsRoutes(deps: SignInMethodsDeps): Router {
     ctx.body = await passkeys.registrationOptions({ binding: registrationBinding(accountId), user: { id: accountId, name: email, displayName: name } });
   }));
 
-  router.post('/passkeys', async (ctx) => {
-    const form = await change(ctx);
-    if (!form) return;
-    try {
-      await passkeys.register({
-        binding: registrationBinding(form.accountId), accountId: form.accountId,
-        response: postedCredential<RegistrationResponseJSON>(form.body), name: form.body.get('name') ?? undefined,
-      }, notices.alongside(form.accountId, 'passkey_added'));
-    } catch (error) {
-      return refused(ctx, error);
-    }
-    redirect(ctx, `${PAGE}?done=passkey_added`);
-  });
+  router.post('/passkeys', changeRoute('passkey_added', (form) => passkeys.register({
+    binding: registrationBinding(form.accountId), accountId: form.accountId,
+    response: postedCredential<RegistrationResponseJSON>(form.body), name: form.body.get('name') ?? undefined,
+  }, notices.alongside(form.accountId, 'passkey_added'))));
 
-  router.post('/passkeys/:passkeyId/rename', async (ctx) => {
-    const form = await change(ctx);
-    if (!form) return;
-    try {
-      await passkeys.rename(form.accountId, ctx.params.passkeyId!, form.body.get('name') ?? '');
-    } catch (error) {
-      return refused(ctx, error);
-    }
-    redirect(ctx, `${PAGE}?done=passkey_renamed`);
-  });
+  router.post('/passkeys/:passkeyId/rename', changeRoute('passkey_renamed', (form, ctx) =>
+    passkeys.rename(form.accountId, ctx.params.passkeyId!, form.body.get('name') ?? '')));
 
-  router.post('/passkeys/:passkeyId/remove', async (ctx) => {
-    const form = await change(ctx);
-    if (!form) return;
-    try {
-      await passkeys.remove(form.accountId, ctx.params.passkeyId!, notices.alongside(form.accountId, 'passkey_removed'));
-    } catch (error) {
-      return refused(ctx, error);
-    }
-    redirect(ctx, `${PAGE}?done=passkey_removed`);
-  });
+  router.post('/passkeys/:passkeyId/remove', changeRoute('passkey_removed', (form, ctx) =>
+    passkeys.remove(form.accountId, ctx.params.passkeyId!, notices.alongside(form.accountId, 'passkey_removed'))));
 
   // Signing out other sessions protects the account: it needs the form's token and a sign-in,
   // not a recent one.

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoId, type RunningDemoId } from '../../src/oidc/demo-id.ts';
-import { BROWSER_LOCALE, callbackUrl, htmlLangDir, launchChromium, layoutProblems, SCREENSHOTS, uiMessages } from '../support/chromium.ts';
+import { BROWSER_LOCALE, callbackUrl, htmlLangDir, launchChromium, SCREENSHOTS, screenshotProblems, uiMessages } from '../support/chromium.ts';
 import { appClient, authorizationRequest, exchange, oidc, type AppClient } from '../support/oidc-app.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 
@@ -43,10 +43,7 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function shoot(page: Page, name: string) {
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
-  expect(await layoutProblems(page), name).toEqual([]);
-}
+const shoot = async (page: Page, name: string) => expect(await screenshotProblems(page, name), name).toEqual([]);
 
 describe.each(['en', 'ar'] as const)('Continue with Demo ID in Chromium, in %s', (locale) => {
   it('signs up through the provider\'s page and the terms, and the app gets the account', async () => {

@@ -1,9 +1,8 @@
-import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appClient, authorizationRequest, exchange, oidc, uniqueEmail, PASSWORD, type AppClient } from '../support/oidc-app.ts';
 import {
-  BROWSER_LOCALE, callbackUrl, consentBoxes, htmlLangDir, launchChromium, layoutProblems, SCREENSHOTS, uiMessages,
+  BROWSER_LOCALE, callbackUrl, consentBoxes, htmlLangDir, launchChromium, screenshotProblems, uiMessages,
 } from '../support/chromium.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -33,10 +32,7 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function shoot(page: Page, name: string) {
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
-  expect(await layoutProblems(page), name).toEqual([]);
-}
+const shoot = async (page: Page, name: string) => expect(await screenshotProblems(page, name), name).toEqual([]);
 
 describe.each(['he', 'th'] as const)('the pages in %s, in Chromium on a narrow screen', (locale) => {
   it('signs in, asks the onboarding questions and shows the preference center, all fitting the screen', async () => {

@@ -74,6 +74,12 @@ export async function callbackUrl(page: Page, app: AppClient): Promise<string> {
   return page.url();
 }
 
+/** Saves a full-page screenshot as test-results/screenshots/<name>.png and tells what does not fit on the page (layoutProblems). */
+export async function screenshotProblems(page: Page, name: string): Promise<string[]> {
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  return layoutProblems(page);
+}
+
 /**
  * What does not fit on the page as laid out: the page scrolling sideways, and every element whose
  * content is wider or taller than its box (text running out of a button, a label or a cell, or

@@ -9,9 +9,16 @@
 // account took), its records are written again one at a time, each in its own transaction, so
 // that only the ones the database refuses fail, each with its line and the reason.
 //
-// While a batch is being written the next one is read and checked: the file and the database
-// work at the same time, and at most two batches are in memory.
-import { createHash, randomBytes } from 'node:crypto';
+// Two batches are written at once, on two connections, while the next is read and checked: the
+// file and two database backends work at the same time (PostgreSQL's work is most of an import),
+// and at most three batches are in memory. The later line must still win, as when the batches ran
+// one after the other:
+//   - a batch with an email or external id of the batch before it starts once that one is done;
+//   - any other starts once the one before it has claimed its accounts (locked the ones it
+//     matched, inserted the ones it creates, with their identities): an account both match by
+//     different keys (one line's external id, the other's old address) is then read by the later
+//     batch only after the earlier one's commit, through the lock.
+import { createHash, randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Config } from '../config/schema.ts';
 import { upsertAnswers, insertHistory } from '../answers/repository.ts';
@@ -77,6 +84,35 @@ const UNKNOWN_TEXT_HASH = createHash('sha256').update('').digest('hex');
 
 interface Checked { at: Position; record: ImportRecord }
 
+/** Where a batch stands among the batches written at the same time (runBatch). */
+interface BatchTurn {
+  /** Resolves when the batch before this one has claimed its accounts. */
+  after: Promise<void>;
+  /** Resolves when the batch before this one is done. */
+  finished: Promise<void>;
+  /** To call once this batch has claimed its accounts (or failed). */
+  claimed: () => void;
+  /** A batch the database refuses is written again one record at a time. */
+  oneByOne: boolean;
+}
+
+/** The emails and external ids a batch's records match accounts by. */
+function accountKeys(items: readonly ReadItem[]): Set<string> {
+  const keys = new Set<string>();
+  for (const item of items) {
+    if (!item.ok) continue;
+    keys.add(`email ${item.record.email}`);
+    if (item.record.externalId) keys.add(`external_id ${item.record.externalId}`);
+  }
+  return keys;
+}
+
+/** A record written again on its own, after its batch was refused: nothing to wait for. */
+const ALONE: BatchTurn = { after: Promise.resolve(), finished: Promise.resolve(), claimed: () => {}, oneByOne: false };
+
+/** Batches written at once, each in its own transaction on its own connection. */
+const BATCHES_IN_FLIGHT = 2;
+
 interface Plan {
   at: Position;
   record: ImportRecord;
@@ -93,15 +129,15 @@ type Executor = Kysely<Database> | Transaction<Database>;
  * A new account's id: a UUID version 7 (RFC 9562), its first 48 bits the time. A million imported
  * accounts then go into the indexes on account ids (theirs, their answers', history's, ledgers')
  * at one end, rather than at a random place each, which keeps an import's writes to the same few
- * index pages. The time is the import's, not the account's creation.
+ * index pages. The time is the import's, not the account's creation. Made from a random (version
+ * 4) UUID, whose random bits Node draws from a cached pool: crypto.randomBytes asked the system
+ * for 16 bytes each time, a second of every 100,000 accounts.
  */
 function uuidV7(now: Date): string {
-  const bytes = randomBytes(16);
-  bytes.writeUIntBE(now.getTime(), 0, 6);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const time = now.getTime().toString(16).padStart(12, '0');
+  const random = randomUUID();
+  // The random UUID's variant bits (10) are version 7's too; its version digit becomes 7.
+  return `${time.slice(0, 8)}-${time.slice(8)}-7${random.slice(15)}`;
 }
 
 /** Both drivers (pg, PGlite) hand jsonb back parsed: a stored "espresso" is the string espresso. */
@@ -129,15 +165,22 @@ export function createImportWriter(deps: ImportWriterDeps): ImportWriter {
     return { questions, catalog };
   }
 
-  /** The accounts the records match, as changes.ts reads them, with their ids. */
-  async function loadSnapshots(executor: Executor, records: readonly ImportRecord[]): Promise<(({ id: string } & AccountSnapshot) | undefined)[]> {
+  /**
+   * The accounts the records match, as changes.ts reads them, with their ids. Inside a
+   * transaction the accounts are locked until it ends: the batch after this one (written at the
+   * same time) and a user's own change wait for it rather than write over it.
+   */
+  async function loadSnapshots(executor: Executor, records: readonly ImportRecord[], lock: boolean): Promise<(({ id: string } & AccountSnapshot) | undefined)[]> {
     const externalIds = [...new Set(records.flatMap((r) => (r.externalId ? [r.externalId] : [])))];
     const emails = [...new Set(records.map((r) => r.email))];
-    const accounts = await executor.selectFrom('accounts').selectAll()
+    const matching = executor.selectFrom('accounts').selectAll()
       .where((eb) => eb.or([
         eb('email', 'in', emails),
         ...(externalIds.length > 0 ? [eb('external_id', 'in', externalIds)] : []),
-      ])).execute();
+      ]))
+      // In one order, so that two transactions locking some of the same accounts cannot deadlock.
+      .orderBy('id');
+    const accounts = await (lock ? matching.forUpdate() : matching).execute();
     if (accounts.length === 0) return records.map(() => undefined);
 
     const ids = accounts.map((a) => a.id);
@@ -182,8 +225,8 @@ export function createImportWriter(deps: ImportWriterDeps): ImportWriter {
   }
 
   /** Each record's plan, or the reason it cannot be imported. */
-  async function plan(executor: Executor, batch: readonly Checked[], catalog: ImportCatalog, now: Date): Promise<(Plan | { at: Position; error: string })[]> {
-    const snapshots = await loadSnapshots(executor, batch.map((c) => c.record));
+  async function plan(executor: Executor, batch: readonly Checked[], catalog: ImportCatalog, now: Date, lock: boolean): Promise<(Plan | { at: Position; error: string })[]> {
+    const snapshots = await loadSnapshots(executor, batch.map((c) => c.record), lock);
     return batch.map(({ at, record }, i) => {
       const problems = checkReferences(record, catalog);
       if (problems.length > 0) return { at, error: problems.join('; ') };
@@ -217,14 +260,19 @@ export function createImportWriter(deps: ImportWriterDeps): ImportWriter {
    * the account had: the one a table of current consents would take, in this transaction.
    */
   async function writeConsents(trx: Transaction<Database>, plans: readonly Plan[]) {
-    const rows = plans.flatMap((p) => p.changes.consents.ledger.map((entry) => {
-      const purpose = config.purposes[entry.purpose]!;
-      return {
-        subject: p.accountId, purpose: entry.purpose, purpose_version: entry.version, action: entry.action, locale: p.locale, at: entry.at,
-        // The text shown is known only for the purpose's current version.
-        text_hash: entry.version === purpose.version ? consentTextHash(purpose, p.locale, config.locales.default) : UNKNOWN_TEXT_HASH,
-      };
-    }));
+    // A purpose's text in a language is the same for every account: hashed once per batch.
+    const textHashes = new Map<string, string>();
+    const textHash = (purposeId: string, locale: string) => {
+      const key = `${purposeId}\n${locale}`;
+      let hash = textHashes.get(key);
+      if (hash === undefined) textHashes.set(key, hash = consentTextHash(config.purposes[purposeId]!, locale, config.locales.default));
+      return hash;
+    };
+    const rows = plans.flatMap((p) => p.changes.consents.ledger.map((entry) => ({
+      subject: p.accountId, purpose: entry.purpose, purpose_version: entry.version, action: entry.action, locale: p.locale, at: entry.at,
+      // The text shown is known only for the purpose's current version.
+      text_hash: entry.version === config.purposes[entry.purpose]!.version ? textHash(entry.purpose, p.locale) : UNKNOWN_TEXT_HASH,
+    })));
     if (rows.length === 0) return rows;
     await unnestInsert('consent_ledger', [
       ['subject', 'text', (r: typeof rows[number]) => r.subject],
@@ -243,7 +291,8 @@ export function createImportWriter(deps: ImportWriterDeps): ImportWriter {
     return rows;
   }
 
-  async function writePlans(trx: Transaction<Database>, plans: readonly Plan[], events: EventsMode, questions: ReturnType<typeof questionsNow>['questions'], now: Date) {
+  /** Writes the plans; `claimed` is called once every account they write is locked or inserted. */
+  async function writePlans(trx: Transaction<Database>, plans: readonly Plan[], events: EventsMode, questions: ReturnType<typeof questionsNow>['questions'], now: Date, claimed: () => void) {
     const created = plans.filter((p) => p.created);
     if (created.length > 0) {
       await unnestInsert('accounts', [
@@ -280,6 +329,7 @@ export function createImportWriter(deps: ImportWriterDeps): ImportWriter {
         ['linked_at', 'timestamptz', () => iso(now)],
       ], identities).execute(trx);
     }
+    claimed();
     // Consents before answers: an answer row takes the consent its purpose has when it is written
     // (answers.consent_version, kept by the database), so answers written first would be
     // rewritten by the consents that follow them.
@@ -329,39 +379,59 @@ export function createImportWriter(deps: ImportWriterDeps): ImportWriter {
     }
   }
 
-  /** Plans and writes one batch of checked records; their reports, in order. */
-  async function runBatch(batch: readonly Checked[], options: WriteOptions, retryOneByOne: boolean): Promise<RecordReport[]> {
-    if (batch.length === 0) return [];
-    const { questions, catalog } = questionsNow();
-    const now = clock();
-    const report = (planned: Plan | { at: Position; error: string }): RecordReport => ('error' in planned
-      ? { at: planned.at, outcome: 'failed', error: planned.error }
-      : { at: planned.at, outcome: planned.changes.outcome, accountId: planned.accountId });
-    if (options.dryRun) return (await plan(db, batch, catalog, now)).map(report);
+  /**
+   * Plans and writes one batch of checked records; their reports, in order. It begins once
+   * `turn.after` (the batch before it has claimed its accounts) and calls `turn.claimed` once it
+   * has claimed its own; a batch the database refuses is written again one record at a time once
+   * `turn.finished` (the batch before it is done), so that it sees everything before it.
+   */
+  async function runBatch(batch: readonly Checked[], options: WriteOptions, turn: BatchTurn): Promise<RecordReport[]> {
+    let claimed = false;
+    const claim = () => {
+      if (!claimed) turn.claimed();
+      claimed = true;
+    };
     try {
-      return await db.transaction().execute(async (trx) => {
-        // Not waiting for each batch to reach the disk: a crash loses at most the last batches
-        // written, and importing the file again writes exactly those (a re-import changes only
-        // what is missing). About a third faster on PostgreSQL.
-        await sql`set local synchronous_commit = off`.execute(trx);
-        const planned = await plan(trx, batch, catalog, now);
-        const writable = planned.filter((p): p is Plan => !('error' in p) && p.changes.outcome !== 'unchanged');
-        if (writable.length > 0) await writePlans(trx, writable, options.events, questions, now);
-        return planned.map(report);
-      });
-    } catch (error) {
-      if (isDatabaseUnavailable(error)) throw error;
-      if (!retryOneByOne || batch.length === 1) return batch.map(({ at }) => ({ at, outcome: 'failed', error: refusal(error) }));
-      const reports: RecordReport[] = [];
-      for (const checked of batch) reports.push(...await runBatch([checked], options, false));
-      return reports;
+      await turn.after;
+      if (batch.length === 0) return [];
+      const { questions, catalog } = questionsNow();
+      const now = clock();
+      const report = (planned: Plan | { at: Position; error: string }): RecordReport => ('error' in planned
+        ? { at: planned.at, outcome: 'failed', error: planned.error }
+        : { at: planned.at, outcome: planned.changes.outcome, accountId: planned.accountId });
+      if (options.dryRun) return (await plan(db, batch, catalog, now, false)).map(report);
+      try {
+        return await db.transaction().execute(async (trx) => {
+          // Not waiting for each batch to reach the disk: a crash loses at most the last batches
+          // written, and importing the file again writes exactly those (a re-import changes only
+          // what is missing). About a third faster on PostgreSQL.
+          await sql`set local synchronous_commit = off`.execute(trx);
+          const planned = await plan(trx, batch, catalog, now, true);
+          const writable = planned.filter((p): p is Plan => !('error' in p) && p.changes.outcome !== 'unchanged');
+          if (writable.length > 0) await writePlans(trx, writable, options.events, questions, now, claim);
+          claim();
+          return planned.map(report);
+        });
+      } catch (error) {
+        claim();
+        if (isDatabaseUnavailable(error)) throw error;
+        if (!turn.oneByOne) return batch.map(({ at }) => ({ at, outcome: 'failed', error: refusal(error) }));
+        // Even a batch of one is tried again: it may have been refused for the batch before it
+        // (an address both create), which is done now, so the record becomes an update of it.
+        await turn.finished;
+        const reports: RecordReport[] = [];
+        for (const checked of batch) reports.push(...await runBatch([checked], options, ALONE));
+        return reports;
+      }
+    } finally {
+      claim();
     }
   }
 
   /** A batch as read: records that failed to read are reported in their place. */
-  async function runItems(items: readonly ReadItem[], options: WriteOptions): Promise<RecordReport[]> {
+  async function runItems(items: readonly ReadItem[], options: WriteOptions, turn: BatchTurn): Promise<RecordReport[]> {
     const checked = items.flatMap((item) => (item.ok ? [{ at: item.at, record: item.record }] : []));
-    const written = (await runBatch(checked, options, true))[Symbol.iterator]();
+    const written = (await runBatch(checked, options, turn))[Symbol.iterator]();
     return items.map((item) => (item.ok ? written.next().value! : { at: item.at, outcome: 'failed' as const, error: item.error }));
   }
 
@@ -375,18 +445,31 @@ export function createImportWriter(deps: ImportWriterDeps): ImportWriter {
           onRecord(r);
         }
       };
-      // One batch is written while the next is read; the reports come out in file order.
-      let writing: Promise<void> = Promise.resolve();
+      // Two batches are written while the next is read; the reports come out in file order.
+      let claimed: Promise<void> = Promise.resolve();
+      let finished: Promise<void> = Promise.resolve();
+      const inFlight: Promise<void>[] = [];
+      let previousKeys = new Set<string>();
       let batch: ReadItem[] = [];
       let entries = 0;
       const flush = async () => {
         const full = batch;
         batch = [];
         entries = 0;
-        await writing;
-        writing = runItems(full, options).then(done);
+        if (inFlight.length >= BATCHES_IN_FLIGHT) await inFlight.shift();
+        let claim!: () => void;
+        const keys = accountKeys(full);
+        const overlaps = [...keys].some((key) => previousKeys.has(key));
+        previousKeys = keys;
+        const turn: BatchTurn = { after: overlaps ? finished : claimed, finished, claimed: () => claim(), oneByOne: true };
+        claimed = new Promise((resolve) => { claim = resolve; });
+        const written = runItems(full, options, turn);
+        // Reported in file order: after the batch before this one.
+        const reported = Promise.all([finished, written]).then(([, reports]) => done(reports));
+        finished = reported;
+        inFlight.push(reported);
         // Handled here so that a failure waits, without crashing the process, for the await below.
-        writing.catch(() => {});
+        reported.catch(() => {});
       };
       for await (const item of items) {
         batch.push(item);
@@ -394,7 +477,8 @@ export function createImportWriter(deps: ImportWriterDeps): ImportWriter {
         if (batch.length >= size || entries >= BATCH_ENTRIES) await flush();
       }
       if (batch.length > 0) await flush();
-      await writing;
+      await Promise.all(inFlight);
+      await finished;
       return tally.counts;
     },
 

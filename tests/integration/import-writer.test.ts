@@ -132,6 +132,57 @@ describe('records the database refuses', () => {
   });
 });
 
+describe('batches written at the same time', () => {
+  it('lets a later line for the same account win, whether the account is new or already there', async () => {
+    const named = (email: string, name: string, value: string, at: string) => ({
+      email, name, answers: [{ question_id: 'brew_method', value, answered_at: at, purpose: 'personalization' }],
+    });
+    const steps = [['espresso', '2024-01-01'], ['filter', '2024-02-01'], ['french_press', '2024-03-01'], ['espresso', '2024-04-01'], ['filter', '2024-05-01']] as const;
+    // One record per batch, each for the same account as the one before it: each batch waits
+    // for the one before it to be done, and sees what it wrote.
+    const fresh = 'pipe.new@example.com';
+    const { counts, failed } = await run(lines(
+      ...steps.map(([value, day], i) => named(fresh, `New ${i}`, value, `${day}T00:00:00Z`)),
+      ...steps.map(([value, day], i) => ({ ...named('ann.lee@example.com', `Ann ${i}`, value, `${day}T12:00:00Z`), external_id: 'legacy-1001' })),
+    ), { batchSize: 1 });
+    expect(failed).toEqual({});
+    expect(counts).toEqual({ created: 1, updated: 9, unchanged: 0, failed: 0 });
+    for (const [email, name, hour] of [[fresh, 'New 4', '00'], ['ann.lee@example.com', 'Ann 4', '12']] as const) {
+      const account = await storage.db.selectFrom('accounts').select(['id', 'name']).where('email', '=', email).executeTakeFirstOrThrow();
+      expect(account.name).toBe(name);
+      const answer = await storage.db.selectFrom('answers').select(['value', 'updated_at']).where('account_id', '=', account.id).where('question_id', '=', 'brew_method').executeTakeFirstOrThrow();
+      expect(answer).toEqual({ value: 'filter', updated_at: new Date(`2024-05-01T${hour}:00:00Z`) });
+      const history = await storage.db.selectFrom('answer_history').select('recorded_at').where('account_id', '=', account.id)
+        .where('recorded_at', '>=', new Date('2024-01-01T00:00:00Z')).orderBy('id').execute();
+      expect(history.map((h) => h.recorded_at.toISOString().slice(0, 10))).toEqual(steps.map(([, day]) => day));
+    }
+  });
+
+  it('reads an account the batch before it changed only once that batch is done, even when they match it by different keys', async () => {
+    // The first line moves Cleo's account (found by its external id) to a new address; the next
+    // batch's line has her old address and no external id. As one after the other: no account
+    // has the old address any more, so the second line is a new account.
+    await run(lines({ external_id: 'cleo-1', email: 'cleo.old@example.com', name: 'Cleo' }));
+    const { counts, failed } = await run(lines(
+      { external_id: 'cleo-1', email: 'cleo.new@example.com', name: 'Cleo' },
+      { email: 'cleo.old@example.com', name: 'Someone with her old address' },
+    ), { batchSize: 1 });
+    expect(failed).toEqual({});
+    expect(counts).toEqual({ created: 1, updated: 1, unchanged: 0, failed: 0 });
+    expect(await storage.db.selectFrom('accounts').select(['external_id', 'email', 'name']).where('email', 'like', 'cleo.%').orderBy('email').execute()).toEqual([
+      { external_id: 'cleo-1', email: 'cleo.new@example.com', name: 'Cleo' },
+      { external_id: null, email: 'cleo.old@example.com', name: 'Someone with her old address' },
+    ]);
+  });
+
+  it('gives a new account a UUID version 7 id that begins with the import\'s time', async () => {
+    await run(lines({ email: 'seven@example.com' }));
+    const { id } = await storage.db.selectFrom('accounts').select('id').where('email', '=', 'seven@example.com').executeTakeFirstOrThrow();
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(id.replace(/-/g, '').slice(0, 12)).toBe(NOW.getTime().toString(16).padStart(12, '0'));
+  });
+});
+
 describe('--dry-run and events', () => {
   it('decides everything and writes nothing on a dry run', async () => {
     const before = await tableCounts();

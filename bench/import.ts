@@ -7,16 +7,24 @@
 //                             the first lines of the same file); 0 skips it
 //   DATABASE_URL              PostgreSQL: the benchmark creates the database BENCH_DATABASE
 //                             (parley_bench_import) next to it afresh each run; unset: skipped
+//   BENCH_CEILING             1 (default): after the PostgreSQL import, the rows it wrote are
+//                             copied into a fresh database with COPY, to show what PostgreSQL
+//                             alone takes for them on this machine; 0 skips it
 //
 // The file is generated once into the temporary directory and reused while it has the same
 // number of accounts. The import runs as operators run it, the real command in a process of its
 // own; its peak RSS is the kernel's high-water mark of that process (VmHWM), read while it runs.
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { createLogger } from '../src/logger.ts';
+import { migrateToLatest, openStorage } from '../src/storage/database.ts';
 import { loadConfig, PROJECT_ROOT } from '../src/config/load.ts';
 import { loadScreenSets, screenSetContext } from '../src/screensets/loader.ts';
 import type { Question } from '../src/screensets/format.ts';
@@ -143,6 +151,85 @@ function report(where: string, count: number, measured: Measured) {
   return rate;
 }
 
+// ---- What PostgreSQL alone takes for the same rows ---------------------------------------------
+/**
+ * The tables an import writes, in the order it writes them, and the rows per transaction: an
+ * import batch's, 500 accounts' (times the table's rows per account).
+ */
+const IMPORTED_TABLES = ['accounts', 'identities', 'consent_ledger', 'consent_current', 'answers', 'answer_history', 'communication_ledger'];
+const ACCOUNTS_PER_TRANSACTION = 500;
+
+/**
+ * The import's ceiling on this machine with this schema: the rows it wrote, copied out, and
+ * copied into a fresh database (same migrations: the same indexes, foreign keys and triggers)
+ * with COPY, PostgreSQL's fastest way in, with no parsing, checking or deciding at all. Like the
+ * import, two connections at once, one transaction per 500 accounts' rows, synchronous_commit
+ * off, and a table's rows in only once the table before it is complete (answers need their
+ * accounts). Answers accounts/s.
+ */
+async function copyCeiling(source: URL, accounts: number): Promise<{ seconds: number; rate: number; byTable: string }> {
+  const target = new URL(source.href);
+  target.pathname = `/${DATABASE}_copy`;
+  const admin = new pg.Client({ connectionString: source.href });
+  await admin.connect();
+  await admin.query(`drop database if exists ${DATABASE}_copy with (force)`);
+  await admin.query(`create database ${DATABASE}_copy`);
+  const halves: Record<string, [string, string]> = {};
+  const rows: Record<string, number> = {};
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'parley-bench-copy-'));
+  for (const table of IMPORTED_TABLES) {
+    // Two halves by physical position, one per connection.
+    const { rows: [stats] } = await admin.query<{ pages: number; rows: number }>(
+      `select (pg_relation_size($1) / current_setting('block_size')::int)::int as pages, (select count(*) from ${table})::int as rows`, [table]);
+    rows[table] = stats!.rows;
+    const middle = `'(${Math.floor(stats!.pages / 2)},0)'::tid`;
+    halves[table] = [path.join(dir, `${table}.0`), path.join(dir, `${table}.1`)];
+    for (const [i, where] of [`ctid < ${middle}`, `ctid >= ${middle}`].entries()) {
+      await pipeline(admin.query(copyTo(`copy (select * from ${table} where ${where}) to stdout`)), createWriteStream(halves[table]![i]!));
+    }
+  }
+  await admin.end();
+  const storage = await openStorage({ ...config.database, url: target.href }, createLogger({ ...config, logging: { ...config.logging, level: 'warn' } }));
+  await migrateToLatest(storage.db);
+  await storage.close();
+
+  const clients = [new pg.Client({ connectionString: target.href }), new pg.Client({ connectionString: target.href })];
+  await Promise.all(clients.map((c) => c.connect()));
+  const copyHalf = async (client: pg.Client, table: string, file: string, perTransaction: number) => {
+    const copyChunk = async (lines: string[]) => {
+      await client.query('begin');
+      await client.query('set local synchronous_commit = off');
+      await pipeline(async function* () { yield `${lines.join('\n')}\n`; }, client.query(copyFrom(`copy ${table} from stdin`)));
+      await client.query('commit');
+    };
+    let chunk: string[] = [];
+    for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
+      chunk.push(line);
+      if (chunk.length >= perTransaction) {
+        await copyChunk(chunk);
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0) await copyChunk(chunk);
+  };
+  const times: string[] = [];
+  const started = performance.now();
+  for (const table of IMPORTED_TABLES) {
+    const tableStarted = performance.now();
+    const perTransaction = Math.max(1, Math.round(ACCOUNTS_PER_TRANSACTION * rows[table]! / accounts));
+    await Promise.all(clients.map((client, i) => copyHalf(client, table, halves[table]![i]!, perTransaction)));
+    if (rows[table]! > 0) times.push(`${table} ${((performance.now() - tableStarted) / 1000).toFixed(1)} s`);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await Promise.all(clients.map((c) => c.end()));
+  rmSync(dir, { recursive: true, force: true });
+  const cleanup = new pg.Client({ connectionString: source.href });
+  await cleanup.connect();
+  await cleanup.query(`drop database if exists ${DATABASE}_copy with (force)`);
+  await cleanup.end();
+  return { seconds, rate: accounts / seconds, byTable: times.join(', ') };
+}
+
 // ---- PostgreSQL, then the embedded database ----------------------------------------------------
 const file = await generate(ACCOUNTS);
 log(`${os.cpus().length} CPUs, node ${process.version}; other work on the machine skews these figures`);
@@ -160,6 +247,12 @@ if (base && /^postgres(ql)?:\/\//.test(base)) {
   const measured = await importWith({ url: url.href, pool_max: 4 }, file);
   const rate = report('PostgreSQL', ACCOUNTS, measured);
   log(`PostgreSQL goals: >= 20,000 accounts/s ${rate >= 20_000 ? 'met' : 'NOT met'}; peak RSS < 300 MB ${measured.peakRssMb < 300 ? 'met' : 'NOT met'}`);
+  if (process.env.BENCH_CEILING !== '0') {
+    log('PostgreSQL alone: the same rows copied into a fresh database with COPY (no parsing, checking or deciding)');
+    const ceiling = await copyCeiling(url, ACCOUNTS);
+    log(`PostgreSQL alone: ${ceiling.seconds.toFixed(1)} s, ${number.format(Math.round(ceiling.rate))} accounts/s (${ceiling.byTable}); `
+      + `the import reaches ${(rate / ceiling.rate).toFixed(2)} of it`);
+  }
 } else {
   log('DATABASE_URL is not a postgres:// URL: PostgreSQL skipped');
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { normalizeEmail } from '../accounts/email.ts';
-import { leavesAWayIn, lockSignInMethods } from '../accounts/authentication-methods.ts';
+import { leavesAWayIn, lockSignInMethods, signInMethodsOf } from '../accounts/authentication-methods.ts';
 import { AccountError, AccountValidationError, type AccountErrorCode, type AccountField } from '../accounts/errors.ts';
 import { nameProblem } from '../accounts/names.ts';
 import type { RegistrationExtra } from '../accounts/service.ts';
@@ -55,6 +55,8 @@ export interface LinkedIdentity {
   email: string | null;
   linkedAt: Date;
   lastUsedAt: Date | null;
+  /** Unlinking it leaves a way to sign in (the rule unlink() applies). */
+  unlinkable: boolean;
 }
 
 export interface IdentitiesDeps {
@@ -185,7 +187,11 @@ export function createIdentities(deps: IdentitiesDeps) {
     async identitiesOf(accountId: string): Promise<LinkedIdentity[]> {
       const rows = await db.selectFrom('identities').select(['provider', 'email', 'linked_at', 'last_used_at'])
         .where('account_id', '=', accountId).orderBy('linked_at').execute();
-      return rows.map((r) => ({ provider: r.provider, email: r.email, linkedAt: r.linked_at, lastUsedAt: r.last_used_at }));
+      const methods = rows.length > 0 ? await signInMethodsOf(db, accountId) : undefined;
+      return rows.map((r) => ({
+        provider: r.provider, email: r.email, linkedAt: r.linked_at, lastUsedAt: r.last_used_at,
+        unlinkable: methods !== undefined && leavesAWayIn(methods, { provider: r.provider }),
+      }));
     },
 
     linkingAccount,

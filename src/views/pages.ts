@@ -172,7 +172,8 @@ export interface UpstreamButtonView {
 
 /** The "Linked providers" section of /account. */
 export interface AccountIdentitiesView {
-  linked: { provider: string; name: string; email?: string; linkedOn: string; unlinkAction: string }[];
+  /** unlinkAction: none for the last way to sign in, which cannot be unlinked. */
+  linked: { provider: string; name: string; email?: string; linkedOn: string; unlinkAction?: string }[];
   /** Providers not linked yet: a link each, to sign in there and link. */
   available: { provider: string; name: string; linkUrl: string }[];
   /** The account has no password: the page to set one. */

@@ -510,11 +510,14 @@ describe('/account: linked providers', () => {
     const account = await browser.navigate(`${server.issuer}/account`);
     expect(account.status).toBe(200);
     expect(text(account)).toContain('Linked providers');
-    expect(account.html).toContain('action="/account/identities/demo-id/unlink"');
     expect(account.html).toContain('href="/account/identities/octo/link"');
 
-    // No password, no passkey, no other identity: Demo ID is the only way in.
-    const refused = await browser.submit(account, '/account/identities/demo-id/unlink', {});
+    // No password, no passkey, no other identity: Demo ID is the only way in. The page offers no
+    // button and says why; a form posted anyway is refused.
+    expect(account.html).not.toContain('action="/account/identities/demo-id/unlink"');
+    expect(text(account)).toContain('This is your only way to sign in, so it cannot be removed.');
+    const csrf = findForm(account.html, '/account/').hidden;
+    const refused = await browser.navigate(`${server.issuer}/account/identities/demo-id/unlink`, { form: csrf });
     expect(refused.status).toBe(409);
     expect(text(refused)).toContain('This is your only way to sign in');
     expect(await identityOf(kim.sub)).toBeDefined();
@@ -531,8 +534,10 @@ describe('/account: linked providers', () => {
     }
     expect(await identityOf(String(GITHUB_ID + 1), 'octo')).toMatchObject({ account_id: accountId });
 
-    // Now Demo ID can go.
+    // Now Demo ID can go, and either may.
     const page = await browser.navigate(`${server.issuer}/account`);
+    expect(page.html).toContain('action="/account/identities/demo-id/unlink"');
+    expect(page.html).toContain('action="/account/identities/octo/unlink"');
     const unlinked = await browser.submit(page, '/account/identities/demo-id/unlink', {});
     expect(unlinked.url).toContain('/account?done=identity_unlinked');
     expect(await identityOf(kim.sub)).toBeUndefined();

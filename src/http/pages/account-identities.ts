@@ -55,7 +55,9 @@ export function accountIdentityRoutes(deps: { config: Config; sessions: SessionR
     return {
       linked: linked.map((identity) => ({
         provider: identity.provider, name: nameOf(ctx, identity.provider), ...(identity.email ? { email: identity.email } : {}),
-        linkedOn: date(identity.linkedAt), unlinkAction: `${PATH}/${encodeURIComponent(identity.provider)}/unlink`,
+        linkedOn: date(identity.linkedAt),
+        // The last way in has no button (the unlink route refuses it anyway, for a forged form).
+        ...(identity.unlinkable ? { unlinkAction: `${PATH}/${encodeURIComponent(identity.provider)}/unlink` } : {}),
       })),
       available: [...clients.keys()].filter((id) => !linked.some((l) => l.provider === id))
         .map((id) => ({ provider: id, name: nameOf(ctx, id), linkUrl: `${PATH}/${encodeURIComponent(id)}/link` })),

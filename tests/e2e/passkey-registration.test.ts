@@ -97,10 +97,22 @@ describe('registering with a passkey and no password', () => {
     expect(claimsAgain.amr).toEqual(['hwk', 'user', 'mfa']);
   });
 
+  it('makes no passkey for a form without its terms ticked', async () => {
+    const email = uniqueEmail('pknoterms');
+    const { browser, page } = await registerPage(apps.spa);
+    const way = passkeyWay(page);
+    const refused = await browser.request(way.options, { form: { csrf: way.csrf, email } });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toEqual({ error: 'form_incomplete', fields: ['terms'] });
+    const given = await browser.request(way.options, { form: { csrf: way.csrf, email, terms: ['tos'] } });
+    expect(given.status).toBe(200);
+  });
+
   it('asks for the terms as every registration does, and a challenge answers once', async () => {
     const email = uniqueEmail('pkterms');
     const { browser, page } = await registerPage(apps.spa);
-    const response = await makePasskey(browser, page, new SoftwareAuthenticator(), { email });
+    // Ticked when the passkey was made, not in the form posted with it: refused all the same.
+    const response = await makePasskey(browser, page, new SoftwareAuthenticator(), { email, terms: ['tos'] });
     const refused = await post(browser, page, { email, response });
     expect(refused.status).toBe(400);
     expect(refused.html).toContain('id="terms--error"');
@@ -215,6 +227,14 @@ describe('registering with a passkey behind the age gate', () => {
     const child = uniqueEmail('pkchild');
     const refused = await attempt(child, yearsAgo(10));
     expect(refused.status).toBe(403);
+
+    // A date that is no date gets no passkey; one under the minimum does, for the post to answer kindly.
+    const browser = new HttpBrowser();
+    const login = await browser.navigate((await authorizationRequest(gated.spa)).url);
+    const way = passkeyWay(await browser.navigate(new URL(/href="([^"]*\/register)"/.exec(login.html)![1]!, login.url).href));
+    const noDate = await browser.request(way.options, { form: { csrf: way.csrf, email: uniqueEmail('pknodate'), birthdate: '2001-02-30' } });
+    expect(noDate.status).toBe(400);
+    expect(await noDate.json()).toEqual({ error: 'form_incomplete', fields: ['birthdate'] });
     expect(await gated.server.parley.storage.db.selectFrom('accounts').select('id').where('email', '=', child).execute()).toEqual([]);
   });
 });

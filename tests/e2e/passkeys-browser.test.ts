@@ -192,9 +192,16 @@ describe('registering with a passkey and no password, in Chromium', () => {
     const email = uniqueEmail('passkeyonly');
     const request = await startSignIn(device, { autofill: false });
     await device.page.getByRole('link', { name: 'Create an account' }).click();
+    const optionsAsked: string[] = [];
+    device.page.on('request', (r) => { if (r.url().includes('/passkey/account/options')) optionsAsked.push(r.url()); });
+    // A form its own checks refuse (here the address) asks for no options and makes no passkey.
+    await device.page.getByLabel('Email').fill('not an address');
+    await device.page.getByRole('button', { name: 'Or create an account with a passkey, no password' }).click();
+    expect(await device.page.getByLabel('Email').evaluate((input) => (input as HTMLInputElement).validity.valid)).toBe(false);
     await device.page.getByLabel('Email').fill(email);
     await device.page.getByRole('button', { name: 'Or create an account with a passkey, no password' }).click();
     const claims = await claimsAfter(device, request);
+    expect(optionsAsked).toHaveLength(1);
     expect(claims.amr).toEqual(['hwk', 'user', 'mfa']);
     expect(blocked).toEqual([]);
     const account = await server.parley.storage.db.selectFrom('accounts').selectAll().where('email', '=', email).executeTakeFirst();

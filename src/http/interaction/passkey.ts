@@ -16,6 +16,7 @@ import { errorStatus } from '../errors.ts';
 import type { Interactions, InteractionView } from '../../oidc/interactions.ts';
 import { interactionUrls, seeOther, type Step } from './steps.ts';
 import type { PasswordSteps } from './password.ts';
+import type { RegistrationRequirements } from './registration.ts';
 
 export interface PasskeyStepDeps {
   passkeys: Passkeys;
@@ -24,6 +25,8 @@ export interface PasskeyStepDeps {
   accounts: Pick<Accounts, 'findById' | 'emailProblem' | 'normalizeEmail'>;
   /** Registers with the registration form's fields and a proof (passwordSteps().register). */
   register?: PasswordSteps['register'];
+  /** What registering asks besides the account (terms, date of birth). */
+  registration?: Pick<RegistrationRequirements, 'missingBeforeCredential'>;
   pages: PageResponder;
   interactions: Interactions;
   clock: () => Date;
@@ -147,6 +150,14 @@ export function passkeySteps(deps: PasskeyStepDeps) {
     if (accounts.emailProblem(email)) {
       ctx.status = 400;
       ctx.body = { error: 'email_invalid' };
+      return;
+    }
+    // No passkey for a form the post would refuse: it would stay on the device, unusable. (Our
+    // script checks the form's required fields before it asks; this is for any other client.)
+    const missing = deps.registration?.missingBeforeCredential(ctx, interaction, form) ?? [];
+    if (missing.length > 0) {
+      ctx.status = 400;
+      ctx.body = { error: 'form_incomplete', fields: missing };
       return;
     }
     ctx.body = await passkeys.newAccountOptions({

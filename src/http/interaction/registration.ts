@@ -39,6 +39,22 @@ export function registrationRequirements(deps: { config: Config; terms: Terms; p
   }
 
   /**
+   * What a registration form lacks before a passkey is made for it (the passkey way asks for the
+   * options first): a terms document not ticked, a date of birth that is no date. A passkey made
+   * for a form that is then refused would stay on the person's device, unusable. Being younger
+   * than the minimum is not among them: the form's post answers that with its own page.
+   */
+  function missingBeforeCredential(ctx: Context, interaction: InteractionView, form: URLSearchParams): ('terms' | 'birthdate')[] {
+    const missing: ('terms' | 'birthdate')[] = [];
+    if (terms.any && terms.registrationAgreement(tickedTerms(form), { locale: state(ctx).locale, clientId: interaction.clientId }).problem) missing.push('terms');
+    if (minimumAge > 0) {
+      const check = checkBirthdate(form.get('birthdate') ?? '', minimumAge, clock());
+      if (!check.ok && check.reason === 'birthdate_invalid') missing.push('birthdate');
+    }
+    return missing;
+  }
+
+  /**
    * The age gate: someone younger than registration.minimum_age is told so kindly, and nothing
    * about them is stored; this sign-in then shows the same page, whatever date is typed next.
    */
@@ -56,7 +72,7 @@ export function registrationRequirements(deps: { config: Config; terms: Terms; p
     pages.page(ctx, 'too_young', { minimumAge, clientName: interaction.clientName }, 403);
   };
 
-  return { extras, refuseUnderAge };
+  return { extras, missingBeforeCredential, refuseUnderAge };
 }
 
 export type RegistrationRequirements = ReturnType<typeof registrationRequirements>;

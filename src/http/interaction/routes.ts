@@ -51,7 +51,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   });
   const passkey = passkeySteps({
     ...deps, passkeys: deps.credentials.passkeys, offers: deps.credentials.passkeyOffers, onPasskeyAdded: deps.credentials.onPasskeyAdded,
-    register: password.register,
+    register: password.register, registration,
     showFailure: (ctx, interaction, error) => (interaction.prompt === 'mfa' ? mfa.showFailure(ctx, interaction, error) : password.showLoginFailure(ctx, interaction, error)),
   });
   const profile = deps.profileScreen;

@@ -59,6 +59,15 @@
     var form = way.closest('form');
     way.hidden = false;
     way.querySelector('.passkey__button').addEventListener('click', function () {
+      // The form's own checks first (the address, the date of birth, each terms box), all but the
+      // password's: a passkey made for a form the server then refuses would stay on the device.
+      var incomplete = Array.prototype.find.call(form.elements, function (field) {
+        return field.name !== 'password' && field.willValidate && !field.checkValidity();
+      });
+      if (incomplete) {
+        incomplete.reportValidity();
+        return;
+      }
       var body = new URLSearchParams(new FormData(form));
       body.delete('password');
       body.delete('response');

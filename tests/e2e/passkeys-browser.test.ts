@@ -197,7 +197,7 @@ describe('registering with a passkey and no password, in Chromium', () => {
     // A form its own checks refuse (here the address) asks for no options and makes no passkey.
     await device.page.getByLabel('Email').fill('not an address');
     await device.page.getByRole('button', { name: 'Or create an account with a passkey, no password' }).click();
-    expect(await device.page.getByLabel('Email').evaluate((input) => (input as HTMLInputElement).validity.valid)).toBe(false);
+    expect(await device.page.getByLabel('Email').evaluate((input) => (input as unknown as { validity: { valid: boolean } }).validity.valid)).toBe(false);
     await device.page.getByLabel('Email').fill(email);
     await device.page.getByRole('button', { name: 'Or create an account with a passkey, no password' }).click();
     const claims = await claimsAfter(device, request);

@@ -113,7 +113,7 @@ const ALONE: BatchTurn = { after: Promise.resolve(), finished: Promise.resolve()
 /** Batches written at once, each in its own transaction on its own connection. */
 const BATCHES_IN_FLIGHT = 2;
 
-/** The tables an import fills, whose statistics it refreshes as they grow (see refreshStatistics). */
+/** The tables an import fills, whose statistics it refreshes as they grow (statisticsRefresher). */
 const IMPORTED_TABLES = ['accounts', 'identities', 'consent_ledger', 'consent_current', 'answers', 'answer_history', 'communication_ledger'] as const;
 /** The fewest accounts created before the first refresh: below it, any plan is fast. */
 const FIRST_REFRESH = 1_000;

@@ -24,6 +24,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { createLogger } from '../src/logger.ts';
+import { DEFAULT_BATCH_SIZE, IMPORTED_TABLES } from '../src/import/writer.ts';
 import { migrateToLatest, openStorage } from '../src/storage/database.ts';
 import { loadConfig, PROJECT_ROOT } from '../src/config/load.ts';
 import { loadScreenSets, screenSetContext } from '../src/screensets/loader.ts';
@@ -152,12 +153,8 @@ function report(where: string, count: number, measured: Measured) {
 }
 
 // ---- What PostgreSQL alone takes for the same rows ---------------------------------------------
-/**
- * The tables an import writes, in the order it writes them, and the rows per transaction: an
- * import batch's, 500 accounts' (times the table's rows per account).
- */
-const IMPORTED_TABLES = ['accounts', 'identities', 'consent_ledger', 'consent_current', 'answers', 'answer_history', 'communication_ledger'];
-const ACCOUNTS_PER_TRANSACTION = 500;
+/** Rows per transaction: an import batch's, 500 accounts' (times the table's rows per account). */
+const ACCOUNTS_PER_TRANSACTION = DEFAULT_BATCH_SIZE;
 
 /**
  * The import's ceiling on this machine with this schema: the rows it wrote, copied out, and

@@ -90,7 +90,7 @@ interface BatchTurn {
   after: Promise<void>;
   /** Resolves when the batch before this one is done. */
   finished: Promise<void>;
-  /** To call once this batch has claimed its accounts (or failed). */
+  /** To call once this batch has claimed its accounts (or is done, if it was refused before it did). */
   claimed: () => void;
   /** A batch the database refuses is written again one record at a time. */
   oneByOne: boolean;
@@ -113,8 +113,8 @@ const ALONE: BatchTurn = { after: Promise.resolve(), finished: Promise.resolve()
 /** Batches written at once, each in its own transaction on its own connection. */
 const BATCHES_IN_FLIGHT = 2;
 
-/** The tables an import fills, whose statistics it refreshes as they grow (statisticsRefresher). */
-const IMPORTED_TABLES = ['accounts', 'identities', 'consent_ledger', 'consent_current', 'answers', 'answer_history', 'communication_ledger'] as const;
+/** The tables an import fills, in the order it writes them; their statistics are refreshed as they grow (statisticsRefresher). */
+export const IMPORTED_TABLES = ['accounts', 'identities', 'consent_ledger', 'consent_current', 'answers', 'answer_history', 'communication_ledger'] as const;
 /** The fewest accounts created before the first refresh: below it, any plan is fast. */
 const FIRST_REFRESH = 1_000;
 
@@ -418,11 +418,12 @@ export function createImportWriter(deps: ImportWriterDeps): ImportWriter {
           return planned.map(report);
         });
       } catch (error) {
-        claim();
         if (isDatabaseUnavailable(error)) throw error;
         if (!turn.oneByOne) return batch.map(({ at }) => ({ at, outcome: 'failed', error: refusal(error) }));
         // Even a batch of one is tried again: it may have been refused for the batch before it
         // (an address both create), which is done now, so the record becomes an update of it.
+        // A batch refused before it claimed its accounts keeps the next one waiting until these
+        // records are written, so the later lines still come after them.
         await turn.finished;
         const reports: RecordReport[] = [];
         for (const checked of batch) reports.push(...await runBatch([checked], options, ALONE));
